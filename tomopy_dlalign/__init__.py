@@ -1,0 +1,40 @@
+"""Deep-learning jitter correction for nano-tomography, with TomoPy's conventions.
+
+Arrays are ``(nproj, nslice, ncol)`` projections, ``theta`` in radians and ``center`` in
+pixels, exactly as in TomoPy, so the functions here sit beside ``tomopy.recon``::
+
+    import tomopy_dlalign as tda
+    prj, flat, dark, theta = tda.io.read_dx("scan.h5")
+    prj = tda.minus_log(tda.normalize(prj, flat, dark))
+    rec = tda.mlem(prj, theta, num_iter=20)
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import compat, io, plugins, simulate
+from .prep import minus_log, normalize
+from .projectors import Projector, make_projector
+from .recon import fbp, mlem, reproject
+from .shifts import add_jitter, shift
+
+try:
+    __version__ = version("tomopy-dlalign")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "Projector",
+    "__version__",
+    "add_jitter",
+    "compat",
+    "fbp",
+    "io",
+    "make_projector",
+    "minus_log",
+    "mlem",
+    "normalize",
+    "plugins",
+    "reproject",
+    "shift",
+    "simulate",
+]

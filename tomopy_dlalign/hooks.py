@@ -1,0 +1,19 @@
+"""This package's own plugin implementations (entry point ``tomopy_dlalign``)."""
+
+from __future__ import annotations
+
+from .plugins import hookimpl
+
+
+@hookimpl
+def register_projectors():
+    from .projectors import AstraCudaProjector, SparseMatrixProjector, TorchProjector
+
+    return {cls.name: cls for cls in (SparseMatrixProjector, TorchProjector, AstraCudaProjector)}
+
+
+@hookimpl
+def register_recon():
+    from .recon import fbp, mlem
+
+    return {"mlem": mlem, "fbp": fbp}
