@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,28 +21,27 @@ import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_h5(path: str | os.PathLike, mode: str = "w") -> Iterator[h5py.File]:
+def atomic_h5(path: str | os.PathLike, source: str | os.PathLike | None = None
+              ) -> Iterator[h5py.File]:
     """Open a new HDF5 file that replaces ``path`` only if the block completes.
 
-    ``mode="w"`` starts empty; ``mode="a"`` starts from a copy of an existing ``path``
-    (results written beside the input data) and still renames only at the end.
+    The file starts empty, or as a copy of ``source`` (to write results beside the input
+    data; ``source`` may be ``path`` itself). Either way it is written under a temporary
+    name in the destination folder and renamed at the end, so an existing ``path`` is
+    never left half-written, even if the block raises or the process is interrupted.
     """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"output folder {str(folder)!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
-        if mode == "a" and path.exists():
-            with open(path, "rb") as src, open(tmp, "wb") as dst:
-                while chunk := src.read(1 << 24):
-                    dst.write(chunk)
+        if source is not None:
+            shutil.copyfile(source, tmp)
             f = h5py.File(tmp, "r+")
-        elif mode in ("w", "a"):
-            f = h5py.File(tmp, "w")
         else:
-            raise ValueError(f"mode must be 'w' or 'a', got {mode!r}")
+            f = h5py.File(tmp, "w")
         try:
             yield f
         finally:

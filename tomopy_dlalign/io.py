@@ -1,1 +1,300 @@
+"""Data Exchange HDF5 and TIFF stacks in and out.
 
+Layout (Data Exchange, as written by APS beamlines and read by ``dxchange``)::
+
+    /exchange/data        (nproj, nslice, ncol) projections
+    /exchange/data_white  (nflat, nslice, ncol) flat fields
+    /exchange/data_dark   (ndark, nslice, ncol) dark fields
+    /exchange/theta       (nproj,) angles in DEGREES on disk
+
+In memory ``theta`` is in radians: the conversion happens here, at the I/O boundary,
+and nowhere else. Incomplete beamline files are handled as ``dxchange``'s
+``read_aps_tomoscan_hdf5`` does: missing flats, darks or angles are taken from
+``/process/acquisition/...`` and what was assumed is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .h5files import atomic_h5, open_h5, require_dataset, write_provenance
+from .validation import as_array
+
+logger = logging.getLogger(__name__)
+
+_ACQ = "/process/acquisition"
+
+
+def _range(value, name, size) -> slice:
+    if value is None:
+        return slice(None)
+    if isinstance(value, slice):
+        return value
+    try:
+        parts = [int(v) for v in value]
+    except TypeError as exc:
+        raise TypeError(f"{name} must be (start, end) or (start, end, step), got {value!r}") \
+            from exc
+    if len(parts) not in (2, 3):
+        raise ValueError(f"{name} must be (start, end) or (start, end, step), got {value!r}")
+    start, end = parts[0], parts[1]
+    if not 0 <= start < end <= size:
+        raise ValueError(f"{name}={tuple(parts)} is outside the {size} available")
+    return slice(*parts)
+
+
+def _group_name(exchange_rank: int) -> str:
+    if not isinstance(exchange_rank, (int, np.integer)) or exchange_rank < 0:
+        raise ValueError(f"exchange_rank must be a non-negative integer, got {exchange_rank!r}")
+    return "/exchange" if exchange_rank == 0 else f"/exchange{exchange_rank}"
+
+
+def _check_finite(arr: np.ndarray, what: str, path) -> None:
+    if np.issubdtype(arr.dtype, np.floating):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(f"{what} in {str(path)!r} contains {int(bad.sum())} NaN or "
+                             "infinite values (pass allow_nan=True to read it anyway)")
+
+
+def _read_field(f, grp, name, fallback, sino, shape, path, allow_nan):
+    if name in grp:
+        ds = grp[name]
+        if ds.ndim != 3:
+            raise ValueError(f"{grp.name}/{name} in {str(path)!r} must be 3D "
+                             f"(nframes, nslice, ncol), got shape {ds.shape}")
+        arr = ds[:, sino, :]
+        if not allow_nan:
+            _check_finite(arr, f"{grp.name}/{name}", path)
+        return arr
+    if fallback in f:
+        value = np.asarray(f[fallback][()], dtype=np.float32)
+        logger.warning("%s has no %s/%s: using the constant %s from %s", path, grp.name, name,
+                       value.ravel()[:1], fallback)
+        return np.full((1, *shape), value.ravel()[0], dtype=np.float32)
+    logger.warning("%s has no %s/%s and no %s: returning None", path, grp.name, name, fallback)
+    return None
+
+
+def _read_theta(f, grp, nproj_total, proj, path):
+    if "theta" in grp:
+        deg = np.asarray(grp["theta"][()], dtype=np.float64).ravel()
+        source = f"{grp.name}/theta"
+    elif f"{_ACQ}/rotation/rotation_start" in f:
+        rot = f[f"{_ACQ}/rotation"]
+        start = float(np.asarray(rot["rotation_start"][()]).ravel()[0])
+        step = float(np.asarray(rot["rotation_step"][()]).ravel()[0])
+        num = int(np.asarray(rot["num_angles"][()]).ravel()[0]) if "num_angles" in rot \
+            else nproj_total
+        deg = start + step * np.arange(num)
+        source = f"{_ACQ}/rotation (start {start}, step {step}, {num} angles)"
+        logger.warning("%s has no %s/theta: angles from %s", path, grp.name, source)
+    else:
+        deg = np.linspace(0.0, 180.0, nproj_total, endpoint=False)
+        source = "an assumed even spread over 180 degrees"
+        logger.warning("%s has no angles at all: assuming %d evenly over [0, 180) degrees",
+                       path, nproj_total)
+    if deg.size != nproj_total:
+        raise ValueError(f"theta from {source} in {str(path)!r} has {deg.size} angles but "
+                         f"{grp.name}/data holds {nproj_total} projections")
+    return np.deg2rad(deg[proj])
+
+
+def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 0,
+            allow_nan: bool = False):
+    """Read a Data Exchange file: ``(prj, flat, dark, theta)``, theta in radians.
+
+    Parameters
+    ----------
+    path : str or Path
+        The HDF5 file.
+    proj : (start, end[, step]), optional
+        Range of projections to read.
+    sino : (start, end[, step]), optional
+        Range of slices (detector rows) to read; only that part of a large file is
+        read from disk (HDF5 hyperslab selection).
+    exchange_rank : int
+        0 reads ``/exchange``, ``n`` reads ``/exchange{n}`` (other ranks of a file).
+    allow_nan : bool
+        By default NaN or infinite values are an error naming the dataset.
+
+    Returns
+    -------
+    prj : ndarray (nproj, nslice, ncol), the stored dtype
+    flat, dark : ndarray (nframes, nslice, ncol) or None
+    theta : ndarray (nproj,), float64 radians
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, KeyError
+        Missing file; not HDF5, truncated, wrong rank, NaN, angle count mismatch;
+        missing ``/exchange/data``.
+
+    Example
+    -------
+    >>> import numpy as np, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "scan.h5")
+    >>> write_dx(p, np.ones((4, 2, 8), np.float32), theta=np.linspace(0, np.pi, 4))
+    >>> prj, flat, dark, theta = read_dx(p)
+    >>> prj.shape, round(float(theta[-1]), 6)
+    ((4, 2, 8), 3.141593)
+    """
+    with open_h5(path) as f:
+        gname = _group_name(exchange_rank)
+        if gname not in f:
+            raise KeyError(f"group {gname!r} is missing from {str(path)!r}")
+        grp = f[gname]
+        ds = require_dataset(f, f"{gname}/data")
+        if ds.ndim != 3:
+            raise ValueError(f"{gname}/data in {str(path)!r} must be 3D (nproj, nslice, ncol), "
+                             f"got shape {ds.shape}")
+        nproj, nslice, ncol = ds.shape
+        p_sel = _range(proj, "proj", nproj)
+        s_sel = _range(sino, "sino", nslice)
+        prj = ds[p_sel, s_sel, :]
+        if not allow_nan:
+            _check_finite(prj, f"{gname}/data", path)
+        shape = (prj.shape[1], ncol)
+        flat = _read_field(f, grp, "data_white", f"{_ACQ}/flat_fields/flat_field_value",
+                           s_sel, shape, path, allow_nan)
+        dark = _read_field(f, grp, "data_dark", f"{_ACQ}/dark_fields/dark_field_value",
+                           s_sel, shape, path, allow_nan)
+        theta = _read_theta(f, grp, nproj, p_sel, path)
+    return prj, flat, dark, theta
+
+
+def read_dataset(path: str | os.PathLike, name: str) -> np.ndarray:
+    """Read one dataset (for example ``/exchange/shift_x``) with a clear error if absent."""
+    with open_h5(path) as f:
+        return require_dataset(f, name)[()]
+
+
+def _check_stack(value, name, ncol=None, nslice=None):
+    arr = as_array(value, name, ndim=3, dtype=None)
+    if np.issubdtype(arr.dtype, np.floating):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(f"{name} contains {int(bad.sum())} NaN or infinite values")
+    if ncol is not None and arr.shape[2] != ncol:
+        raise ValueError(f"{name} must have {ncol} columns like data, got shape {arr.shape}")
+    if nslice is not None and arr.shape[1] != nslice:
+        raise ValueError(f"{name} must have {nslice} rows like data, got shape {arr.shape}")
+    return arr
+
+
+def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
+             extras: Mapping[str, tuple] | None = None, parameters: Mapping | None = None,
+             data_units: str = "counts", model: str | None = None, template=None,
+             compression: str | None = None) -> None:
+    """Write a Data Exchange file atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file; an existing file is replaced only once the new one is complete.
+    data : ndarray (nproj, nslice, ncol) or (nslice, ncol, ncol)
+        Projections, or a reconstruction (stored as ``/exchange/data`` too, as TomoPy's
+        ``dxchange.write_hdf5`` does).
+    flat, dark : ndarray (nframes, nslice, ncol), optional
+    theta : ndarray (nproj,), optional
+        Radians in memory; written in degrees with ``units="degrees"``.
+    extras : {name: (array, units)}, optional
+        More datasets under ``/exchange`` (``shift_x``, ``shift_y``, ...).
+    parameters : dict, optional
+        Recorded as JSON under ``/process/tomopy_dlalign`` with the version and date.
+    data_units : str
+        Units attribute of ``/exchange/data``.
+    model : str, optional
+        Name or path of the model used, recorded in the provenance.
+    template : str or Path, optional
+        An input file to start from (results go beside the input data): its content is
+        copied and the datasets given here replace its own.
+    compression : str, optional
+        h5py compression filter for the large datasets (``"gzip"``, ``"lzf"``).
+
+    Example
+    -------
+    >>> import numpy as np, tempfile, os
+    >>> write_dx(os.path.join(tempfile.mkdtemp(), "a.h5"), np.zeros((2, 1, 4), np.uint16))
+    """
+    from . import __version__
+
+    arr = _check_stack(data, "data")
+    fields = {"data_white": flat, "data_dark": dark}
+    checked = {k: _check_stack(v, k.replace("data_white", "flat").replace("data_dark", "dark"),
+                               arr.shape[2], arr.shape[1])
+               for k, v in fields.items() if v is not None}
+    deg = None
+    if theta is not None:
+        th = as_array(theta, "theta", ndim=1, dtype=np.float64)
+        if th.size != arr.shape[0]:
+            raise ValueError(f"theta has {th.size} angles but data holds {arr.shape[0]} "
+                             "projections")
+        deg = np.rad2deg(th)
+    extra_arrays = {}
+    for name, spec in (extras or {}).items():
+        if not (isinstance(spec, tuple) and len(spec) == 2):
+            raise TypeError(f"extras[{name!r}] must be (array, units), got {type(spec).__name__}")
+        extra_arrays[name] = (as_array(spec[0], f"extras[{name!r}]", dtype=None), str(spec[1]))
+    if template is not None:
+        with open_h5(template):
+            pass  # a clear error now rather than a failed copy later
+    with atomic_h5(path, source=template) as f:
+        grp = f.require_group("exchange")
+        _put(grp, "data", arr, data_units, compression)
+        for key, value in checked.items():
+            _put(grp, key, value, data_units, compression)
+        if deg is not None:
+            _put(grp, "theta", deg, "degrees", None)
+        for name, (value, units) in extra_arrays.items():
+            _put(grp, name, value, units, None)
+        write_provenance(f, "tomopy_dlalign", __version__, dict(parameters or {}), model)
+
+
+def _put(grp: h5py.Group, name: str, value: np.ndarray, units: str, compression) -> None:
+    if name in grp:
+        del grp[name]
+    kwargs = {}
+    if compression and value.ndim == 3:
+        kwargs = {"compression": compression, "chunks": (1, *value.shape[1:])}
+    ds = grp.create_dataset(name, data=value, **kwargs)
+    ds.attrs["units"] = units
+
+
+def read_tiff_stack(path: str | os.PathLike) -> np.ndarray:
+    """Read a multi-page TIFF file, or a folder of single-page TIFFs sorted by name."""
+    import tifffile
+
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(list(p.glob("*.tif")) + list(p.glob("*.tiff")))
+        if not files:
+            raise FileNotFoundError(f"no .tif or .tiff files in folder {str(p)!r}")
+        return np.stack([tifffile.imread(fp) for fp in files])
+    if not p.exists():
+        raise FileNotFoundError(f"file {str(p)!r} does not exist")
+    return np.asarray(tifffile.imread(p))
+
+
+def write_tiff_stack(path: str | os.PathLike, data) -> None:
+    """Write a 3D array as one multi-page TIFF, atomically."""
+    import tempfile
+
+    import tifffile
+
+    arr = as_array(data, "data", ndim=3, dtype=None)
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+    os.close(fd)
+    try:
+        tifffile.imwrite(tmp, arr)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

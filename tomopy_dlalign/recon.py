@@ -153,7 +153,7 @@ def ramp_filter(n: int, filter_name: str = "shepp") -> np.ndarray:
     h[0] = 0.25
     odd = k % 2 == 1
     h[odd] = -1.0 / (np.pi * k[odd]) ** 2
-    ramp = 2 * np.real(np.fft.fft(h))
+    ramp = np.real(np.fft.fft(h))  # equals |f| in cycles per pixel, with no DC offset
     window = {
         "ramlak": np.ones(n),
         "ramp": np.ones(n),
