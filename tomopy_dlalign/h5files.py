@@ -21,16 +21,21 @@ import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_h5(path: str | os.PathLike, source: str | os.PathLike | None = None
-              ) -> Iterator[h5py.File]:
+def atomic_h5(path: str | os.PathLike, mode: str = "w",
+              source: str | os.PathLike | None = None) -> Iterator[h5py.File]:
     """Open a new HDF5 file that replaces ``path`` only if the block completes.
 
-    The file starts empty, or as a copy of ``source`` (to write results beside the input
-    data; ``source`` may be ``path`` itself). Either way it is written under a temporary
-    name in the destination folder and renamed at the end, so an existing ``path`` is
-    never left half-written, even if the block raises or the process is interrupted.
+    ``mode="w"`` starts empty; ``mode="a"`` starts from a copy of the existing ``path``;
+    ``source`` starts from a copy of another file (results written beside the input
+    data). Either way the file is written under a temporary name in the destination
+    folder and renamed at the end, so an existing ``path`` is never left half-written,
+    even if the block raises or the process is interrupted.
     """
+    if mode not in ("w", "a"):
+        raise ValueError(f"mode must be 'w' or 'a', got {mode!r}")
     path = Path(path)
+    if mode == "a" and source is None and path.exists():
+        source = path
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"output folder {str(folder)!r} does not exist")
