@@ -150,6 +150,12 @@ def _save_slices(path, truth, rec, sino) -> None:
     plt.close(fig)
 
 
+def _scan_shape_args(parser: argparse.ArgumentParser, nslice: int) -> None:
+    parser.add_argument("--size", type=int, default=128, help="columns (and slice width)")
+    parser.add_argument("--nslice", type=int, default=nslice, help="slices (detector rows)")
+    parser.add_argument("--nproj", type=int, default=181, help="projections over 180 degrees")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tomopy-dlalign", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -157,17 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="simulate a scan, reconstruct it and report the error")
     s.add_argument("--out", default="demo_out", help="folder for the files (default demo_out)")
-    s.add_argument("--size", type=int, default=128)
-    s.add_argument("--nslice", type=int, default=32)
-    s.add_argument("--nproj", type=int, default=181)
+    _scan_shape_args(s, nslice=32)
     s.add_argument("--iters", type=int, default=20)
     s.set_defaults(func=_cmd_demo)
 
     s = sub.add_parser("simulate", help="write a simulated Data Exchange scan")
     s.add_argument("output")
-    s.add_argument("--size", type=int, default=128)
-    s.add_argument("--nslice", type=int, default=16)
-    s.add_argument("--nproj", type=int, default=181)
+    _scan_shape_args(s, nslice=16)
     s.add_argument("--attenuation", type=float, default=0.02)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_cmd_simulate)
