@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import warnings
 from collections import OrderedDict
@@ -194,8 +195,8 @@ def _csr_to_torch(mat) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(
-            torch.from_numpy(mat.indptr.astype(np.int64)),
-            torch.from_numpy(mat.indices.astype(np.int64)),
+            torch.from_numpy(mat.indptr.astype(np.int32)),
+            torch.from_numpy(mat.indices.astype(np.int32)),
             torch.from_numpy(mat.data.astype(np.float32)),
             size=mat.shape,
             check_invariants=False,
@@ -347,11 +348,39 @@ def backend_names() -> list[str]:
     return plugins.available("projector")
 
 
-def default_backend(device: torch.device) -> str:
-    """``astra-cuda`` on a GPU with ASTRA CUDA, else ``cpu`` with ASTRA, else ``torch``."""
+def system_matrix_bytes(nproj: int, ncol: int) -> int:
+    """Estimated memory of the ``cpu`` backend's two matrices (A and its transpose).
+
+    The ``linear`` projector has about 1.75 non-zeros per ray and pixel row; each costs
+    8 bytes (float32 value, int32 index) per matrix.
+    """
+    return int(2 * 8 * 1.75 * nproj * ncol * ncol)
+
+
+def _available_memory() -> int:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 << 30
+
+
+def default_backend(device: torch.device, nproj: int = 0, ncol: int = 0) -> str:
+    """``astra-cuda`` on a GPU with ASTRA CUDA, else ``cpu`` with ASTRA, else ``torch``.
+
+    The ``cpu`` backend's matrix grows as ``nproj * ncol**2`` (about 2 GB at 181 x 512,
+    30 GB at 181 x 2048); when it would take more than a third of the free memory, the
+    matrix-free ``torch`` backend is chosen instead, and the choice is logged.
+    """
     if device.type == "cuda":
         return "astra-cuda" if astra_cuda_usable() else "torch"
-    return "cpu" if astra is not None else "torch"
+    if astra is None:
+        return "torch"
+    need = system_matrix_bytes(nproj, ncol)
+    if need > _available_memory() / 3:
+        logger.info("the cpu projector would need %.1f GB for %d angles x %d columns: "
+                    "using the matrix-free torch projector", need / 1e9, nproj, ncol)
+        return "torch"
+    return "cpu"
 
 
 def make_projector(theta, ncol: int, center: float | None = None, backend: str = "auto",
@@ -382,7 +411,8 @@ def make_projector(theta, ncol: int, center: float | None = None, backend: str =
     from . import plugins
 
     dev = resolve_device(device)
-    name = default_backend(dev) if backend in (None, "auto") else backend
+    name = (default_backend(dev, len(np.atleast_1d(theta)), ncol)
+            if backend in (None, "auto") else backend)
     cls: Any = plugins.get("projector", name)
     if hasattr(cls, "is_available") and not cls.is_available():
         raise RuntimeError(f"projector backend {name!r} cannot run on this machine")

@@ -104,3 +104,21 @@ def test_wrong_volume_shape_is_rejected():
     A = make_projector(THETA, N, backend="cpu")
     with pytest.raises(ValueError, match="vol must have shape"):
         A.forward(np.zeros((1, N, N + 1), np.float32))
+
+
+def test_auto_backend_avoids_a_matrix_larger_than_memory():
+    import torch
+
+    from tomopy_dlalign.projectors import default_backend, system_matrix_bytes
+
+    cpu = torch.device("cpu")
+    assert default_backend(cpu, 181, 128) == "cpu"
+    assert system_matrix_bytes(181, 2048) > 20e9
+    assert default_backend(cpu, 181, 1 << 16) == "torch"
+
+
+def test_system_matrix_size_estimate_is_close():
+    from tomopy_dlalign.projectors import system_matrix, system_matrix_bytes
+
+    mat = system_matrix(THETA, N)
+    assert 0.8 < system_matrix_bytes(THETA.size, N) / (2 * 8 * mat.nnz) < 1.25
