@@ -1,10 +1,31 @@
-"""Coherent diffraction imaging: phase retrieval, ConvRe clustering, PRTF, complex CNN."""
+"""Coherent diffraction imaging: phase retrieval, ConvRe clustering, PRTF, complex CNN.
+
+Example
+-------
+>>> import cdi_plugins as cdi
+>>> sim = cdi.simulate.simulate_pattern(cdi.simulate.biological_object(64, seed=0),
+...                                     photons=None)
+>>> res = cdi.phase_retrieval(sim.intensity, algorithm="hio", n_iter=20, seed=0, device="cpu")
+>>> res.objects.shape
+(1, 64, 64)
+"""
 
 from importlib.metadata import PackageNotFoundError, version
+
+from . import algorithms, io, metrics, simulate
+from .algorithms import ER, HIO, OSS, RAAR, Algorithm, Schedule, as_schedule, parse_schedule
+from .metrics import prtf, resolution
+from .phasing import PhasingResult, phase_retrieval, random_start, support_from_autocorrelation
+from .shrinkwrap import ShrinkWrap
 
 try:
     __version__ = version("tomopy-dlalign")
 except PackageNotFoundError:  # pragma: no cover
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__", "algorithms", "io", "metrics", "simulate",
+    "phase_retrieval", "PhasingResult", "random_start", "support_from_autocorrelation",
+    "prtf", "resolution", "ShrinkWrap",
+    "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",
+]

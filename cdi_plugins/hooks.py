@@ -1,4 +1,9 @@
-"""cdi_plugins' plugin implementations (entry point ``cdi_plugins``)."""
+"""cdi_plugins' plugin implementations (entry point ``cdi_plugins``).
+
+The built-in phasing algorithms register under the kind ``phasing``; a third party adds
+one the same way, returning ``{name: factory}`` where ``factory(*args)`` builds a
+:class:`cdi_plugins.algorithms.Algorithm`.
+"""
 
 from __future__ import annotations
 
@@ -7,4 +12,6 @@ from tomopy_dlalign.plugins import hookimpl
 
 @hookimpl
 def register_phasing():
-    return {}
+    from .algorithms import ER, HIO, OSS, RAAR
+
+    return {"er": ER, "hio": HIO, "raar": RAAR, "oss": OSS}

@@ -1,0 +1,337 @@
+"""CXI and Data Exchange files for diffraction patterns and phasing results.
+
+CXI (as PyNX writes a 2D pattern; DESIGN.md section 5)::
+
+    /cxi_version                                     140
+    /entry_1/instrument_1/detector_1/data            float32 (H, W) or (B, H, W), centred
+    /entry_1/instrument_1/detector_1/mask            uint32 bit field, > 0 = missing
+    /entry_1/instrument_1/detector_1/distance        m
+    /entry_1/instrument_1/detector_1/{x,y}_pixel_size m
+    /entry_1/instrument_1/source_1/energy            J
+    /entry_1/instrument_1/beam_1/incident_wavelength m
+    /entry_1/data_1/data                             soft link to the detector data
+
+:func:`read_cxi` also accepts ``/entry_1/image_1/{data, mask}``. Data Exchange
+(:func:`write_dx` / :func:`read_dx`) holds the pattern in ``/exchange/data`` and
+``/exchange/mask``; a phasing result (:func:`write_result` / :func:`read_result`) adds
+``/exchange/object`` (complex64), ``object_amplitude``, ``object_phase`` (rad),
+``support`` and ``chi2``, with a ``/process/cdi_plugins`` provenance group. Every writer
+is atomic (temporary file, then rename) and every array reads back bit for bit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+from tomopy_dlalign.h5files import atomic_h5, open_h5, require_dataset, write_provenance
+from tomopy_dlalign.validation import as_array
+
+from .phasing import PhasingResult
+
+logger = logging.getLogger(__name__)
+
+PLANCK_C = 6.62607015e-34 * 299792458.0  # h c in J m
+MASK_MISSING = 1  # CXI bit "invalid"
+
+_DET = "/entry_1/instrument_1/detector_1"
+_CXI_DATA = ("/entry_1/data_1/data", f"{_DET}/data", "/entry_1/image_1/data")
+_CXI_MASK = (f"{_DET}/mask", "/entry_1/data_1/mask", "/entry_1/image_1/mask")
+
+
+@dataclass
+class Geometry:
+    """Far-field geometry in SI units.
+
+    Attributes
+    ----------
+    wavelength : float
+        X-ray wavelength, m.
+    distance : float
+        Sample-detector distance, m.
+    pixel_size : float
+        Detector pixel size, m (square pixels; ``y_pixel_size`` is used when they differ).
+
+    Example
+    -------
+    >>> g = Geometry(wavelength=1e-9, distance=1.0, pixel_size=75e-6)
+    >>> round(g.energy_ev), round(g.real_space_pixel(512) * 1e9, 2)
+    (1240, 26.04)
+    """
+
+    wavelength: float
+    distance: float
+    pixel_size: float
+
+    def __post_init__(self) -> None:
+        for name in ("wavelength", "distance", "pixel_size"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float, np.floating)) and np.isfinite(v) and v > 0):
+                raise ValueError(f"Geometry.{name} must be a positive number in SI units, "
+                                 f"got {v!r}")
+
+    @property
+    def energy(self) -> float:
+        """Photon energy, J."""
+        return PLANCK_C / self.wavelength
+
+    @property
+    def energy_ev(self) -> float:
+        """Photon energy, eV."""
+        return self.energy / 1.602176634e-19
+
+    def real_space_pixel(self, n_pixels: int) -> float:
+        """Real-space pixel ``lambda z / (N p)`` in m for an ``N``-pixel pattern."""
+        return self.wavelength * self.distance / (int(n_pixels) * self.pixel_size)
+
+
+def _check_pattern(intensity, mask):
+    arr = as_array(intensity, "intensity", ndim=(2, 3), dtype=None)
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32)
+    if mask is None:
+        return arr, None
+    m = np.asarray(mask)
+    if m.shape != arr.shape[-2:]:
+        raise ValueError(f"mask must have shape {arr.shape[-2:]}, got {m.shape}")
+    return arr, m.astype(bool)
+
+
+def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry | None = None,
+              parameters: dict | None = None) -> None:
+    """Write a diffraction pattern as CXI (PyNX's layout), atomically.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Output file; replaced only once complete.
+    intensity : array_like
+        ``(H, W)`` or ``(B, H, W)``, centred. Its dtype is kept (float32 normally).
+    mask : array_like of bool, optional
+        True = missing, written as the CXI bit 1 ("invalid").
+    geometry : Geometry, optional
+        Written in SI units (distance, pixel sizes, energy in J, wavelength in m).
+    parameters : dict, optional
+        Recorded in the provenance group ``/process/cdi_plugins``.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "p.cxi"
+    >>> write_cxi(p, np.ones((8, 8), np.float32), np.eye(8, dtype=bool))
+    >>> I, m = read_cxi(p); int(m.sum()), I.dtype
+    (8, dtype('float32'))
+    """
+    from . import __version__
+
+    arr, m = _check_pattern(intensity, mask)
+    with atomic_h5(path, "w") as f:
+        f.create_dataset("cxi_version", data=140)
+        det = f.require_group(_DET)
+        det.create_dataset("data", data=arr, compression="gzip", shuffle=True)
+        if m is not None:
+            det.create_dataset("mask", data=m.astype(np.uint32) * MASK_MISSING,
+                               compression="gzip")
+        if geometry is not None:
+            det.create_dataset("distance", data=float(geometry.distance)).attrs["units"] = "m"
+            for ax in ("x", "y"):
+                det.create_dataset(f"{ax}_pixel_size",
+                                   data=float(geometry.pixel_size)).attrs["units"] = "m"
+            src = f.require_group("/entry_1/instrument_1/source_1")
+            src.create_dataset("energy", data=float(geometry.energy)).attrs["units"] = "J"
+            beam = f.require_group("/entry_1/instrument_1/beam_1")
+            beam.create_dataset("incident_wavelength",
+                                data=float(geometry.wavelength)).attrs["units"] = "m"
+        data1 = f.require_group("/entry_1/data_1")
+        data1["data"] = h5py.SoftLink(f"{_DET}/data")
+        if m is not None:
+            data1["mask"] = h5py.SoftLink(f"{_DET}/mask")
+        write_provenance(f, "cdi_plugins", __version__, parameters)
+    logger.info("wrote CXI pattern %s to %s", arr.shape, path)
+
+
+def _first(f: h5py.File, names: tuple[str, ...]):
+    for n in names:
+        obj = f.get(n)
+        if isinstance(obj, h5py.Dataset):
+            return obj
+    return None
+
+
+def read_cxi(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a CXI pattern and its missing-data mask.
+
+    Looks for the data at ``/entry_1/data_1/data``, then the detector's data, then
+    ``/entry_1/image_1/data``; the mask likewise (``mask > 0`` = missing, the CXI bit
+    field). No mask in the file means nothing missing.
+
+    Returns
+    -------
+    intensity : numpy.ndarray
+        As stored, ``(H, W)`` or ``(B, H, W)``.
+    mask : numpy.ndarray
+        bool ``(H, W)``, True = missing.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, KeyError
+        Missing, non-HDF5 or truncated file, or no CXI data in it.
+    """
+    with open_h5(path) as f:
+        ds = _first(f, _CXI_DATA)
+        if ds is None:
+            raise KeyError(f"no CXI pattern in {str(path)!r}: looked for {', '.join(_CXI_DATA)}")
+        data = ds[()]
+        mds = _first(f, _CXI_MASK)
+        mask = np.zeros(data.shape[-2:], bool) if mds is None else mds[()] > 0
+    if mask.shape != data.shape[-2:]:
+        raise ValueError(f"{str(path)!r}: mask shape {mask.shape} does not match the data "
+                         f"{data.shape}")
+    return data, mask
+
+
+def read_cxi_geometry(path: str | os.PathLike) -> Geometry | None:
+    """The geometry stored in a CXI file, or None when it is incomplete.
+
+    The wavelength comes from ``beam_1/incident_wavelength`` or, failing that, from
+    ``source_1/energy`` (J).
+    """
+    with open_h5(path) as f:
+        def get(name):
+            ds = f.get(name)
+            return float(ds[()]) if isinstance(ds, h5py.Dataset) else None
+
+        dist = get(f"{_DET}/distance")
+        pix = get(f"{_DET}/y_pixel_size") or get(f"{_DET}/x_pixel_size")
+        wl = get("/entry_1/instrument_1/beam_1/incident_wavelength")
+        if wl is None:
+            energy = get("/entry_1/instrument_1/source_1/energy")
+            wl = PLANCK_C / energy if energy else None
+    if None in (dist, pix, wl):
+        logger.info("%s holds no complete geometry (distance, pixel size, wavelength)", path)
+        return None
+    return Geometry(wavelength=wl, distance=dist, pixel_size=pix)
+
+
+def _write_geometry_dx(f: h5py.File, geometry: Geometry | None) -> None:
+    if geometry is None:
+        return
+    det = f.require_group("measurement/instrument/detector")
+    det.create_dataset("distance", data=geometry.distance).attrs["units"] = "m"
+    det.create_dataset("pixel_size", data=geometry.pixel_size).attrs["units"] = "m"
+    src = f.require_group("measurement/instrument/source")
+    src.create_dataset("wavelength", data=geometry.wavelength).attrs["units"] = "m"
+    src.create_dataset("energy", data=geometry.energy).attrs["units"] = "J"
+
+
+def _read_geometry_dx(f: h5py.File) -> Geometry | None:
+    try:
+        return Geometry(
+            wavelength=float(f["measurement/instrument/source/wavelength"][()]),
+            distance=float(f["measurement/instrument/detector/distance"][()]),
+            pixel_size=float(f["measurement/instrument/detector/pixel_size"][()]),
+        )
+    except KeyError:
+        return None
+
+
+def write_dx(path: str | os.PathLike, intensity, mask=None, geometry: Geometry | None = None,
+             parameters: dict | None = None) -> None:
+    """Write a diffraction pattern in the Data Exchange layout, atomically.
+
+    ``/exchange/data`` (intensity, centred), ``/exchange/mask`` (bool, True = missing),
+    ``/measurement/instrument/...`` (geometry, SI units) and ``/process/cdi_plugins``.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "p.h5"
+    >>> write_dx(p, np.ones((8, 8), np.float32))
+    >>> read_dx(p)[0].shape
+    (8, 8)
+    """
+    from . import __version__
+
+    arr, m = _check_pattern(intensity, mask)
+    with atomic_h5(path, "w") as f:
+        ex = f.require_group("exchange")
+        ex.create_dataset("data", data=arr, compression="gzip", shuffle=True)
+        ex["data"].attrs["units"] = "counts"
+        ex.create_dataset("mask", data=np.zeros(arr.shape[-2:], bool) if m is None else m)
+        _write_geometry_dx(f, geometry)
+        write_provenance(f, "cdi_plugins", __version__, parameters)
+
+
+def read_dx(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, Geometry | None]:
+    """Read a Data Exchange diffraction file: ``(intensity, mask, geometry or None)``."""
+    with open_h5(path) as f:
+        data = require_dataset(f, "exchange/data")[()]
+        mds = f.get("exchange/mask")
+        mask = np.zeros(data.shape[-2:], bool) if mds is None else mds[()].astype(bool)
+        geom = _read_geometry_dx(f)
+    return data, mask, geom
+
+
+def write_result(path: str | os.PathLike, result: PhasingResult, intensity=None, mask=None,
+                 geometry: Geometry | None = None, mode: str = "w") -> None:
+    """Write a phasing result in the Data Exchange layout, atomically.
+
+    With ``mode="a"`` the result is added beside the data of an existing Data Exchange
+    file (replacing an earlier result); with ``mode="w"`` a new file is written, holding
+    ``intensity`` and ``mask`` too when given.
+
+    Datasets: ``/exchange/object`` complex64 ``(n_runs, H, W)``, ``object_amplitude``,
+    ``object_phase`` (rad), ``support``, ``chi2`` ``(n_runs, n_iter)``; the schedule and
+    all parameters are in ``/process/cdi_plugins``.
+    """
+    from . import __version__
+
+    if not isinstance(result, PhasingResult):
+        raise TypeError(f"result must be a PhasingResult, got {type(result).__name__}")
+    with atomic_h5(path, mode) as f:
+        ex = f.require_group("exchange")
+        for name in ("object", "object_amplitude", "object_phase", "support", "chi2"):
+            if name in ex:
+                del ex[name]
+        if intensity is not None:
+            arr, m = _check_pattern(intensity, mask)
+            for name in ("data", "mask"):
+                if name in ex:
+                    del ex[name]
+            ex.create_dataset("data", data=arr, compression="gzip", shuffle=True)
+            ex.create_dataset("mask", data=np.zeros(arr.shape[-2:], bool) if m is None else m)
+        ex.create_dataset("object", data=result.objects.astype(np.complex64))
+        ex.create_dataset("object_amplitude", data=np.abs(result.objects)).attrs["units"] = "a.u."
+        ex.create_dataset("object_phase", data=np.angle(result.objects)).attrs["units"] = "rad"
+        ex.create_dataset("support", data=result.supports)
+        ex.create_dataset("chi2", data=result.chi2).attrs["definition"] = (
+            "sum (|F(o)| - sqrt(I))^2 / sum I over measured pixels (Wu et al. 2021, eq. 5)")
+        if geometry is not None and "measurement" not in f:
+            _write_geometry_dx(f, geometry)
+        grp = write_provenance(f, "cdi_plugins", __version__,
+                               {**result.parameters, "schedule": result.schedule})
+        grp.attrs["schedule"] = result.schedule
+        if result.seed is not None:
+            grp.attrs["seed"] = int(result.seed)
+    logger.info("wrote %d reconstruction(s) to %s", len(result.objects), path)
+
+
+def read_result(path: str | os.PathLike) -> PhasingResult:
+    """Read a phasing result written by :func:`write_result`."""
+    import json
+
+    with open_h5(path) as f:
+        objects = require_dataset(f, "exchange/object")[()]
+        supports = require_dataset(f, "exchange/support")[()]
+        chi2 = require_dataset(f, "exchange/chi2")[()]
+        grp = f.get("process/cdi_plugins")
+        attrs = dict(grp.attrs) if grp is not None else {}
+    params = json.loads(attrs.get("parameters", "{}"))
+    seed = attrs.get("seed")
+    return PhasingResult(objects=objects, supports=supports, chi2=chi2,
+                         schedule=str(attrs.get("schedule", "")),
+                         seed=None if seed is None else int(seed), parameters=params)
