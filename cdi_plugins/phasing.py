@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from tomopy_dlalign._device import resolve_device
 from tomopy_dlalign._progress import progress
@@ -122,12 +123,18 @@ def _check_support(support, shape, n_runs: int, name: str) -> np.ndarray:
     return np.broadcast_to(s.reshape(-1, *shape), (n_runs, *shape)).copy()
 
 
-def support_from_autocorrelation(intensity, mask=None, threshold: float = 0.04) -> np.ndarray:
+def support_from_autocorrelation(intensity, mask=None, threshold: float = 0.04,
+                                 scale: float = 0.6) -> np.ndarray:
     """A loose starting support from the pattern's autocorrelation.
 
-    The autocorrelation ``|F^-1(I)|`` of an object is twice its size; keeping the pixels
-    above ``threshold`` times its maximum gives a support that contains the (centred)
-    object with room to spare, for shrink-wrap to tighten. Missing pixels count as zero.
+    The autocorrelation ``|F^-1(I)|`` of an object spans twice the object (its support is
+    the object's support minus itself). The pixels above ``threshold`` times its maximum,
+    shrunk about the centre by ``scale`` (0.5 would give the size of a centrosymmetric
+    object; 0.6 leaves room to spare), make a centred support that holds the object and
+    keeps it from drifting to the corners of the array; shrink-wrap then tightens it.
+    Missing pixels take the value of the nearest measured pixel: left at zero, a
+    beamstop would remove the smooth low-frequency part of the autocorrelation and
+    distort its support.
 
     Parameters
     ----------
@@ -137,6 +144,8 @@ def support_from_autocorrelation(intensity, mask=None, threshold: float = 0.04) 
         True where pixels are missing.
     threshold : float
         Relative threshold in (0, 1).
+    scale : float
+        Shrink factor of the autocorrelation's support, in (0, 1].
 
     Returns
     -------
@@ -156,9 +165,40 @@ def support_from_autocorrelation(intensity, mask=None, threshold: float = 0.04) 
     m = check_mask(mask, arr.shape)
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    filled = np.where(m, 0.0, arr)
+    if not 0 < scale <= 1:
+        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    if m.any():
+        nearest = ndimage.distance_transform_edt(m, return_distances=False, return_indices=True)
+        filled = arr[tuple(nearest)]
+    else:
+        filled = arr
     auto = np.abs(np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(filled))))
-    return auto > threshold * auto.max()
+    big = auto > threshold * auto.max()
+    # sample the autocorrelation's support at (r - c) / scale: a copy shrunk about c
+    h, w = arr.shape
+    yy = np.rint((np.arange(h) - h // 2) / scale).astype(int) + h // 2
+    xx = np.rint((np.arange(w) - w // 2) / scale).astype(int) + w // 2
+    inside_y = (yy >= 0) & (yy < h)
+    inside_x = (xx >= 0) & (xx < w)
+    out = np.zeros_like(big)
+    out[np.ix_(inside_y, inside_x)] = big[np.ix_(yy[inside_y], xx[inside_x])]
+    return out
+
+
+def centred_box(shape: tuple[int, int], fraction: float = 0.5) -> np.ndarray:
+    """Centred rectangle covering ``fraction`` of each axis: the largest object that is
+    oversampled ``1 / fraction`` times (the fixed "support 2" of Wu et al. 2021).
+
+    Example
+    -------
+    >>> int(centred_box((8, 8)).sum())
+    16
+    """
+    h, w = shape
+    out = np.zeros(shape, dtype=bool)
+    bh, bw = max(int(round(h * fraction)), 1), max(int(round(w * fraction)), 1)
+    out[h // 2 - bh // 2: h // 2 - bh // 2 + bh, w // 2 - bw // 2: w // 2 - bw // 2 + bw] = True
+    return out
 
 
 def random_start(intensity, mask=None, n_runs: int = 1, seed=None) -> np.ndarray:
@@ -240,7 +280,9 @@ def phase_retrieval(
         projection and excluded from chi^2.
     support : array_like of bool, optional
         Starting support ``(H, W)`` or one per run ``(n_runs, H, W)``, centred. Default:
-        the thresholded autocorrelation (:func:`support_from_autocorrelation`).
+        the thresholded autocorrelation (:func:`support_from_autocorrelation`) inside a
+        centred box of half the array (:func:`centred_box`), which is then also the
+        default ``max_support``.
     algorithm : str, Algorithm, Schedule or list of (name, n_iter)
         ``"er"``, ``"hio"``, ``"raar"``, ``"oss"`` or any name registered under the plugin
         kind ``phasing``; a schedule such as ``"(HIO(0.9)**80*ER**20)**6"``,
@@ -264,7 +306,8 @@ def phase_retrieval(
         ``True`` uses :class:`ShrinkWrap` defaults, ``False``/``None`` keeps the support
         fixed.
     max_support : array_like of bool, optional
-        Shrink-wrap never grows a support beyond it; default the starting support.
+        Shrink-wrap never grows a support beyond it; default the starting support when
+        one is given, the centred half-array box otherwise.
     show_progress : bool, optional
         Progress bar; default only on a terminal.
 
@@ -313,7 +356,11 @@ def phase_retrieval(
     dev = resolve_device(device)
 
     if support is None:
-        sup = np.broadcast_to(support_from_autocorrelation(arr, m), (n_runs, *shape)).copy()
+        box = centred_box(shape)
+        auto = support_from_autocorrelation(arr, m) & box
+        sup = np.broadcast_to(auto if auto.any() else box, (n_runs, *shape)).copy()
+        if max_support is None:
+            max_support = box
     else:
         sup = _check_support(support, shape, n_runs, "support")
     if max_support is None:
