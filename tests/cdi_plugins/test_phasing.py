@@ -84,6 +84,15 @@ def test_batch_of_runs_equals_the_same_runs_one_by_one(bio64):
         np.testing.assert_array_equal(one.supports[0], batch.supports[r])
 
 
+def test_batch_size_does_not_change_the_result(bio64):
+    sim, loose = bio64
+    kw = dict(support=loose, algorithm="OSS**20*ER**5", n_runs=5, seed=2, device="cpu")
+    whole = cdi.phase_retrieval(sim.intensity, batch_size=5, **kw)
+    split = cdi.phase_retrieval(sim.intensity, batch_size=2, **kw)
+    np.testing.assert_allclose(split.objects, whole.objects, atol=2e-5, rtol=0)
+    np.testing.assert_array_equal(split.supports, whole.supports)
+
+
 def test_same_seed_gives_same_result_and_other_seed_differs(bio64):
     sim, loose = bio64
     kw = dict(support=loose, algorithm="raar", n_iter=20, n_runs=2, device="cpu")
