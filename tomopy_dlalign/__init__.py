@@ -12,10 +12,13 @@ pixels, exactly as in TomoPy, so the functions here sit beside ``tomopy.recon``:
 from importlib.metadata import PackageNotFoundError, version
 
 from . import compat, io, plugins, simulate
+from .align import align, align_pc, align_reprojection
+from .jitternet import JitterNet, load_model
 from .prep import minus_log, normalize
 from .projectors import Projector, make_projector
 from .recon import fbp, mlem, reproject
 from .shifts import add_jitter, shift
+from .training import adapt, train
 
 try:
     __version__ = version("tomopy-dlalign")
@@ -23,7 +26,14 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "JitterNet",
     "Projector",
+    "adapt",
+    "align",
+    "align_pc",
+    "align_reprojection",
+    "load_model",
+    "train",
     "__version__",
     "add_jitter",
     "compat",

@@ -104,29 +104,126 @@ def _cmd_recon(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from . import io, minus_log, mlem, normalize, simulate
+    from . import align, fbp, io, minus_log, normalize, simulate
+    from .align import AlignInfo, fraction_within, residual_rmse
+    from .report import alignment_report
+    from .shifts import shift
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     theta = np.linspace(0, np.pi, args.nproj, endpoint=False)
-    vol = simulate.shepp_logan(args.size, args.nslice) * 0.02
-    prj, flat, dark = simulate.scan(vol / 0.02, theta, seed=0, attenuation=0.02)
+    vol = simulate.phantom(args.family, args.size, args.nslice, seed=args.seed)
+    prj, flat, dark = simulate.scan(vol, theta, seed=args.seed, attenuation=0.05)
+    # jitter the raw frames: the beamline's problem, before any processing
+    jitter = args.jitter * args.size / 256
+    rng = np.random.default_rng(args.seed)
+    dx = rng.uniform(-jitter, jitter, args.nproj)
+    dy = rng.uniform(-jitter, jitter, args.nproj)
+    raw = np.clip(shift(prj.astype(np.float32), dx, dy), 0, None).astype(np.uint16)
     scan_path = out / "scan.h5"
-    io.write_dx(scan_path, prj, flat=flat, dark=dark, theta=theta,
-                extras={"truth": (vol, "1/pixel")}, parameters={"command": "demo"})
+    io.write_dx(scan_path, raw, flat=flat, dark=dark, theta=theta,
+                extras={"true_shift_x": (dx, "pixel"), "true_shift_y": (dy, "pixel"),
+                        "truth": (vol * 0.05, "1/pixel")},
+                parameters={"command": "demo", "family": args.family, "jitter": jitter})
     p, f, d, th = io.read_dx(scan_path)
     line = minus_log(normalize(p, f, d))
-    t0 = time.perf_counter()
-    rec = mlem(line, th, num_iter=args.iters, show_progress=True)
-    dt = time.perf_counter() - t0
-    err = float(np.linalg.norm(rec - vol) / np.linalg.norm(vol))
-    io.write_dx(out / "rec.h5", rec, data_units="1/pixel",
-                parameters={"command": "demo", "algorithm": "mlem", "iters": args.iters})
-    png = out / "demo.png"
-    _save_slices(png, vol[vol.shape[0] // 2], rec[rec.shape[0] // 2], line[:, line.shape[1] // 2])
-    print(f"demo: {p.shape[0]} projections x {p.shape[1]} slices x {p.shape[2]} columns, "
-          f"MLEM {args.iters} iterations in {dt:.2f} s, relative error vs truth {err:.3f}")
-    print(f"files: {scan_path}, {out / 'rec.h5'}, {png}")
+    info = AlignInfo()
+    aligned, ex, ey = align(line, th, iters=args.iters, info=info, show_progress=True)
+    rec_before, rec_after = fbp(line, th), fbp(aligned, th)
+    rmse = residual_rmse(ex, ey, dx, dy)
+    io.write_dx(out / "aligned.h5", aligned, theta=th, data_units="1/pixel",
+                extras={"shift_x": (ex, "pixel"), "shift_y": (ey, "pixel")},
+                parameters={"command": "demo align", "iters": args.iters}, template=scan_path)
+    files = alignment_report(out / "report", th, ex, ey, line, aligned, rec_before, rec_after,
+                             truth_dx=dx, truth_dy=dy,
+                             title=f"{args.family}: +-{jitter:.1f} px jitter")
+    truth = vol * 0.05
+    err_b = np.linalg.norm(rec_before - truth) / np.linalg.norm(truth)
+    err_a = np.linalg.norm(rec_after - truth) / np.linalg.norm(truth)
+    print(f"demo: {args.nproj} projections of {args.nslice} x {args.size}, jitter +-"
+          f"{jitter:.1f} px; aligned in {info.seconds:.2f} s")
+    print(f"residual jitter RMSE {rmse:.3f} px (true jitter RMS "
+          f"{np.sqrt(np.mean((dx - dx.mean())**2 + (dy - dy.mean())**2)):.2f} px); "
+          f"{fraction_within(ex, ey, dx, dy) * 100:.0f} % of projections within 1 px")
+    print(f"FBP error vs truth: {err_b:.3f} before, {err_a:.3f} after alignment")
+    print("files: " + ", ".join(str(x) for x in [scan_path, out / "aligned.h5", *files]))
+    return 0
+
+
+def _cmd_align(args) -> int:
+    from . import align, fbp, io, minus_log, normalize
+    from .align import AlignInfo, residual_rmse
+    from .report import alignment_report
+
+    prj, flat, dark, theta = io.read_dx(args.input)
+    line = prj.astype(np.float32)
+    if not args.no_prep:
+        if flat is None or dark is None:
+            raise SystemExit(f"error: {args.input} has no flat or dark fields; "
+                             "pass --no-prep if the data are already line integrals")
+        line = minus_log(normalize(prj, flat, dark))
+    info = AlignInfo()
+    aligned, dx, dy = align(line, theta, center=args.center, model=args.model,
+                            iters=args.iters, polish=not args.no_polish, device=args.device,
+                            info=info, show_progress=True)
+    logger.info("aligned %d projections in %.2f s", len(dx), info.seconds)
+    io.write_dx(args.output, aligned, theta=theta, data_units="1/pixel",
+                extras={"shift_x": (dx, "pixel"), "shift_y": (dy, "pixel")},
+                parameters={"command": "align", "input": str(args.input), "iters": args.iters,
+                            "center": args.center, "polish": not args.no_polish},
+                model=str(args.model or "shipped JitterNet"), template=args.input)
+    if args.report:
+        truth = {}
+        with io.open_h5(args.input) as f:
+            if "/exchange/true_shift_x" in f and "/exchange/true_shift_y" in f:
+                truth = {"truth_dx": f["/exchange/true_shift_x"][()],
+                         "truth_dy": f["/exchange/true_shift_y"][()]}
+        files = alignment_report(args.report, theta, dx, dy, line, aligned, fbp(line, theta),
+                                 fbp(aligned, theta), **truth)
+        if truth:
+            logger.info("residual RMSE vs the file's true shifts: %.3f px",
+                        residual_rmse(dx, dy, truth["truth_dx"], truth["truth_dy"]))
+        logger.info("report: %s", ", ".join(map(str, files)))
+    logger.info("wrote %s", args.output)
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .jitternet import JitterNetConfig
+    from .training import train
+
+    cfg = JitterNetConfig(size=args.net_size, widths=tuple(args.widths))
+    card = train(args.datasets, args.output, epochs=args.epochs, batch_size=args.batch_size,
+                 lr=args.lr, patience=args.patience, seed=args.seed, device=args.device,
+                 config=cfg, init=args.init, resume=not args.restart,
+                 max_minutes=args.max_minutes, pairs_per_epoch=args.pairs_per_epoch,
+                 command="tomopy-dlalign " + " ".join(sys.argv[1:]))
+    logger.info("best validation RMSE %.3f network px after %d epochs; wrote %s",
+                card["validation_rmse_px"], card["stopped_after_epochs"], args.output)
+    return 0
+
+
+def _cmd_adapt(args) -> int:
+    from . import io, minus_log, normalize
+    from .training import adapt
+
+    prj, flat, dark, theta = io.read_dx(args.input)
+    line = prj.astype(np.float32) if args.no_prep else minus_log(normalize(prj, flat, dark))
+    adapt(line, theta, center=args.center, model=args.model, epochs=args.epochs,
+          n_sets=args.sets, output=args.output)
+    logger.info("adapted weights written to %s (model card beside them)", args.output)
+    return 0
+
+
+def _cmd_make_dataset(args) -> int:
+    from .dataset import DatasetConfig, make_dataset
+
+    cfg = DatasetConfig(n_volumes=args.volumes, families=tuple(args.families), size=args.size,
+                        nslice=args.nslice, nproj=args.nproj, jitter=args.jitter,
+                        noise=tuple(args.noise), max_salt_pepper=args.max_salt_pepper,
+                        seed=args.seed)
+    path = make_dataset(args.output, cfg, show_progress=True)
+    logger.info("dataset %s complete: %d volumes", path, cfg.n_volumes)
     return 0
 
 
@@ -161,11 +258,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("demo", help="simulate a scan, reconstruct it and report the error")
+    s = sub.add_parser("demo", help="simulate a jittered scan, align it with the shipped "
+                       "model, reconstruct it and report against the truth")
     s.add_argument("--out", default="demo_out", help="folder for the files (default demo_out)")
-    _scan_shape_args(s, nslice=32)
-    s.add_argument("--iters", type=int, default=20)
+    _scan_shape_args(s, nslice=64)
+    s.add_argument("--family", default="battery", help="phantom family")
+    s.add_argument("--jitter", type=float, default=20.0, help="jitter in px at 256 px")
+    s.add_argument("--iters", type=int, default=1, help="network cycles")
+    s.add_argument("--seed", type=int, default=2026)
     s.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser("align", help="correct the jitter of a Data Exchange scan")
+    s.add_argument("input")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--report", help="folder for the PNG report")
+    s.add_argument("--model", help="weights file (default: the shipped model)")
+    s.add_argument("--iters", type=int, default=1)
+    s.add_argument("--no-polish", action="store_true", help="skip the sub-pixel polish")
+    s.add_argument("--center", type=float, default=None)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--no-prep", action="store_true", help="data are already line integrals")
+    s.set_defaults(func=_cmd_align)
+
+    s = sub.add_parser("train", help="train JitterNet on make-dataset files")
+    s.add_argument("datasets", nargs="+")
+    s.add_argument("-o", "--output", required=True, help="weights (.safetensors)")
+    s.add_argument("--epochs", type=int, default=30)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--patience", type=int, default=5)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--net-size", type=int, default=64)
+    s.add_argument("--widths", type=int, nargs=3, default=[32, 64, 128])
+    s.add_argument("--init", help="start from these weights (fine-tuning)")
+    s.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    s.add_argument("--max-minutes", type=float, default=None)
+    s.add_argument("--pairs-per-epoch", type=int, default=None,
+                   help="random training pairs per epoch (default: all)")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("adapt", help="fine-tune the model on a scan's own reconstruction")
+    s.add_argument("input")
+    s.add_argument("-o", "--output", required=True, help="adapted weights (.safetensors)")
+    s.add_argument("--model", help="weights to start from (default: the shipped model)")
+    s.add_argument("--epochs", type=int, default=4)
+    s.add_argument("--sets", type=int, default=12, help="simulated scans of the sample")
+    s.add_argument("--center", type=float, default=None)
+    s.add_argument("--no-prep", action="store_true", help="data are already line integrals")
+    s.set_defaults(func=_cmd_adapt)
 
     s = sub.add_parser("simulate", help="write a simulated Data Exchange scan")
     s.add_argument("output")
@@ -186,6 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-prep", action="store_true",
                    help="data are already line integrals (skip normalize and minus_log)")
     s.set_defaults(func=_cmd_recon)
+
+    s = sub.add_parser("make-dataset", help="simulate JitterNet training pairs (resumable)")
+    s.add_argument("output", help="HDF5 file; an existing one with the same settings resumes")
+    s.add_argument("--volumes", type=int, default=30)
+    s.add_argument("--families", nargs="+", default=["nanoparticles", "battery", "assembly"])
+    s.add_argument("--size", type=int, default=128, help="projection columns")
+    s.add_argument("--nslice", type=int, default=64, help="projection rows")
+    s.add_argument("--nproj", type=int, default=181)
+    s.add_argument("--jitter", type=float, default=10.0,
+                   help="uniform jitter in [-J, J] px (default 10 at 128 px = 20 at 256)")
+    s.add_argument("--noise", nargs="+", default=["none", "poisson", "gaussian", "salt_pepper"])
+    s.add_argument("--max-salt-pepper", type=float, default=0.6)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_cmd_make_dataset)
 
     s = sub.add_parser("info", help="versions, projector backends and devices usable here")
     s.set_defaults(func=_cmd_info)

@@ -17,3 +17,10 @@ def register_recon():
     from .recon import fbp, mlem
 
     return {"mlem": mlem, "fbp": fbp}
+
+
+@hookimpl
+def register_align():
+    from .align import align, align_pc, align_reprojection
+
+    return {"jitternet": align, "phase-correlation": align_pc, "reprojection": align_reprojection}

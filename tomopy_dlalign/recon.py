@@ -101,7 +101,7 @@ def mlem(
     dev = A.device
     neg = int((y_np < 0).sum())
     if neg:
-        logger.info("mlem: %d negative data values (%.2g %%) set to zero", neg,
+        logger.debug("mlem: %d negative data values (%.2g %%) set to zero", neg,
                     100.0 * neg / y_np.size)
     y = torch.from_numpy(np.ascontiguousarray(y_np)).to(dev).clamp_(min=0)
     sens = A.adjoint(torch.ones((nproj, 1, ncol), device=dev))  # (1, ncol, ncol)

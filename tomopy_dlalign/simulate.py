@@ -126,3 +126,194 @@ def scan(vol, theta, center: float | None = None, flat_counts: float = 1e4,
     dark = rng.poisson(dark_counts, size=(n_dark, *shape))
     clip = np.iinfo(np.uint16).max
     return tuple(np.clip(a, 0, clip).astype(np.uint16) for a in (prj, flat, dark))
+
+
+# --- phantom families for training and testing the jitter network -------------------
+
+FAMILIES = ("nanoparticles", "battery", "cells", "assembly", "shepp_logan")
+
+
+def _ellipsoid(vol, center, radii, value, rot=None, mode="add"):
+    """Paint an ellipsoid (voxel units, (z, y, x) order) into ``vol`` within its box."""
+    nz, ny, nx = vol.shape
+    r = float(max(radii))
+    lo = [max(int(np.floor(c - r)) - 1, 0) for c in center]
+    hi = [min(int(np.ceil(c + r)) + 2, n) for c, n in zip(center, (nz, ny, nx), strict=True)]
+    if any(h <= l for l, h in zip(lo, hi, strict=True)):
+        return
+    z, y, x = np.meshgrid(*(np.arange(l, h) - c for l, h, c in zip(lo, hi, center, strict=True)),
+                          indexing="ij")
+    pts = np.stack([z, y, x], -1)
+    if rot is not None:
+        pts = pts @ rot
+    inside = ((pts / np.asarray(radii)) ** 2).sum(-1) <= 1
+    box = vol[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    if mode == "add":
+        box[inside] += value
+    else:
+        box[inside] = value
+
+
+def _rotation(rng):
+    q = rng.standard_normal(4)
+    q /= np.linalg.norm(q)
+    a, b, c, d = q
+    return np.array([[a*a+b*b-c*c-d*d, 2*(b*c-a*d), 2*(b*d+a*c)],
+                     [2*(b*c+a*d), a*a-b*b+c*c-d*d, 2*(c*d-a*b)],
+                     [2*(b*d-a*c), 2*(c*d+a*b), a*a-b*b-c*c+d*d]])
+
+
+def _random_center(rng, shape, reach):
+    # inside the reconstruction cylinder and the vertical field of view
+    nz, n = shape[0], shape[1]
+    rad = rng.uniform(0, reach) * n / 2
+    phi = rng.uniform(0, 2 * np.pi)
+    z = rng.uniform(0.5 - reach / 2, 0.5 + reach / 2) * nz
+    return (z, n / 2 + rad * np.sin(phi), n / 2 + rad * np.cos(phi))
+
+
+def _nanoparticles(rng, shape):
+    vol = np.zeros(shape, np.float32)
+    n = shape[1]
+    for _ in range(rng.integers(1, 7)):
+        radii = rng.uniform(0.06, 0.18, 3) * n
+        _ellipsoid(vol, _random_center(rng, shape, 0.45), radii, rng.uniform(0.7, 1.0),
+                   _rotation(rng), mode="set")
+    return vol
+
+
+def _battery(rng, shape):
+    vol = np.zeros(shape, np.float32)
+    n = shape[1]
+    c = _random_center(rng, shape, 0.1)
+    radii = rng.uniform(0.28, 0.38, 3) * n
+    radii[0] = min(radii[0], 0.4 * shape[0])
+    _ellipsoid(vol, c, radii, rng.uniform(0.5, 0.8), _rotation(rng))
+    solid = vol > 0
+    for _ in range(rng.integers(10, 40)):  # pores
+        _ellipsoid(vol, _random_center(rng, shape, 0.5), rng.uniform(0.01, 0.05, 3) * n,
+                   0.0, _rotation(rng), mode="set")
+    z, y, x = np.meshgrid(*(np.arange(s) - cc for s, cc in zip(shape, c, strict=True)),
+                          indexing="ij")
+    for _ in range(rng.integers(1, 5)):  # cracks: thin planar slabs through the particle
+        normal = rng.standard_normal(3)
+        normal /= np.linalg.norm(normal)
+        dist = z * normal[0] + y * normal[1] + x * normal[2] - rng.uniform(-0.2, 0.2) * n
+        vol[np.abs(dist) < rng.uniform(0.5, 1.5)] = 0.0
+    vol *= solid
+    return vol
+
+
+def _cells(rng, shape):
+    vol = np.zeros(shape, np.float32)
+    n = shape[1]
+    c = _random_center(rng, shape, 0.1)
+    radii = rng.uniform(0.25, 0.4, 3) * n
+    radii[0] = min(radii[0], 0.4 * shape[0])
+    rot = _rotation(rng)
+    _ellipsoid(vol, c, radii, 0.08, rot)
+    _ellipsoid(vol, c, np.asarray(radii) - 1.5, -0.03, rot)  # a denser membrane
+    for _ in range(rng.integers(3, 12)):  # organelles
+        off = rng.uniform(-0.5, 0.5, 3) * np.asarray(radii)
+        _ellipsoid(vol, tuple(np.asarray(c) + off), rng.uniform(0.03, 0.1, 3) * n,
+                   rng.uniform(0.03, 0.12), _rotation(rng))
+    return vol
+
+
+def _assembly(rng, shape):
+    vol = np.zeros(shape, np.float32)
+    n = shape[1]
+    for _ in range(rng.integers(5, 25)):
+        center = _random_center(rng, shape, 0.55)
+        size = rng.uniform(0.03, 0.12) * n
+        value = rng.uniform(0.2, 1.0)
+        kind = rng.integers(3)
+        if kind == 0:
+            _ellipsoid(vol, center, (size,) * 3, value, mode="set")
+        else:
+            # boxes and rods: a box is an ellipsoid in the sup-norm; use a rotated grid
+            rot = _rotation(rng)
+            half = np.array([size, size, size]) * (rng.uniform(0.5, 1.0, 3) if kind == 1
+                                                   else np.array([2.5, 0.4, 0.4]))
+            r = float(np.linalg.norm(half))
+            lo = [max(int(c - r), 0) for c in center]
+            hi = [min(int(c + r) + 2, s) for c, s in zip(center, shape, strict=True)]
+            if any(h <= l for l, h in zip(lo, hi, strict=True)):
+                continue
+            g = np.meshgrid(*(np.arange(l, h) - c for l, h, c in zip(lo, hi, center,
+                                                                     strict=True)),
+                            indexing="ij")
+            pts = np.stack(g, -1) @ rot
+            inside = (np.abs(pts) <= half).all(-1)
+            vol[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]][inside] = value
+    return vol
+
+
+def phantom(family: str, size: int = 128, nslice: int | None = None, seed=None) -> np.ndarray:
+    """A random 3D phantom ``(nslice, size, size)`` of one family, float32, in [0, ~1].
+
+    Families
+    --------
+    ``nanoparticles``
+        1-6 dense, sharp-edged ellipsoids (gold-like particles), some touching.
+    ``battery``
+        one large particle with pores and planar cracks (a cathode particle).
+    ``cells``
+        a weakly absorbing ellipsoidal cell with a membrane and organelles.
+    ``assembly``
+        a random assembly of spheres, boxes and rods of mixed contrast.
+    ``shepp_logan``
+        the 3D Shepp-Logan head, for reference.
+
+    Everything stays inside the reconstruction cylinder and the vertical field of view.
+
+    Example
+    -------
+    >>> phantom("battery", 32, 16, seed=0).shape
+    (16, 32, 32)
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    nslice = size if nslice is None else int(nslice)
+    if family == "shepp_logan":
+        return shepp_logan(size, nslice)
+    rng = np.random.default_rng(seed)
+    make = {"nanoparticles": _nanoparticles, "battery": _battery, "cells": _cells,
+            "assembly": _assembly}[family]
+    vol = make(rng, (nslice, size, size))
+    np.clip(vol, 0, None, out=vol)
+    peak = float(vol.max())
+    return vol / peak if peak > 0 else vol
+
+
+def add_noise(prj, kind: str = "salt_pepper", level: float = 0.1, seed=None) -> np.ndarray:
+    """Noisy copy of projections.
+
+    ``kind="salt_pepper"``: a fraction ``level`` (0-1) of the pixels set to the image's
+    minimum or maximum, half each (the paper's robustness test). ``"gaussian"``: additive
+    noise of standard deviation ``level`` times the stack's maximum. ``"poisson"``: the
+    line integrals are turned into ``1/level`` counts per unattenuated pixel, sampled, and
+    turned back.
+    """
+    rng = np.random.default_rng(seed)
+    arr = np.array(prj, dtype=np.float32, copy=True)
+    if level < 0:
+        raise ValueError(f"level must be non-negative, got {level}")
+    if kind == "salt_pepper":
+        if level > 1:
+            raise ValueError(f"level must be a fraction in [0, 1] for salt_pepper, got {level}")
+        lo = arr.min(axis=(1, 2), keepdims=True)
+        hi = arr.max(axis=(1, 2), keepdims=True)
+        u = rng.random(arr.shape)
+        salt, pepper = u < level / 2, (u >= level / 2) & (u < level)
+        arr = np.where(salt, hi, np.where(pepper, lo, arr))
+    elif kind == "gaussian":
+        arr += rng.normal(0, level * float(np.abs(arr).max()), arr.shape).astype(np.float32)
+    elif kind == "poisson":
+        if level == 0:
+            return arr
+        counts = rng.poisson(np.exp(-arr) / level)
+        arr = -np.log(np.maximum(counts, 1) * level)
+    else:
+        raise ValueError(f"kind must be 'salt_pepper', 'gaussian' or 'poisson', got {kind!r}")
+    return arr.astype(np.float32)

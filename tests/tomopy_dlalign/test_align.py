@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+import tomopy_dlalign as tda
+from tomopy_dlalign import compat, simulate
+from tomopy_dlalign.align import AlignInfo, fraction_within, residual_rmse
+
+THETA = np.linspace(0, np.pi, 60, endpoint=False)
+
+
+@pytest.fixture(scope="module")
+def scan():
+    vol = simulate.phantom("nanoparticles", 64, 48, seed=11) * 0.05
+    clean = tda.reproject(vol, THETA)
+    jittered, dx, dy = tda.add_jitter(clean, -5, 5, seed=4)
+    return clean, jittered, dx, dy
+
+
+def test_shipped_model_corrects_small_case_below_1px(scan):
+    clean, jittered, dx, dy = scan
+    info = AlignInfo()
+    aligned, ex, ey = tda.align(jittered, THETA, info=info)
+    assert residual_rmse(ex, ey, dx, dy) < 1.0
+    assert fraction_within(ex, ey, dx, dy) > 0.8
+    # the network alone, before the polish, already removes most of the jitter
+    net_dx, net_dy = info.history[0]
+    before = residual_rmse(0 * dx, 0 * dy, dx, dy)
+    assert residual_rmse(net_dx, net_dy, dx, dy) < 0.5 * before
+
+
+def test_align_returns_shifts_in_add_jitter_sense(scan):
+    _, jittered, dx, dy = scan
+    _, ex, ey = tda.align(jittered, THETA)
+    # same sign and scale as the drawn shifts: a regression slope near 1
+    assert np.polyfit(dx, ex, 1)[0] == pytest.approx(1.0, abs=0.1)
+    assert np.polyfit(dy, ey, 1)[0] == pytest.approx(1.0, abs=0.1)
+
+
+def test_aligned_stack_is_closer_to_the_truth(scan):
+    clean, jittered, dx, dy = scan
+    aligned, ex, ey = tda.align(jittered, THETA)
+    # undo the unobservable common vertical offset before comparing
+    aligned = tda.shift(aligned, 0, -np.mean(dy))
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    assert (np.linalg.norm(aligned[inner] - clean[inner])
+            < 0.3 * np.linalg.norm(jittered[inner] - clean[inner]))
+
+
+def test_compat_align_joint_returns_tomopy_senses_and_the_aligned_stack(scan):
+    _, jittered, dx, dy = scan
+    aligned, sx, sy, conv = compat.align_joint(jittered, THETA)
+    assert np.polyfit(dy, sx, 1)[0] == pytest.approx(1.0, abs=0.1)  # sx along rows
+    assert np.polyfit(dx, sy, 1)[0] == pytest.approx(1.0, abs=0.1)  # sy along columns
+    # TomoPy's shift_images with (sx, sy) applies the same alignment to another stack
+    again = compat.shift_images(jittered, sx, sy)
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    assert np.abs(again[inner] - aligned[inner]).max() < 0.05 * np.abs(aligned).max()
+    assert conv.ndim == 1 and conv[0] > conv[-1]
+
+
+@pytest.mark.parametrize("method, kwargs", [(tda.align_pc, {"iters": 3}),
+                                            (tda.align_reprojection, {"iters": 5})])
+def test_baselines_recover_jitter_on_a_clean_scan(scan, method, kwargs):
+    _, jittered, dx, dy = scan
+    _, ex, ey = method(jittered, THETA, **kwargs)
+    assert residual_rmse(ex, ey, dx, dy) < 0.6
+
+
+@pytest.mark.parametrize(
+    "prj, theta, message",
+    [
+        (np.full((60, 48, 64), np.nan, np.float32), THETA, "NaN"),
+        (np.zeros((60, 64), np.float32), THETA, "prj must be 3D"),
+        (np.zeros((60, 48, 64), np.float32), THETA[:30], "theta has 30 angles"),
+        (np.zeros((60, 16, 16), np.float32), THETA, "at least 32 x 32"),
+    ],
+)
+def test_bad_input_gives_clear_error(prj, theta, message):
+    with pytest.raises(ValueError, match=message):
+        tda.align(prj, theta)
+
+
+def test_iters_must_be_positive(scan):
+    with pytest.raises(ValueError, match="iters must be a positive integer"):
+        tda.align(scan[1], THETA, iters=0)
+
+
+@pytest.mark.slow
+def test_adapt_lowers_the_error_on_an_unseen_kind_of_sample():
+    vol = simulate.shepp_logan(64, 48) * 0.05
+    clean = tda.reproject(vol, THETA)
+    jittered, dx, dy = tda.add_jitter(clean, -5, 5, seed=8)
+    base = tda.load_model()
+    _, ex0, ey0 = tda.align(jittered, THETA, model=base, polish=False)
+    adapted = tda.adapt(jittered, THETA, model=base, n_sets=6, epochs=3, seed=0)
+    _, ex1, ey1 = tda.align(jittered, THETA, model=adapted, polish=False)
+    assert residual_rmse(ex1, ey1, dx, dy) < residual_rmse(ex0, ey0, dx, dy)

@@ -1,0 +1,86 @@
+"""PNG reports for alignment quality: shifts per angle, sinograms and slices."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, rec_before,
+                     rec_after, truth_dx=None, truth_dy=None, title: str = "") -> list[Path]:
+    """Write ``shifts.png``, ``sinograms.png`` and ``slices.png`` into ``folder``.
+
+    ``before``/``after`` are the projection stacks, ``rec_before``/``rec_after`` the
+    reconstructions; with ``truth_dx``/``truth_dy`` the true jitter is drawn too and the
+    residual is shown (after removing the common offset).
+    """
+    plt = _plt()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    deg = np.rad2deg(np.asarray(theta))
+    files = []
+
+    have_truth = truth_dx is not None and truth_dy is not None
+    fig, axes = plt.subplots(2 if have_truth else 1, 1, figsize=(9, 6 if have_truth else 3.5),
+                             squeeze=False)
+    ax = axes[0, 0]
+    ax.plot(deg, dx, ".-", ms=3, lw=0.8, label="dx estimated (columns)")
+    ax.plot(deg, dy, ".-", ms=3, lw=0.8, label="dy estimated (rows)")
+    if have_truth:
+        ax.plot(deg, truth_dx, "k+", ms=4, label="dx true")
+        ax.plot(deg, np.asarray(truth_dy) - np.mean(truth_dy), "kx", ms=3,
+                label="dy true (mean removed)")
+    ax.set(xlabel="angle (degrees)", ylabel="jitter (pixels)", title=title or "jitter per angle")
+    ax.legend(fontsize=8, ncol=2)
+    if have_truth:
+        from .align import residuals
+
+        rx, ry = residuals(dx, dy, truth_dx, truth_dy)
+        rmse = float(np.sqrt(np.mean(rx**2 + ry**2)))
+        ax = axes[1, 0]
+        ax.plot(deg, rx, ".", ms=3, label="dx residual")
+        ax.plot(deg, ry, ".", ms=3, label="dy residual")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set(xlabel="angle (degrees)", ylabel="residual (pixels)",
+               title=f"residual after correction: RMSE {rmse:.2f} px, "
+                     f"{np.mean(np.hypot(rx, ry) < 1) * 100:.0f} % within 1 px")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    files.append(folder / "shifts.png")
+    fig.savefig(files[-1], dpi=100)
+    plt.close(fig)
+
+    row = before.shape[1] // 2
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4.5))
+    for a, stack, name in ((ax[0], before, "before"), (ax[1], after, "after")):
+        a.imshow(stack[:, row, :], cmap="gray", aspect="auto",
+                 extent=(0, stack.shape[2], deg[-1], deg[0]))
+        a.set(title=f"sinogram {name} (row {row})", xlabel="column", ylabel="angle (degrees)")
+    fig.tight_layout()
+    files.append(folder / "sinograms.png")
+    fig.savefig(files[-1], dpi=100)
+    plt.close(fig)
+
+    s = rec_before.shape[0] // 2
+    vmax = float(np.percentile(rec_after[s], 99.9)) or 1.0
+    fig, ax = plt.subplots(1, 2, figsize=(10, 5))
+    for a, rec, name in ((ax[0], rec_before, "before"), (ax[1], rec_after, "after")):
+        a.imshow(rec[s], cmap="gray", vmin=0, vmax=vmax)
+        a.set(title=f"slice {s} {name} alignment")
+        a.axis("off")
+    fig.tight_layout()
+    files.append(folder / "slices.png")
+    fig.savefig(files[-1], dpi=100)
+    plt.close(fig)
+    return files

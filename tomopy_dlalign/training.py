@@ -1,0 +1,266 @@
+"""Training JitterNet: Adam on the MSE of eq. (1) of Fu et al. (2021), with a validation
+split by volume, checkpoints every epoch, resume, early stopping and fixed seeds.
+
+The result is a safetensors file plus a model card (JSON, same name) that records the
+command, the data and their generation parameters, the seed, the epochs, the validation
+error, the time and the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ._device import resolve_device
+from .jitternet import (
+    JitterNet,
+    JitterNetConfig,
+    load_model,
+    normalize_pairs,
+    resize_pairs,
+    save_model,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _load(paths: Sequence[str | os.PathLike], size: int, val_every: int):
+    """Read datasets, resize pairs to the network size and split by volume."""
+    xs, ys, vals, meta = [], [], [], []
+    for p in paths:
+        with h5py.File(p, "r") as f:
+            done = int(f.attrs.get("done", 0))
+            cfg = json.loads(f.attrs["config"])
+            n = done * cfg["nproj"]
+            if n == 0:
+                raise ValueError(f"dataset {str(p)!r} holds no complete volume")
+            pairs = torch.from_numpy(f["pairs"][:n].astype(np.float32))
+            targets = torch.from_numpy(f["targets"][:n])
+            volume = f["volume"][:n]
+        small, (sx, sy) = resize_pairs(pairs, size)
+        xs.append(small)
+        ys.append(targets / torch.tensor([sx, sy], dtype=torch.float32))
+        vals.append(torch.from_numpy(volume % val_every == 0))
+        meta.append({"path": str(p), "pairs": n, "config": cfg})
+    return torch.cat(xs), torch.cat(ys), torch.cat(vals), meta
+
+
+def _augment(x, y, gen):
+    # flipping columns mirrors dx, flipping rows mirrors dy
+    fx = torch.rand(x.shape[0], generator=gen) < 0.5
+    fy = torch.rand(x.shape[0], generator=gen) < 0.5
+    x = torch.where(fx[:, None, None, None], x.flip(3), x)
+    x = torch.where(fy[:, None, None, None], x.flip(2), x)
+    y = y * torch.stack([1 - 2 * fx.float(), 1 - 2 * fy.float()], 1)
+    return x, y
+
+
+@torch.no_grad()
+def _evaluate(model, x, y, batch_size, dev):
+    model.eval()
+    se = 0.0
+    for a in range(0, x.shape[0], batch_size):
+        pred = model(normalize_pairs(x[a:a + batch_size].to(dev)))
+        se += float(((pred - y[a:a + batch_size].to(dev)) ** 2).sum())
+    return se / max(x.shape[0], 1)  # eq. (1): mean over pairs of dx^2 + dy^2
+
+
+def train(datasets: Sequence[str | os.PathLike], output: str | os.PathLike, epochs: int = 30,
+          batch_size: int = 64, lr: float = 1e-3, val_fraction: float = 0.1,
+          patience: int = 5, seed: int = 0, device: str = "auto",
+          config: JitterNetConfig | None = None, init: str | os.PathLike | None = None,
+          resume: bool = True, max_minutes: float | None = None, command: str | None = None,
+          card_extra: dict | None = None, pairs_per_epoch: int | None = None) -> dict:
+    """Train (or fine-tune) JitterNet and write ``output`` (safetensors) and its card.
+
+    Parameters
+    ----------
+    datasets : list of paths
+        Files from :func:`tomopy_dlalign.dataset.make_dataset`.
+    output : path
+        Weights file; the model card goes beside it as ``.json`` and the checkpoint as
+        ``.ckpt`` (resumed from when ``resume`` and it exists).
+    epochs, batch_size, lr : training schedule (Adam; the learning rate halves when the
+        validation error stops improving for two epochs).
+    val_fraction : float
+        Share of volumes held out for validation (whole volumes, never single pairs).
+    patience : int
+        Stop after this many epochs without a better validation error.
+    seed : int
+        Seeds the initialisation, the shuffling and the augmentation.
+    init : path, optional
+        Start from these weights (fine-tuning) instead of a random initialisation.
+    max_minutes : float, optional
+        Stop cleanly after the epoch that passes this wall time.
+    pairs_per_epoch : int, optional
+        Draw this many training pairs (a fresh random subset) per epoch instead of all;
+        neighbouring angles of one scan are alike, so a subset per epoch trains as well
+        for less time.
+
+    Returns
+    -------
+    dict, the model card.
+    """
+    output = Path(output)
+    ckpt_path = output.with_suffix(".ckpt")
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = load_model(init) if init is not None else JitterNet(config)
+    cfg = model.config
+    val_every = max(int(round(1 / val_fraction)), 2)
+    x, y, is_val, meta = _load(datasets, cfg.size, val_every)
+    xt, yt, xv, yv = x[~is_val], y[~is_val], x[is_val], y[is_val]
+    if xt.shape[0] == 0 or xv.shape[0] == 0:
+        raise ValueError("the datasets are too small for a validation split by volume")
+    model = model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    state = {"epoch": 0, "best": float("inf"), "stale": 0, "history": [], "seconds": 0.0}
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=True, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        gen.set_state(ck["generator"])
+        state = json.loads(ck["state"])
+        logger.info("resumed %s at epoch %d (best validation MSE %.4f)", ckpt_path,
+                    state["epoch"], state["best"])
+    logger.info("training on %d pairs, validating on %d, %s, %s", xt.shape[0], xv.shape[0],
+                dev, cfg)
+    t_start = time.perf_counter() - state["seconds"]
+    while state["epoch"] < epochs and state["stale"] < patience:
+        model.train()
+        order = torch.randperm(xt.shape[0], generator=gen)[:pairs_per_epoch]
+        total = 0.0
+        for b, a in enumerate(range(0, len(order), batch_size)):
+            idx = order[a:a + batch_size]
+            xb, yb = _augment(xt[idx], yt[idx], gen)
+            pred = model(normalize_pairs(xb.to(dev)))
+            loss = F.mse_loss(pred, yb.to(dev), reduction="sum") / xb.shape[0]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * xb.shape[0]
+            if b % 50 == 0:
+                logger.debug("epoch %d batch %d loss %.4f", state["epoch"] + 1, b,
+                             float(loss.detach()))
+        val = _evaluate(model, xv, yv, 256, dev)
+        sched.step(val)
+        state["epoch"] += 1
+        state["seconds"] = time.perf_counter() - t_start
+        state["history"].append({"epoch": state["epoch"], "train_mse": total / len(order),
+                                 "val_mse": val, "lr": opt.param_groups[0]["lr"],
+                                 "seconds": round(state["seconds"], 1)})
+        logger.info("epoch %d: train MSE %.4f, validation MSE %.4f px^2 (network pixels), "
+                    "%.0f s", state["epoch"], total / len(order), val, state["seconds"])
+        if val < state["best"]:
+            state["best"], state["stale"] = val, 0
+            save_model(model, output, _card(state, meta, seed, cfg, dev, command, lr,
+                                            batch_size, init, card_extra))
+        else:
+            state["stale"] += 1
+        tmp = ckpt_path.with_name(f".{ckpt_path.name}.tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                    "state": json.dumps(state)}, tmp)
+        os.replace(tmp, ckpt_path)
+        if max_minutes is not None and state["seconds"] > 60 * max_minutes:
+            logger.info("stopping after %.1f min (max_minutes=%s)", state["seconds"] / 60,
+                        max_minutes)
+            break
+    card = json.loads(output.with_suffix(".json").read_text())
+    card["stopped_after_epochs"] = state["epoch"]
+    card["history"] = state["history"]
+    output.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    return card
+
+
+def _card(state, meta, seed, cfg, dev, command, lr, batch_size, init, extra):
+    import torch as _t
+
+    card = {
+        "model": "JitterNet",
+        "architecture": json.loads(cfg.to_json()),
+        "command": command or " ".join(sys.argv),
+        "seed": seed,
+        "optimizer": {"name": "Adam", "lr": lr, "batch_size": batch_size,
+                      "loss": "MSE of eq. (1), Fu et al. 2021, in network pixels",
+                      "augmentation": "random flips of rows and columns"},
+        "initialised_from": str(init) if init else "random",
+        "data": meta and [{"path": Path(m["path"]).name, "pairs": m["pairs"],
+                           "generation": m["config"]} for m in meta],
+        "best_epoch": state["epoch"],
+        "validation_mse_px2": state["history"][-1]["val_mse"],
+        "validation_rmse_px": float(np.sqrt(state["history"][-1]["val_mse"])),
+        "training_seconds": round(state["seconds"], 1),
+        "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                    "cpu_threads": _t.get_num_threads(), "device": str(dev),
+                    "torch": _t.__version__},
+    }
+    card.update(extra or {})
+    return card
+
+
+def adapt(prj, theta, center: float | None = None, model=None, n_sets: int = 12,
+          jitter: float | None = None, epochs: int = 4, lr: float = 3e-4, seed: int = 0,
+          output: str | os.PathLike | None = None, device: str = "auto") -> JitterNet:
+    """Fine-tune JitterNet on the user's own sample, in minutes on a CPU.
+
+    The stack is aligned with the current model and reconstructed (MLEM); that volume
+    serves as the phantom: it is projected at ``n_sets`` random rotations about the
+    axis, jittered with known shifts (uniform in ``[-jitter, jitter]``, by default 8 %
+    of the width, the paper's 20 px at 256 px), reconstructed and reprojected exactly
+    as at run time, and the model is trained on these pairs for ``epochs`` epochs,
+    starting from its current weights.
+
+    Returns the adapted model; with ``output`` its weights and model card are written
+    there too (otherwise to a temporary folder that is removed).
+    """
+    import tempfile
+
+    from .align import _check, _downsample, _network_factor, align
+    from .dataset import simulate_pairs, write_pairs
+    from .projectors import make_projector
+    from .recon import mlem
+
+    arr, th, c = _check(prj, theta, center)
+    net = model if isinstance(model, JitterNet) else load_model(model)
+    factor = _network_factor(arr.shape, net.config.size)
+    aligned, _, _ = align(arr, th, c, model=net, device=device)
+    small = _downsample(aligned, factor)
+    A = make_projector(th, small.shape[2], c / factor)
+    vol = mlem(small, th, c / factor, num_iter=20, projector=A, show_progress=False)
+    amp = jitter if jitter is not None else 0.08 * small.shape[2]
+    rng = np.random.default_rng(seed)
+    pairs, targets, volume = [], [], []
+    for k in range(n_sets):
+        th_k = th + rng.uniform(0, np.pi)
+        Ak = make_projector(th_k, small.shape[2], c / factor)
+        p, t = simulate_pairs(vol, th_k, amp, rng, projector=Ak)
+        pairs.append(p)
+        targets.append(t)
+        volume.append(np.full(len(t), k))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        init = tmp / "init.safetensors"
+        save_model(net, init)
+        data = write_pairs(tmp / "adapt.h5", np.concatenate(pairs), np.concatenate(targets),
+                           np.concatenate(volume), {"source": "adapt", "jitter": amp,
+                                                    "n_sets": n_sets, "seed": seed})
+        out = Path(output) if output is not None else tmp / "adapted.safetensors"
+        train([data], out, epochs=epochs, lr=lr, val_fraction=0.25, patience=epochs,
+              seed=seed, device=device, init=init, resume=False,
+              command=f"tomopy_dlalign.adapt(n_sets={n_sets}, epochs={epochs}, seed={seed})")
+        return load_model(out)
