@@ -1,60 +1,100 @@
 """Registration of measured projections against reprojections (the baselines' core).
 
 Phase correlation gives the shift of each measured projection relative to its
-reprojection, to a fraction of a pixel; salt-and-pepper noise is removed with a 3 x 3
-median filter first (without it, phase correlation fails at 40 % noise, as Fu et al.
-report).
+reprojection, to a fraction of a pixel, for the whole stack at once: one batched FFT of
+the windowed cross-power spectrum for the integer peak, then a local upsampled DFT around it
+(the matrix-multiply refinement of Guizar-Sicairos, Thurman & Fienup, Opt. Lett. 33,
+156, 2008). Plain (not phase-only) correlation is used: a reprojection is a blurred
+version of the measurement, and whitening the spectrum amplifies exactly the high
+frequencies where the two differ (measured: phase-only correlation left 3 px of jitter
+where plain correlation reached 0.6 px). Salt-and-pepper noise, recognised by many
+pixels at the images' extreme values, is removed with a 3 x 3 median filter first; even
+so phase correlation breaks down near 40 % of such noise, as Fu et al. report.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.ndimage import median_filter
 
 
-def _window(h: int, w: int) -> np.ndarray:
-    # a Tukey-like taper, so the image borders do not dominate the correlation
-    def taper(n):
-        t = np.ones(n)
-        m = max(n // 8, 1)
-        ramp = 0.5 * (1 - np.cos(np.pi * (np.arange(m) + 0.5) / m))
-        t[:m], t[-m:] = ramp, ramp[::-1]
-        return t
-
-    return np.outer(taper(h), taper(w))
+def _taper(n: int) -> torch.Tensor:
+    # a Tukey window, so that the image borders do not dominate the correlation
+    t = torch.ones(n, dtype=torch.float64)
+    m = max(n // 8, 1)
+    ramp = 0.5 * (1 - torch.cos(torch.pi * (torch.arange(m) + 0.5) / m))
+    t[:m], t[n - m:] = ramp, ramp.flip(0)
+    return t
 
 
-def phase_correlation(measured, reference, upsample: int = 20, denoise: bool = True):
+def _impulsive(stack: np.ndarray) -> bool:
+    lo = stack.min(axis=(1, 2), keepdims=True)
+    hi = stack.max(axis=(1, 2), keepdims=True)
+    return float(np.mean((stack == lo) | (stack == hi))) > 0.005
+
+
+def phase_correlation(measured, reference, upsample: int = 20, denoise: bool | None = None):
     """Shift ``(dx, dy)`` of each ``measured`` image relative to ``reference``.
 
     Parameters
     ----------
     measured, reference : ndarray (n, H, W)
     upsample : int
-        Sub-pixel precision 1/upsample (Guizar-Sicairos et al. 2008, via scikit-image).
-    denoise : bool
-        Median-filter both images (3 x 3) first.
+        Sub-pixel precision ``1 / upsample`` pixel.
+    denoise : bool, optional
+        Median-filter both images (3 x 3) first; by default only when ``measured`` shows
+        salt-and-pepper noise (more than 0.5 % of pixels at an image's extreme values).
 
     Returns
     -------
     dx, dy : ndarray (n,), in the project's sense: ``shift(reference, dx, dy)`` looks
     like ``measured``.
-    """
-    from skimage.registration import phase_cross_correlation
 
+    Example
+    -------
+    >>> import numpy as np
+    >>> from tomopy_dlalign import shift
+    >>> g = np.arange(32.0)
+    >>> ref = np.exp(-((g[:, None] - 15) ** 2 + (g[None] - 17) ** 2) / 8)[None]
+    >>> dx, dy = phase_correlation(shift(ref, 2.25, -1.5), ref)
+    >>> float(dx[0]), float(dy[0])
+    (2.25, -1.5)
+    """
     m = np.asarray(measured, np.float32)
     r = np.asarray(reference, np.float32)
+    if m.shape != r.shape or m.ndim != 3:
+        raise ValueError(f"measured and reference must be (n, H, W) stacks of one shape, "
+                         f"got {m.shape} and {r.shape}")
+    if denoise is None:
+        denoise = _impulsive(m)
     if denoise:
         m = median_filter(m, size=(1, 3, 3))
         r = median_filter(r, size=(1, 3, 3))
-    win = _window(*m.shape[1:])
-    dx = np.zeros(m.shape[0])
-    dy = np.zeros(m.shape[0])
-    for i in range(m.shape[0]):
-        a = (m[i] - m[i].mean()) * win
-        b = (r[i] - r[i].mean()) * win
-        # skimage returns the shift that registers `moving` onto `reference`
-        s, _, _ = phase_cross_correlation(b, a, upsample_factor=upsample,
-                                          normalization=None)
-        dy[i], dx[i] = -s[0], -s[1]
-    return dx, dy
+    n, h, w = m.shape
+    win = _taper(h)[:, None] * _taper(w)[None, :]
+    a = torch.from_numpy(m).double()
+    b = torch.from_numpy(r).double()
+    a = (a - a.mean(dim=(1, 2), keepdim=True)) * win
+    b = (b - b.mean(dim=(1, 2), keepdim=True)) * win
+    cross = torch.fft.fft2(a) * torch.fft.fft2(b).conj()
+    corr = torch.fft.ifft2(cross).real
+    peak = corr.reshape(n, -1).argmax(dim=1)
+    py = (peak // w).double()
+    px = (peak % w).double()
+    py = torch.where(py > h // 2, py - h, py)
+    px = torch.where(px > w // 2, px - w, px)
+    # refine on a grid of +-0.75 px around the integer peak, 1/upsample px apart
+    k = int(np.ceil(1.5 * upsample))
+    offs = (torch.arange(k, dtype=torch.float64) - k // 2) / upsample
+    ty = py[:, None] + offs[None, :]                          # (n, k)
+    tx = px[:, None] + offs[None, :]
+    fy = torch.fft.fftfreq(h, dtype=torch.float64)
+    fx = torch.fft.fftfreq(w, dtype=torch.float64)
+    ey = torch.exp(2j * torch.pi * ty[:, :, None] * fy[None, None, :])   # (n, k, h)
+    ex = torch.exp(2j * torch.pi * fx[None, :, None] * tx[:, None, :])   # (n, w, k)
+    local = (ey @ cross @ ex).real                                         # (n, k, k)
+    best = local.reshape(n, -1).argmax(dim=1)
+    dy = ty[torch.arange(n), best // k]
+    dx = tx[torch.arange(n), best % k]
+    return dx.numpy(), dy.numpy()
