@@ -38,7 +38,12 @@ class AlignInfo:
     """Diagnostics of an alignment: shifts after each cycle and the time taken."""
 
     history: list = field(default_factory=list)   # [(dx, dy), ...] cumulative per cycle
+    times: list = field(default_factory=list)     # seconds from the start to each entry
     seconds: float = 0.0
+
+    def record(self, dx: np.ndarray, dy: np.ndarray, t0: float) -> None:
+        self.history.append((dx.copy(), dy.copy()))
+        self.times.append(time.perf_counter() - t0)
 
 
 def _check(prj, theta, center):
@@ -148,11 +153,11 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
         dy += ey * factor
         dy -= dy.mean()
         if info is not None:
-            info.history.append((dx.copy(), dy.copy()))
+            info.record(dx, dy, t0)
     if polish:
         dx, dy = _polish(arr, th, c, dx, dy, backend, dev)
         if info is not None:
-            info.history.append((dx.copy(), dy.copy()))
+            info.record(dx, dy, t0)
     if info is not None:
         info.seconds = time.perf_counter() - t0
     return shift(arr, -dx, -dy), dx, dy
@@ -188,7 +193,7 @@ def align_pc(prj, theta, center: float | None = None, iters: int = 1, device: st
         dy += ey
         dy -= dy.mean()
         if info is not None:
-            info.history.append((dx.copy(), dy.copy()))
+            info.record(dx, dy, t0)
     if info is not None:
         info.seconds = time.perf_counter() - t0
     return shift(arr, -dx, -dy), dx, dy
@@ -219,7 +224,7 @@ def align_reprojection(prj, theta, center: float | None = None, iters: int = 5,
         dy += ey
         dy -= dy.mean()
         if info is not None:
-            info.history.append((dx.copy(), dy.copy()))
+            info.record(dx, dy, t0)
     if info is not None:
         info.seconds = time.perf_counter() - t0
     return shift(arr, -dx, -dy), dx, dy

@@ -74,11 +74,12 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
 
     s = rec_before.shape[0] // 2
     vmax = float(np.percentile(rec_after[s], 99.9)) or 1.0
-    fig, ax = plt.subplots(1, 2, figsize=(10, 5))
+    fig, ax = plt.subplots(1, 2, figsize=(10, 5.5))
     for a, rec, name in ((ax[0], rec_before, "before"), (ax[1], rec_after, "after")):
         a.imshow(rec[s], cmap="gray", vmin=0, vmax=vmax)
-        a.set(title=f"slice {s} {name} alignment")
-        a.axis("off")
+        a.set_title(f"slice {s} {name} alignment")
+        a.set_xticks([])
+        a.set_yticks([])
     fig.tight_layout()
     files.append(folder / "slices.png")
     fig.savefig(files[-1], dpi=100)
