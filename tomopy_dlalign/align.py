@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 #: MLEM iterations of the reconstruct-reproject step, at run time and in training data
 MLEM_ITERS = 10
+#: MLEM iterations before the full-resolution polish (the stack is nearly aligned by then)
+POLISH_ITERS = 5
 
 
 @dataclass
@@ -70,9 +72,11 @@ def _downsample(prj: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _network_factor(shape: tuple[int, ...], size: int) -> int:
-    """Binning that brings the projections close to the network's size (a power of 2)."""
+    """Binning (a power of 2) that brings the projections close to the network's size:
+    the larger side down to about ``size``, the smaller side not below ``size / 2``."""
     factor = 1
-    while min(shape[1], shape[2]) // (2 * factor) >= size:
+    while (max(shape[1], shape[2]) // (2 * factor) >= size
+           and min(shape[1], shape[2]) // (2 * factor) >= size // 2):
         factor *= 2
     return factor
 
@@ -163,10 +167,10 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
     return shift(arr, -dx, -dy), dx, dy
 
 
-def _polish(arr, th, c, dx, dy, backend, dev):
+def _polish(arr, th, c, dx, dy, backend, dev, num_iter=POLISH_ITERS):
     corrected = shift(arr, -dx, -dy)
     A = make_projector(th, arr.shape[2], c, backend=backend, device=dev)
-    ref = reproject_cycle(corrected, th, c, A)
+    ref = reproject_cycle(corrected, th, c, A, num_iter=num_iter)
     ex, ey = phase_correlation(corrected, ref)
     # a polish only refines: ignore corrections beyond two pixels (failed registrations)
     ok = np.hypot(ex, ey) < 2.0
