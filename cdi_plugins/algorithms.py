@@ -133,21 +133,26 @@ class HIO(Algorithm):
     """
 
     name = "HIO"
+    default_beta = 0.9
 
-    def __init__(self, beta: float = 0.9) -> None:
-        self.beta = _check_beta(beta, "HIO")
+    def __init__(self, beta: float | None = None) -> None:
+        self.beta = _check_beta(self.default_beta if beta is None else beta, self.name)
 
     def params(self):
         return {"beta": self.beta}
+
+    def outside(self, rho, y):
+        """The update where ``y`` violates the constraints."""
+        return rho - self.beta * y
 
     def step(self, rho, ops, k):
         y = ops.modulus(rho)
         keep = ops.accept(y)
         inside = ops.inside(y)
-        return torch.where(keep, inside, rho - self.beta * y), _estimate(keep, inside)
+        return torch.where(keep, inside, self.outside(rho, y)), _estimate(keep, inside)
 
 
-class RAAR(Algorithm):
+class RAAR(HIO):
     """Relaxed averaged alternating reflections,
     ``rho' = [beta/2 (R_S R_M + 1) + (1 - beta) P_M] rho``: ``y = P_M rho`` where the
     constraints hold, ``beta rho + (1 - 2 beta) y`` elsewhere.
@@ -159,19 +164,10 @@ class RAAR(Algorithm):
     """
 
     name = "RAAR"
+    default_beta = 0.75
 
-    def __init__(self, beta: float = 0.75) -> None:
-        self.beta = _check_beta(beta, "RAAR")
-
-    def params(self):
-        return {"beta": self.beta}
-
-    def step(self, rho, ops, k):
-        y = ops.modulus(rho)
-        keep = ops.accept(y)
-        inside = ops.inside(y)
-        new = torch.where(keep, inside, self.beta * rho + (1 - 2 * self.beta) * y)
-        return new, _estimate(keep, inside)
+    def outside(self, rho, y):
+        return self.beta * rho + (1 - 2 * self.beta) * y
 
 
 class OSS(HIO):

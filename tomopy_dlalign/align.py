@@ -179,20 +179,16 @@ def _polish(arr, th, c, dx, dy, backend, dev, num_iter=POLISH_ITERS):
     return dx, dy - dy.mean()
 
 
-def align_pc(prj, theta, center: float | None = None, iters: int = 1, device: str = "auto",
-             backend: str = "auto", info: AlignInfo | None = None,
-             show_progress: bool | None = None):
-    """Baseline: phase correlation of each projection against the reprojection of a
-    fresh MLEM reconstruction, repeated ``iters`` times. Returns ``(aligned, dx, dy)``
-    in the same senses as :func:`align`."""
-    arr, th, c = _check(prj, theta, center)
+def _iterate(arr, th, c, iters, reference, desc, backend, device, info, show_progress):
+    """Register the current stack against ``reference(current, A)`` ``iters`` times,
+    accumulating the shifts; shared by the two baselines."""
     t0 = time.perf_counter()
     A = make_projector(th, arr.shape[2], c, backend=backend, device=device)
     dx = np.zeros(arr.shape[0])
     dy = np.zeros(arr.shape[0])
-    for _ in progress(range(iters), "phase correlation", show_progress):
+    for _ in progress(range(iters), desc, show_progress):
         current = shift(arr, -dx, -dy) if dx.any() or dy.any() else arr
-        ex, ey = phase_correlation(current, reproject_cycle(current, th, c, A))
+        ex, ey = phase_correlation(current, reference(current, A))
         dx += ex
         dy += ey
         dy -= dy.mean()
@@ -201,6 +197,17 @@ def align_pc(prj, theta, center: float | None = None, iters: int = 1, device: st
     if info is not None:
         info.seconds = time.perf_counter() - t0
     return shift(arr, -dx, -dy), dx, dy
+
+
+def align_pc(prj, theta, center: float | None = None, iters: int = 1, device: str = "auto",
+             backend: str = "auto", info: AlignInfo | None = None,
+             show_progress: bool | None = None):
+    """Baseline: phase correlation of each projection against the reprojection of a
+    fresh MLEM reconstruction, repeated ``iters`` times. Returns ``(aligned, dx, dy)``
+    in the same senses as :func:`align`."""
+    arr, th, c = _check(prj, theta, center)
+    return _iterate(arr, th, c, iters, lambda cur, A: reproject_cycle(cur, th, c, A),
+                    "phase correlation", backend, device, info, show_progress)
 
 
 def align_reprojection(prj, theta, center: float | None = None, iters: int = 5,
@@ -214,24 +221,16 @@ def align_reprojection(prj, theta, center: float | None = None, iters: int = 5,
     ``(aligned, dx, dy)`` in the same senses as :func:`align`.
     """
     arr, th, c = _check(prj, theta, center)
-    t0 = time.perf_counter()
-    A = make_projector(th, arr.shape[2], c, backend=backend, device=device)
-    dx = np.zeros(arr.shape[0])
-    dy = np.zeros(arr.shape[0])
-    rec = None
-    for _ in progress(range(iters), "reprojection alignment", show_progress):
-        current = shift(arr, -dx, -dy) if dx.any() or dy.any() else arr
-        rec = mlem(current, th, c, num_iter=recon_iters if rec is not None else MLEM_ITERS,
-                   init_recon=rec, projector=A, show_progress=False)
-        ex, ey = phase_correlation(current, A.forward(rec))
-        dx += ex
-        dy += ey
-        dy -= dy.mean()
-        if info is not None:
-            info.record(dx, dy, t0)
-    if info is not None:
-        info.seconds = time.perf_counter() - t0
-    return shift(arr, -dx, -dy), dx, dy
+    state = {"rec": None}
+
+    def reference(current, A):
+        first = state["rec"] is None
+        state["rec"] = mlem(current, th, c, num_iter=MLEM_ITERS if first else recon_iters,
+                            init_recon=state["rec"], projector=A, show_progress=False)
+        return A.forward(state["rec"])
+
+    return _iterate(arr, th, c, iters, reference, "reprojection alignment", backend, device,
+                    info, show_progress)
 
 
 def residuals(dx_est, dy_est, dx_true, dy_true) -> tuple[np.ndarray, np.ndarray]:

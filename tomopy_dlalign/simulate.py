@@ -182,12 +182,18 @@ def _nanoparticles(rng, shape):
     return vol
 
 
+def _body(rng, shape, lo, hi):
+    """Centre and semi-axes of one large body near the axis, within the rows."""
+    c = _random_center(rng, shape, 0.1)
+    radii = rng.uniform(lo, hi, 3) * shape[1]
+    radii[0] = min(radii[0], 0.4 * shape[0])
+    return c, radii
+
+
 def _battery(rng, shape):
     vol = np.zeros(shape, np.float32)
     n = shape[1]
-    c = _random_center(rng, shape, 0.1)
-    radii = rng.uniform(0.28, 0.38, 3) * n
-    radii[0] = min(radii[0], 0.4 * shape[0])
+    c, radii = _body(rng, shape, 0.28, 0.38)
     _ellipsoid(vol, c, radii, rng.uniform(0.5, 0.8), _rotation(rng))
     solid = vol > 0
     for _ in range(rng.integers(10, 40)):  # pores
@@ -207,9 +213,7 @@ def _battery(rng, shape):
 def _cells(rng, shape):
     vol = np.zeros(shape, np.float32)
     n = shape[1]
-    c = _random_center(rng, shape, 0.1)
-    radii = rng.uniform(0.25, 0.4, 3) * n
-    radii[0] = min(radii[0], 0.4 * shape[0])
+    c, radii = _body(rng, shape, 0.25, 0.4)
     rot = _rotation(rng)
     _ellipsoid(vol, c, radii, 0.08, rot)
     _ellipsoid(vol, c, np.asarray(radii) - 1.5, -0.03, rot)  # a denser membrane
