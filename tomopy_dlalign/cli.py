@@ -107,19 +107,18 @@ def _cmd_demo(args) -> int:
     from . import align, fbp, io, minus_log, normalize, simulate
     from .align import AlignInfo, fraction_within, residual_rmse
     from .report import alignment_report
-    from .shifts import shift
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     theta = np.linspace(0, np.pi, args.nproj, endpoint=False)
     vol = simulate.phantom(args.family, args.size, args.nslice, seed=args.seed)
-    prj, flat, dark = simulate.scan(vol, theta, seed=args.seed, attenuation=0.05)
-    # jitter the raw frames: the beamline's problem, before any processing
     jitter = args.jitter * args.size / 256
     rng = np.random.default_rng(args.seed)
     dx = rng.uniform(-jitter, jitter, args.nproj)
     dy = rng.uniform(-jitter, jitter, args.nproj)
-    raw = np.clip(shift(prj.astype(np.float32), dx, dy), 0, None).astype(np.uint16)
+    # the sample jitters during the scan: raw frames with counting noise, as recorded
+    raw, flat, dark = simulate.scan(vol, theta, seed=args.seed, attenuation=0.05,
+                                    jitter=(dx, dy))
     scan_path = out / "scan.h5"
     io.write_dx(scan_path, raw, flat=flat, dark=dark, theta=theta,
                 extras={"true_shift_x": (dx, "pixel"), "true_shift_y": (dy, "pixel"),

@@ -97,7 +97,7 @@ def pixelated(func, n: int, oversample: int = 8) -> np.ndarray:
 
 def scan(vol, theta, center: float | None = None, flat_counts: float = 1e4,
          n_flat: int = 5, n_dark: int = 5, dark_counts: float = 100.0, attenuation: float = 0.02,
-         seed=None, backend: str = "auto"):
+         seed=None, backend: str = "auto", jitter=None):
     """Simulate a raw absorption scan of ``vol`` with Poisson counting noise.
 
     Parameters
@@ -110,6 +110,9 @@ def scan(vol, theta, center: float | None = None, flat_counts: float = 1e4,
     attenuation : float
         Linear attenuation of ``vol == 1`` per pixel.
     seed : int or Generator
+    jitter : (dx, dy), optional
+        Per-projection shifts (``shift``'s sense) of the sample, applied to the
+        noise-free line integrals before the counting noise, as a real scan records it.
 
     Returns
     -------
@@ -120,6 +123,10 @@ def scan(vol, theta, center: float | None = None, flat_counts: float = 1e4,
 
     rng = np.random.default_rng(seed)
     line = reproject(vol, theta, center, backend=backend) * attenuation
+    if jitter is not None:
+        from .shifts import shift
+
+        line = np.clip(shift(line, *jitter), 0, None)
     shape = line.shape[1:]
     prj = rng.poisson(flat_counts * np.exp(-line) + dark_counts)
     flat = rng.poisson(flat_counts + dark_counts, size=(n_flat, *shape))
