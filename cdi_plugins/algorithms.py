@@ -143,7 +143,7 @@ class HIO(Algorithm):
 
     def outside(self, rho, y):
         """The update where ``y`` violates the constraints."""
-        return rho - self.beta * y
+        return torch.sub(rho, y, alpha=self.beta)
 
     def step(self, rho, ops, k):
         y = ops.modulus(rho)

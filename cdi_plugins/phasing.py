@@ -73,8 +73,8 @@ class PhasingResult:
         return self.objects[self.best]
 
 
-#: pixels per batch on the CPU (8 runs of 512^2)
-CPU_BATCH_ELEMENTS = 1 << 21
+#: pixels per batch on the CPU (4 runs of 512^2, 16 of 256^2)
+CPU_BATCH_ELEMENTS = 1 << 20
 
 
 def _run_batch(arr, m, sup, max_sup, constraint, dev, start, schedule, sw, sw_sigmas, bar):
@@ -343,7 +343,7 @@ def phase_retrieval(
         Progress bar; default only on a terminal.
     batch_size : int, optional
         Runs phased together in one tensor. Default: all of them on CUDA; on the CPU as
-        many as keep about 2^21 pixels per batch (8 runs of 512^2), which keeps the
+        many as keep about 2^20 pixels per batch (4 runs of 512^2), which keeps the
         working set small enough to run fastest. Runs are independent, so the result
         does not depend on it.
 
