@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 MLEM_ITERS = 10
 #: MLEM iterations before the full-resolution polish (the stack is nearly aligned by then)
 POLISH_ITERS = 5
+#: polish rounds (more did not help: 0.23 -> 0.27 px on a battery scan with 3 rounds)
+POLISH_ROUNDS = 1
 
 
 @dataclass
@@ -167,16 +169,31 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
     return shift(arr, -dx, -dy), dx, dy
 
 
-def _polish(arr, th, c, dx, dy, backend, dev, num_iter=POLISH_ITERS):
-    corrected = shift(arr, -dx, -dy)
+def _polish(arr, th, c, dx, dy, backend, dev, num_iter=POLISH_ITERS, rounds=POLISH_ROUNDS,
+            tol=0.05):
+    """Sub-pixel refinement at full resolution: register the corrected stack against the
+    reprojection of its own MLEM reconstruction, until the update is below ``tol`` px
+    (RMS) or after ``rounds`` rounds. Stacks with salt-and-pepper noise are median-filtered
+    before the reconstruction, so that the reference is clean."""
+    from scipy.ndimage import median_filter
+
+    from .registration import _impulsive
+
     A = make_projector(th, arr.shape[2], c, backend=backend, device=dev)
-    ref = reproject_cycle(corrected, th, c, A, num_iter=num_iter)
-    ex, ey = phase_correlation(corrected, ref)
-    # a polish only refines: ignore corrections beyond two pixels (failed registrations)
-    ok = np.hypot(ex, ey) < 2.0
-    dx = dx + np.where(ok, ex, 0)
-    dy = dy + np.where(ok, ey, 0)
-    return dx, dy - dy.mean()
+    impulsive = _impulsive(arr)
+    for _ in range(rounds):
+        corrected = shift(arr, -dx, -dy)
+        if impulsive:
+            corrected = median_filter(corrected, size=(1, 3, 3))
+        ref = reproject_cycle(corrected, th, c, A, num_iter=num_iter)
+        ex, ey = phase_correlation(corrected, ref, denoise=False)
+        # a polish only refines: ignore corrections beyond two pixels (failed registrations)
+        ok = np.hypot(ex, ey) < 2.0
+        ex, ey = np.where(ok, ex, 0), np.where(ok, ey, 0)
+        dx, dy = dx + ex, dy + ey - np.mean(ey)
+        if np.sqrt(np.mean(ex**2 + ey**2)) < tol:
+            break
+    return dx, dy
 
 
 def _iterate(arr, th, c, iters, reference, desc, backend, device, info, show_progress):
