@@ -9,7 +9,6 @@ sense (``dx`` along columns, ``dy`` along rows, positive toward larger indices).
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,8 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "jitternet.safetensors"

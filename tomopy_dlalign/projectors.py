@@ -341,13 +341,6 @@ class AstraCudaProjector(Projector):
         return torch.from_numpy(np.ascontiguousarray(data)).to(self.device)
 
 
-def backend_names() -> list[str]:
-    """Projector backends registered through the plugin hooks."""
-    from . import plugins
-
-    return plugins.available("projector")
-
-
 def system_matrix_bytes(nproj: int, ncol: int) -> int:
     """Estimated memory of the ``cpu`` backend's two matrices (A and its transpose).
 

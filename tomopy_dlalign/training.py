@@ -188,8 +188,6 @@ def train(datasets: Sequence[str | os.PathLike], output: str | os.PathLike, epoc
 
 
 def _card(state, meta, seed, cfg, dev, command, lr, batch_size, init, extra):
-    import torch as _t
-
     card = {
         "model": "JitterNet",
         "architecture": json.loads(cfg.to_json()),
@@ -206,8 +204,8 @@ def _card(state, meta, seed, cfg, dev, command, lr, batch_size, init, extra):
         "validation_rmse_px": float(np.sqrt(state["history"][-1]["val_mse"])),
         "training_seconds": round(state["seconds"], 1),
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                    "cpu_threads": _t.get_num_threads(), "device": str(dev),
-                    "torch": _t.__version__},
+                    "cpu_threads": torch.get_num_threads(), "device": str(dev),
+                    "torch": torch.__version__},
     }
     card.update(extra or {})
     return card
