@@ -56,11 +56,8 @@ def _group_name(exchange_rank: int) -> str:
 
 
 def _check_finite(arr: np.ndarray, what: str, path) -> None:
-    if np.issubdtype(arr.dtype, np.floating):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise ValueError(f"{what} in {str(path)!r} contains {int(bad.sum())} NaN or "
-                             "infinite values (pass allow_nan=True to read it anyway)")
+    as_array(arr, f"{what} in {str(path)!r} (pass allow_nan=True to read it anyway)",
+             dtype=None)
 
 
 def _read_field(f, grp, name, fallback, sino, shape, path, allow_nan):
@@ -176,11 +173,7 @@ def read_dataset(path: str | os.PathLike, name: str) -> np.ndarray:
 
 
 def _check_stack(value, name, ncol=None, nslice=None):
-    arr = as_array(value, name, ndim=3, dtype=None)
-    if np.issubdtype(arr.dtype, np.floating):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            raise ValueError(f"{name} contains {int(bad.sum())} NaN or infinite values")
+    arr = as_array(value, name, ndim=3, dtype=None)  # rank, dtype and NaN checks
     if ncol is not None and arr.shape[2] != ncol:
         raise ValueError(f"{name} must have {ncol} columns like data, got shape {arr.shape}")
     if nslice is not None and arr.shape[1] != nslice:
@@ -226,10 +219,9 @@ def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
     from . import __version__
 
     arr = _check_stack(data, "data")
-    fields = {"data_white": flat, "data_dark": dark}
-    checked = {k: _check_stack(v, k.replace("data_white", "flat").replace("data_dark", "dark"),
-                               arr.shape[2], arr.shape[1])
-               for k, v in fields.items() if v is not None}
+    fields = (("data_white", "flat", flat), ("data_dark", "dark", dark))
+    checked = {key: _check_stack(value, name, arr.shape[2], arr.shape[1])
+               for key, name, value in fields if value is not None}
     deg = None
     if theta is not None:
         th = as_array(theta, "theta", ndim=1, dtype=np.float64)
