@@ -120,8 +120,7 @@ def mlem(
     for k in progress(range(num_iter), "mlem", show_progress):
         ax = A.forward(x)
         pos = ax > tiny
-        ratio = torch.where(pos, y / torch.where(pos, ax, torch.ones_like(ax)),
-                            torch.zeros_like(ax))
+        ratio = torch.where(pos, y / ax.clamp(min=tiny), 0.0)
         if callback is not None:
             callback(k, _kl(y, ax, ratio, pos))
         x = x * A.adjoint(ratio) * inv_sens
