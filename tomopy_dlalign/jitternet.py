@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .modelfiles import load_state, read_weights, save_weights
+
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "jitternet.safetensors"
 
@@ -156,19 +158,7 @@ def predict(model: JitterNet, measured, reprojected, batch_size: int = 64,
 def save_model(model: JitterNet, path: str | os.PathLike, card: dict | None = None) -> None:
     """Write the weights (safetensors, atomically) and, if given, the model card as JSON
     beside them (same name, ``.json``)."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata={"config": model.config.to_json(),
-                                         "model": "JitterNet"})
-    os.replace(tmp, path)
-    if card is not None:
-        card_path = path.with_suffix(".json")
-        tmp = card_path.with_name(f".{card_path.name}.tmp")
-        tmp.write_text(json.dumps(card, indent=2, default=str))
-        os.replace(tmp, card_path)
+    save_weights(model.state_dict(), path, "JitterNet", model.config.to_json(), card)
 
 
 def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> JitterNet:
@@ -177,24 +167,7 @@ def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> Ji
     ``path=None`` loads the weights that ship with the package, offline. A file that is
     not safetensors, or that holds another model's tensors, gives a clear error.
     """
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    if not path.exists():
-        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{str(path)!r} is not a readable safetensors file ({exc})") from exc
-    if meta.get("model") != "JitterNet" or "config" not in meta:
-        raise ValueError(f"{str(path)!r} does not hold JitterNet weights "
-                         f"(metadata model={meta.get('model')!r})")
-    model = JitterNet(JitterNetConfig.from_json(meta["config"]))
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"{str(path)!r} does not match the JitterNet architecture: {exc}") \
-            from exc
+    state, config = read_weights(path, "JitterNet")
+    model = load_state(JitterNet(JitterNetConfig.from_json(config)), state, path, "JitterNet")
     return model.to(device).eval()

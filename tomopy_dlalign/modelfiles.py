@@ -1,0 +1,75 @@
+"""Weights files and model cards, shared by every network of both packages.
+
+Weights are written as safetensors (no code is executed on load) with the model's name
+and configuration in the file's metadata, atomically (temporary file, then rename). The
+model card (how the weights were made: command, data, seed, metrics, time) is JSON beside
+the weights, same name with ``.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_weights(state: dict, path: str | os.PathLike, model: str, config: str,
+                 card: dict | None = None) -> None:
+    """Write ``state`` (name -> tensor) as safetensors with ``model`` and ``config``
+    (a JSON string) in the metadata; write ``card`` as JSON beside it when given."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(tmp), metadata={"config": config, "model": model})
+    os.replace(tmp, path)
+    if card is not None:
+        write_text_atomic(path.with_suffix(".json"), json.dumps(card, indent=2, default=str))
+
+
+def read_weights(path: str | os.PathLike, model: str) -> tuple[dict, str]:
+    """Read a safetensors file written by :func:`save_weights` for ``model``.
+
+    Returns ``(state, config)``. A missing file, a file that is not safetensors, or one
+    that holds another model's weights gives a clear error naming the file.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable safetensors file ({exc})") from exc
+    if meta.get("model") != model or "config" not in meta:
+        raise ValueError(f"{str(path)!r} does not hold {model} weights "
+                         f"(metadata model={meta.get('model')!r})")
+    return state, meta["config"]
+
+
+def load_state(net, state: dict, path: str | os.PathLike, model: str):
+    """``net.load_state_dict(state, strict=True)`` with a clear error on a mismatch."""
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{str(path)!r} does not match the {model} architecture: {exc}") \
+            from exc
+    return net
+
+
+def read_card(weights_path: str | os.PathLike) -> dict:
+    """The model card beside a weights file (empty if there is none)."""
+    card = Path(weights_path).with_suffix(".json")
+    return json.loads(card.read_text()) if card.exists() else {}
