@@ -31,8 +31,10 @@ logger = logging.getLogger(__name__)
 
 #: MLEM iterations of the reconstruct-reproject step, at run time and in training data
 MLEM_ITERS = 10
-#: MLEM iterations before the full-resolution polish (the stack is nearly aligned by then)
+#: MLEM iterations per round of the full-resolution polish (the stack is nearly aligned)
 POLISH_ITERS = 5
+#: rounds of the polish, the reconstruction carried over
+POLISH_ROUNDS = 2
 
 
 @dataclass
@@ -82,7 +84,7 @@ def _network_factor(shape: tuple[int, ...], size: int) -> int:
 
 
 def align(prj, theta, center: float | None = None, model: JitterNet | str | None = None,
-          iters: int = 1, polish: bool = True, device: str = "auto", backend: str = "auto",
+          iters: int = 1, polish: bool | int = True, device: str = "auto", backend: str = "auto",
           batch_size: int = 64, info: AlignInfo | None = None, show_progress: bool | None = None):
     """Estimate and remove the jitter of each projection with JitterNet.
 
@@ -100,9 +102,10 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
         Reconstruct-reproject-predict cycles; each one starts from the stack corrected
         by the previous ones (the network as the fast first step of a reprojection
         scheme).
-    polish : bool
-        Finish with one sub-pixel phase-correlation step against the reprojection of the
-        corrected stack, at full resolution.
+    polish : bool or int
+        Finish with sub-pixel phase-correlation rounds against the reprojection of the
+        corrected stack, at full resolution: ``True`` for two rounds, an integer for
+        that many, ``False`` or 0 for none.
     device, backend : str
         Torch device and projector backend.
     info : AlignInfo, optional
@@ -137,6 +140,10 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
     arr, th, c = _check(prj, theta, center)
     if not isinstance(iters, (int, np.integer)) or iters < 1:
         raise ValueError(f"iters must be a positive integer, got {iters!r}")
+    if not isinstance(polish, (bool, int, np.integer)) or polish < 0:
+        raise ValueError(f"polish must be True, False or a number of rounds >= 0, "
+                         f"got {polish!r}")
+    rounds = POLISH_ROUNDS if polish is True else int(polish)
     net = model if isinstance(model, JitterNet) else load_model(model)
     size = net.config.size
     if min(arr.shape[1:]) < size // 2:
@@ -154,7 +161,7 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
 
     dx, dy = _iterate(small, iters, estimate, "align", info, show_progress, t0, scale=factor)
     if polish:
-        dx, dy = _polish(arr, th, c, dx, dy, backend, dev)
+        dx, dy = _polish(arr, th, c, dx, dy, backend, dev, rounds=rounds)
         if info is not None:
             info.record(dx, dy, t0)
     if info is not None:
@@ -162,26 +169,38 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
     return shift(arr, -dx, -dy), dx, dy
 
 
-def _polish(arr, th, c, dx, dy, backend, dev, num_iter=POLISH_ITERS):
+def _polish(arr, th, c, dx, dy, backend, dev, rounds=POLISH_ROUNDS, num_iter=POLISH_ITERS):
     """Sub-pixel refinement at full resolution: register the corrected stack against the
-    reprojection of its own MLEM reconstruction. Stacks with salt-and-pepper noise are
-    median-filtered before the reconstruction, so that the reference is clean. (More
-    rounds did not help: 0.23 -> 0.27 px on a battery scan with three.)"""
-    from scipy.ndimage import median_filter
+    reprojection of its own MLEM reconstruction, ``rounds`` times, the reconstruction
+    carried from one round to the next. Stacks with salt-and-pepper noise are
+    median-filtered (5 x 5; a 3 x 3 median leaves much of 40 % noise) before the
+    reconstruction, and both sides are smoothed (Gaussian, 1 px) before the registration.
+    Measured on held-out scans with 40 % noise (benchmarks/RESULTS.md): 1.31 -> 0.80 px
+    at 256 px, 0.95 -> 0.77 px at 128 px, against one round with a 3 x 3 median."""
+    from scipy.ndimage import gaussian_filter, median_filter
 
     from .registration import _impulsive
 
-    corrected = shift(arr, -dx, -dy)
-    if _impulsive(arr):
-        corrected = median_filter(corrected, size=(1, 3, 3))
+    noisy = _impulsive(arr)
     A = make_projector(th, arr.shape[2], c, backend=backend, device=dev)
-    ref = reproject_cycle(corrected, th, c, A, num_iter=num_iter)
-    ex, ey = phase_correlation(corrected, ref, denoise=False)
-    # a polish only refines: ignore corrections beyond two pixels (failed registrations)
-    ok = np.hypot(ex, ey) < 2.0
-    dx = dx + np.where(ok, ex, 0)
-    dy = dy + np.where(ok, ey, 0)
-    return dx, dy - dy.mean()
+    rec = None
+    for _ in range(rounds):
+        corrected = shift(arr, -dx, -dy)
+        if noisy:
+            corrected = median_filter(corrected, size=(1, 5, 5))
+        rec = mlem(corrected, th, c, num_iter=num_iter, init_recon=rec, projector=A,
+                   show_progress=False)
+        ref = A.forward(rec)
+        if noisy:
+            corrected = gaussian_filter(corrected, (0, 1, 1))
+            ref = gaussian_filter(ref, (0, 1, 1))
+        ex, ey = phase_correlation(corrected, ref, denoise=False)
+        # a polish only refines: ignore corrections beyond two pixels (failed registrations)
+        ok = np.hypot(ex, ey) < 2.0
+        dx = dx + np.where(ok, ex, 0)
+        dy = dy + np.where(ok, ey, 0)
+        dy = dy - dy.mean()
+    return dx, dy
 
 
 def _iterate(stack, iters, estimate, desc, info, show_progress, t0, scale: int = 1):
@@ -247,20 +266,35 @@ def align_reprojection(prj, theta, center: float | None = None, iters: int = 5,
                      info, show_progress)
 
 
-def residuals(dx_est, dy_est, dx_true, dy_true) -> tuple[np.ndarray, np.ndarray]:
-    """Residual jitter per projection after removing the common offset of each axis."""
+def residuals(dx_est, dy_est, dx_true, dy_true, theta=None) -> tuple[np.ndarray, np.ndarray]:
+    """Residual jitter per projection after removing what the data cannot determine.
+
+    Without ``theta``: the common offset of each axis. With ``theta``: also the rigid
+    translation of the object in the slice plane, ``tx cos(theta) + ty sin(theta)`` in
+    ``dx``. A sample translated by ``(tx, ty)`` gives exactly the projections of that
+    jitter, so no alignment from the projections alone can tell the two apart: it only
+    moves the reconstruction. For independent jitter of standard deviation ``s`` over
+    ``n`` angles that term alone is about ``s * sqrt(2 / n)`` px RMS (0.6 px for +-10 px
+    uniform jitter and 181 angles), whatever the method.
+    """
     rx = np.asarray(dx_est, np.float64) - np.asarray(dx_true, np.float64)
     ry = np.asarray(dy_est, np.float64) - np.asarray(dy_true, np.float64)
-    return rx - rx.mean(), ry - ry.mean()
+    if theta is None:
+        return rx - rx.mean(), ry - ry.mean()
+    th = as_theta(theta, rx.shape[0])
+    basis = np.stack([np.ones_like(th), np.cos(th), np.sin(th)], axis=1)
+    coef, *_ = np.linalg.lstsq(basis, rx, rcond=None)
+    return rx - basis @ coef, ry - ry.mean()
 
 
-def residual_rmse(dx_est, dy_est, dx_true, dy_true) -> float:
-    """RMS of the 2D residual jitter after removing the common offset of each axis."""
-    rx, ry = residuals(dx_est, dy_est, dx_true, dy_true)
+def residual_rmse(dx_est, dy_est, dx_true, dy_true, theta=None) -> float:
+    """RMS of the 2D residual jitter (see :func:`residuals`; with ``theta`` the rigid
+    translation of the object is removed too)."""
+    rx, ry = residuals(dx_est, dy_est, dx_true, dy_true, theta)
     return float(np.sqrt(np.mean(rx**2 + ry**2)))
 
 
-def fraction_within(dx_est, dy_est, dx_true, dy_true, tol: float = 1.0) -> float:
-    """Share of projections whose 2D residual (common offset removed) is below ``tol``."""
-    rx, ry = residuals(dx_est, dy_est, dx_true, dy_true)
+def fraction_within(dx_est, dy_est, dx_true, dy_true, tol: float = 1.0, theta=None) -> float:
+    """Share of projections whose 2D residual (see :func:`residuals`) is below ``tol``."""
+    rx, ry = residuals(dx_est, dy_est, dx_true, dy_true, theta)
     return float(np.mean(np.hypot(rx, ry) < tol))

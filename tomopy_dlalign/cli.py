@@ -130,6 +130,7 @@ def _cmd_demo(args) -> int:
     aligned, ex, ey = align(line, th, iters=args.iters, info=info, show_progress=True)
     rec_before, rec_after = fbp(line, th), fbp(aligned, th)
     rmse = residual_rmse(ex, ey, dx, dy)
+    rigid = residual_rmse(ex, ey, dx, dy, theta=th)
     io.write_dx(out / "aligned.h5", aligned, theta=th, data_units="1/pixel",
                 extras={"shift_x": (ex, "pixel"), "shift_y": (ey, "pixel")},
                 parameters={"command": "demo align", "iters": args.iters}, template=scan_path)
@@ -143,7 +144,9 @@ def _cmd_demo(args) -> int:
           f"{jitter:.1f} px; aligned in {info.seconds:.2f} s")
     print(f"residual jitter RMSE {rmse:.3f} px (true jitter RMS "
           f"{np.sqrt(np.mean((dx - dx.mean())**2 + (dy - dy.mean())**2)):.2f} px); "
-          f"{fraction_within(ex, ey, dx, dy) * 100:.0f} % of projections within 1 px")
+          f"{fraction_within(ex, ey, dx, dy) * 100:.0f} % of projections within 1 px; "
+          f"{rigid:.3f} px once the rigid motion of the sample, which no alignment can "
+          f"see, is removed")
     print(f"FBP error vs truth: {err_b:.3f} before, {err_a:.3f} after alignment")
     print("files: " + ", ".join(str(x) for x in [scan_path, out / "aligned.h5", *files]))
     return 0

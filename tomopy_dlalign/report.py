@@ -23,7 +23,8 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
 
     ``before``/``after`` are the projection stacks, ``rec_before``/``rec_after`` the
     reconstructions; with ``truth_dx``/``truth_dy`` the true jitter is drawn too and the
-    residual is shown (after removing the common offset).
+    residual is shown (after removing the common offset; the title also gives its RMSE
+    without the rigid motion of the sample, see :func:`tomopy_dlalign.align.residuals`).
     """
     plt = _plt()
     folder = Path(folder)
@@ -44,17 +45,19 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
     ax.set(xlabel="angle (degrees)", ylabel="jitter (pixels)", title=title or "jitter per angle")
     ax.legend(fontsize=8, ncol=2)
     if have_truth:
-        from .align import residuals
+        from .align import residual_rmse, residuals
 
         rx, ry = residuals(dx, dy, truth_dx, truth_dy)
         rmse = float(np.sqrt(np.mean(rx**2 + ry**2)))
+        rigid = residual_rmse(dx, dy, truth_dx, truth_dy, theta=theta)
         ax = axes[1, 0]
         ax.plot(deg, rx, ".", ms=3, label="dx residual")
         ax.plot(deg, ry, ".", ms=3, label="dy residual")
         ax.axhline(0, color="k", lw=0.5)
         ax.set(xlabel="angle (degrees)", ylabel="residual (pixels)",
-               title=f"residual after correction: RMSE {rmse:.2f} px, "
-                     f"{np.mean(np.hypot(rx, ry) < 1) * 100:.0f} % within 1 px")
+               title=f"residual after correction: RMSE {rmse:.2f} px ({rigid:.2f} px "
+                     f"without rigid motion), {np.mean(np.hypot(rx, ry) < 1) * 100:.0f} % "
+                     f"within 1 px")
         ax.legend(fontsize=8)
     fig.tight_layout()
     files.append(folder / "shifts.png")

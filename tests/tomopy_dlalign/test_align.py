@@ -95,3 +95,27 @@ def test_adapt_lowers_the_error_on_an_unseen_kind_of_sample():
     adapted = tda.adapt(jittered, THETA, model=base, n_sets=6, epochs=3, seed=0)
     _, ex1, ey1 = tda.align(jittered, THETA, model=adapted, polish=False)
     assert residual_rmse(ex1, ey1, dx, dy) < residual_rmse(ex0, ey0, dx, dy)
+
+
+def test_translating_the_sample_is_a_sinusoidal_jitter_that_the_rigid_residual_removes():
+    # A sample moved by (2, -3) px in the slice plane projects to its original projections
+    # shifted by tx cos(theta) + ty sin(theta): no alignment can tell it from jitter.
+    from scipy.ndimage import shift as nd_shift
+
+    from tomopy_dlalign.registration import phase_correlation
+
+    vol = simulate.phantom("nanoparticles", 64, 8, seed=3) * 0.05
+    moved = nd_shift(vol, (0, 2, -3), order=1)
+    ex, ey = phase_correlation(tda.reproject(moved, THETA), tda.reproject(vol, THETA))
+    zero = np.zeros_like(ex)
+    assert residual_rmse(ex, ey, zero, zero) > 1.5                  # a large apparent jitter
+    assert residual_rmse(ex, ey, zero, zero, theta=THETA) < 0.15    # all of it rigid motion
+
+
+def test_rigid_residual_keeps_jitter_that_is_not_a_translation():
+    rng = np.random.default_rng(0)
+    dx, dy = rng.uniform(-5, 5, (2, THETA.size))
+    rigid = 1.0 + 2 * np.cos(THETA) - 0.5 * np.sin(THETA)
+    assert residual_rmse(dx + rigid, dy + 4, dx, dy, theta=THETA) < 1e-9
+    free = residual_rmse(dx, dy, 0 * dx, 0 * dy, theta=THETA)
+    assert 0.8 * residual_rmse(dx, dy, 0 * dx, 0 * dy) < free
