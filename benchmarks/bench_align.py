@@ -122,15 +122,23 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="benchmarks/align_results.json")
+    ap.add_argument("--only", nargs="*", metavar="FAMILY:SIZE:NOISE",
+                    help="run only these cases, e.g. cells:128:0 battery:128:0 (for timings "
+                         "on a quiet machine)")
     args = ap.parse_args()
     theta = np.linspace(0, np.pi, 181, endpoint=False)
     for size in (64, 128, 256):  # build and cache the projectors outside the timings
         tda.make_projector(theta, size, backend="cpu")
+    # warm up torch (thread pools, first convolutions) and load the model outside the timings
+    tda.align(tda.reproject(simulate.phantom("cells", 128, 64, seed=1), theta), theta)
     cases = [("cells", 128, 10, n, 9000 + k) for k, n in enumerate((0, 0.1, 0.2, 0.4, 0.6))]
     cases += [("cells", 256, 20, n, 9100 + k) for k, n in enumerate((0, 0.4))]
     cases += [("battery", 128, 10, n, 9200 + k) for k, n in enumerate((0, 0.4))]
     if args.quick:
         cases = cases[:1]
+    if args.only:
+        keep = {tuple(c.split(":")) for c in args.only}
+        cases = [c for c in cases if (c[0], str(c[1]), f"{c[3]:g}") in keep]
     rows = []
     for case in cases:
         rows += run_case(*case, quick=args.quick)

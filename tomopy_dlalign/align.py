@@ -35,6 +35,8 @@ MLEM_ITERS = 10
 POLISH_ITERS = 5
 #: rounds of the polish, the reconstruction carried over
 POLISH_ROUNDS = 2
+#: largest image side the polish works at (larger stacks are binned for it)
+POLISH_SIZE = 512
 
 
 @dataclass
@@ -84,8 +86,9 @@ def _network_factor(shape: tuple[int, ...], size: int) -> int:
 
 
 def align(prj, theta, center: float | None = None, model: JitterNet | str | None = None,
-          iters: int = 1, polish: bool | int = True, device: str = "auto", backend: str = "auto",
-          batch_size: int = 64, info: AlignInfo | None = None, show_progress: bool | None = None):
+          iters: int = 1, polish: bool | int = True, polish_size: int = POLISH_SIZE,
+          device: str = "auto", backend: str = "auto", batch_size: int = 64,
+          info: AlignInfo | None = None, show_progress: bool | None = None):
     """Estimate and remove the jitter of each projection with JitterNet.
 
     Parameters
@@ -106,6 +109,10 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
         Finish with sub-pixel phase-correlation rounds against the reprojection of the
         corrected stack, at full resolution: ``True`` for two rounds, an integer for
         that many, ``False`` or 0 for none.
+    polish_size : int
+        Largest image side the polish works at: bigger stacks are binned by powers of two
+        to at most this size for it (a full-resolution MLEM of 181 x 1024^2 takes many
+        minutes on a CPU); its shifts are still sub-pixel at that binning.
     device, backend : str
         Torch device and projector backend.
     info : AlignInfo, optional
@@ -144,6 +151,8 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
         raise ValueError(f"polish must be True, False or a number of rounds >= 0, "
                          f"got {polish!r}")
     rounds = POLISH_ROUNDS if polish is True else int(polish)
+    if not isinstance(polish_size, (int, np.integer)) or polish_size < 16:
+        raise ValueError(f"polish_size must be an integer >= 16, got {polish_size!r}")
     net = model if isinstance(model, JitterNet) else load_model(model)
     size = net.config.size
     if min(arr.shape[1:]) < size // 2:
@@ -160,8 +169,13 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
         return predict(net, current, ref, batch_size=batch_size, device=dev)
 
     dx, dy = _iterate(small, iters, estimate, "align", info, show_progress, t0, scale=factor)
-    if polish:
-        dx, dy = _polish(arr, th, c, dx, dy, backend, dev, rounds=rounds)
+    if rounds:
+        pf = 1
+        while max(arr.shape[1:]) // pf > polish_size:
+            pf *= 2
+        sx, sy = _polish(_downsample(arr, pf), th, c / pf, dx / pf, dy / pf, backend, dev,
+                         rounds=rounds)
+        dx, dy = sx * pf, sy * pf
         if info is not None:
             info.record(dx, dy, t0)
     if info is not None:

@@ -15,6 +15,7 @@ from .validation import as_array
 
 _MODES = ("edge", "constant")
 _PAD = 16  # pixels of edge padding around the Fourier sub-pixel step
+_CHUNK_ELEMENTS = 1 << 23  # padded pixels per batch of the Fourier step
 
 
 def _per_projection(value, name, n):
@@ -40,22 +41,48 @@ def _integer_shift(x: torch.Tensor, ix: np.ndarray, iy: np.ndarray, mode: str) -
     return out
 
 
+def _odd_fast_size(n: int) -> int:
+    """The smallest odd size >= ``n`` whose factors are 3, 5 and 7 only: odd for the
+    reason given in :func:`_fourier_shift`, smooth because an FFT of a size with a large
+    prime factor is several times slower (1024 + 33 = 1057 = 7 x 151)."""
+    m = n | 1
+    while True:
+        k = m
+        for p in (3, 5, 7):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 2
+
+
 def _fourier_shift(x: torch.Tensor, fx: np.ndarray, fy: np.ndarray, mode: str) -> torch.Tensor:
     # Pad so that the circular shift's wrap-around lands in the padding only, and to odd
     # sizes: an even size has a Nyquist bin, whose shifted phase a real output cannot
     # hold, so a shift and its inverse would not cancel there.
     n, h, w = x.shape
     pad_mode = "replicate" if mode == "edge" else "constant"
-    pads = (_PAD, _PAD + (w + 1) % 2, _PAD, _PAD + (h + 1) % 2)
-    xp = torch.nn.functional.pad(x[:, None].double(), pads, mode=pad_mode)[:, 0]
-    H, W = xp.shape[1:]
+    H, W = _odd_fast_size(h + 2 * _PAD), _odd_fast_size(w + 2 * _PAD)
+    pads = (_PAD, W - w - _PAD, _PAD, H - h - _PAD)
     ky = torch.fft.fftfreq(H, dtype=torch.float64, device=x.device)
     kx = torch.fft.rfftfreq(W, dtype=torch.float64, device=x.device)
-    sy = torch.from_numpy(fy).to(x.device)[:, None, None]
-    sx = torch.from_numpy(fx).to(x.device)[:, None, None]
-    phase = torch.exp(-2j * np.pi * (ky[None, :, None] * sy + kx[None, None, :] * sx))
-    out = torch.fft.irfft2(torch.fft.rfft2(xp) * phase, s=(H, W))
-    return out[:, _PAD:_PAD + h, _PAD:_PAD + w].to(x.dtype)
+    out = torch.empty_like(x)
+    # a few projections at a time bound the memory of the spectra
+    # (181 x 1024^2 at once took 12 GB); the phase ramp is separable in y and x
+    step = max(1, _CHUNK_ELEMENTS // (H * W))
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        xp = torch.nn.functional.pad(x[a:b, None].float(), pads, mode=pad_mode)[:, 0]
+        sy = torch.from_numpy(fy[a:b]).to(x.device)[:, None]
+        sx = torch.from_numpy(fx[a:b]).to(x.device)[:, None]
+        ramp_y = torch.exp(-2j * np.pi * ky[None] * sy).to(torch.complex64)[:, :, None]
+        ramp_x = torch.exp(-2j * np.pi * kx[None] * sx).to(torch.complex64)[:, None, :]
+        spec = torch.fft.rfft2(xp)
+        spec *= ramp_y
+        spec *= ramp_x
+        shifted = torch.fft.irfft2(spec, s=(H, W))
+        out[a:b] = shifted[:, _PAD:_PAD + h, _PAD:_PAD + w].to(x.dtype)
+    return out
 
 
 def shift(prj, dx, dy, mode: str = "edge", device: str = "auto") -> np.ndarray:

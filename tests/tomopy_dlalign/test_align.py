@@ -119,3 +119,17 @@ def test_rigid_residual_keeps_jitter_that_is_not_a_translation():
     assert residual_rmse(dx + rigid, dy + 4, dx, dy, theta=THETA) < 1e-9
     free = residual_rmse(dx, dy, 0 * dx, 0 * dy, theta=THETA)
     assert 0.8 * residual_rmse(dx, dy, 0 * dx, 0 * dy) < free
+
+
+def test_polish_on_a_binned_stack_still_reaches_sub_pixel(scan):
+    _, jittered, dx, dy = scan
+    _, ex, ey = tda.align(jittered, THETA, polish_size=32)   # 64 px binned to 32 for it
+    assert residual_rmse(ex, ey, dx, dy) < 1.0
+
+
+def test_bad_polish_arguments_are_named(scan):
+    _, jittered, _, _ = scan
+    with pytest.raises(ValueError, match="polish_size"):
+        tda.align(jittered, THETA, polish_size=4)
+    with pytest.raises(ValueError, match="polish"):
+        tda.align(jittered, THETA, polish=-1)

@@ -69,12 +69,15 @@ def test_training_resumes_from_a_checkpoint_exactly(tmp_path, small_dataset):
     assert all(torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6) for k in wa)
 
 
-def test_training_lowers_the_validation_error(tmp_path, small_dataset):
-    card = train([small_dataset], tmp_path / "c.safetensors", epochs=6, batch_size=16,
+def test_training_lowers_the_validation_error(tmp_path):
+    # enough volumes that held-out ones can be predicted (3 volumes only get memorised)
+    data = make_dataset(tmp_path / "learn.h5", DatasetConfig(**(SMALL | {"n_volumes": 6,
+                                                                          "nproj": 32})))
+    card = train([data], tmp_path / "c.safetensors", epochs=8, batch_size=16,
                  val_fraction=0.34, seed=0, lr=3e-3, patience=10,
                  config=JitterNetConfig(size=16, widths=(8, 16, 16)))
     first = card["history"][0]["val_mse"]
-    assert min(h["val_mse"] for h in card["history"]) < first
+    assert min(h["val_mse"] for h in card["history"]) < 0.7 * first
     assert card["command"] and card["seed"] == 0
 
 
