@@ -12,8 +12,10 @@ Example
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import algorithms, io, metrics, simulate
+from . import algorithms, cnn, io, metrics, simulate, superellipsoid
 from .algorithms import ER, HIO, OSS, RAAR, Algorithm, Schedule, as_schedule, parse_schedule
+from .clustering import ConvReResult, convre
+from .cnn import unwrap_phase
 from .metrics import prtf, resolution
 from .phasing import PhasingResult, phase_retrieval, random_start, support_from_autocorrelation
 from .shrinkwrap import ShrinkWrap
@@ -27,5 +29,7 @@ __all__ = [
     "__version__", "algorithms", "io", "metrics", "simulate",
     "phase_retrieval", "PhasingResult", "random_start", "support_from_autocorrelation",
     "prtf", "resolution", "ShrinkWrap",
+    "cnn", "superellipsoid", "unwrap_phase",
     "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",
+    "convre", "ConvReResult",
 ]

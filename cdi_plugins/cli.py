@@ -211,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list the registered phasing algorithms")
     p.set_defaults(func=cmd_list)
+
+    from .cnn_cli import add_cnn_parser
+
+    add_cnn_parser(sub)
+
+    from .convre_cli import add_commands as add_convre_commands
+
+    add_convre_commands(sub)
     return parser
 
 

@@ -389,3 +389,20 @@ def simulate_pattern(obj, photons: float | None = 1e7, beamstop: float = 0.0, ga
         intensity, mask = centrosymmetric_fill(intensity, mask)
     return SimulatedPattern(intensity=intensity, mask=mask, object=truth.astype(np.complex64),
                             support=np.abs(truth) > 0, photons=photons)
+
+
+def superellipsoid_patterns(n: int, seed: int | None = 0, **config):
+    """Strong-phase superellipsoid particles and their 64x64 patterns (Wu et al. 2021):
+    :func:`cdi_plugins.superellipsoid.generate` with a
+    :class:`~cdi_plugins.superellipsoid.SuperellipsoidConfig` built from ``config``
+    (``photons=...`` adds Poisson noise).
+
+    Example
+    -------
+    >>> b = superellipsoid_patterns(2, seed=0, photons=1e6)
+    >>> b.intensity.shape
+    (2, 64, 64)
+    """
+    from .superellipsoid import SuperellipsoidConfig, generate
+
+    return generate(n, SuperellipsoidConfig(**config), seed=seed)
