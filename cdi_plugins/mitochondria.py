@@ -54,10 +54,9 @@ def mitochondrion_object(shape=128, extent: float = 0.42, phase_contrast: float 
 
     Parameters
     ----------
-    shape : int or (int, int)
-        Array shape, even sizes.
-    extent : float
-        Long axis as a fraction of the array, at most 0.5 (oversampling >= 2).
+    shape, extent
+        As for :func:`cdi_plugins.simulate.biological_object` (even sizes; long axis at
+        most half the array, so that the pattern is oversampled at least twice).
     phase_contrast : float
         Phase in radians at the densest point (0: a real object).
     seed : int, optional

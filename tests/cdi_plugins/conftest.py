@@ -16,6 +16,16 @@ def _two_threads():
     torch.set_num_threads(2)
 
 
+@pytest.fixture()
+def one_thread():
+    """One torch thread: 64x64 problems are too small to share between threads (on the
+    busy 2-core test machine two threads ran the CNN refinement 60 times slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def bio64():
     """Noiseless 64x64 pattern of a real, positive, elongated object, and a loose support

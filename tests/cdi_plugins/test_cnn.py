@@ -16,15 +16,7 @@ from cdi_plugins.cnn_loss import cnn_loss, fourier_modulus, loss_terms, to_compl
 from cdi_plugins.cnn_model import CNNConfig, ComplexCNN, normalize_pattern
 from cdi_plugins.cnn_training import augment
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 64x64 problems are too small to share between threads: on the busy 2-core test
-    # machine two threads ran the refinement 60 times slower than one
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,11 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from cdi_plugins import cli, io
 from cdi_plugins import superellipsoid as se
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # 64x64 problems are too small to share between threads: on the busy 2-core test
-    # machine two threads ran the refinement 60 times slower than one
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.slow
