@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from .constraints import padded_farfield
+
 #: weights (lambda_1, lambda_2, lambda_3) of eq. (4)
 LAMBDAS = (1.0, 1.0, 4.0)
 
@@ -37,13 +39,9 @@ def to_complex(amplitude: torch.Tensor, phase01: torch.Tensor) -> torch.Tensor:
 
 def fourier_modulus(obj: torch.Tensor, size: int) -> torch.Tensor:
     """``|F(o)|`` (unitary FFT, centred) of centred ``(B, m, m)`` images zero-padded to
-    ``size``; differentiable."""
-    m = obj.shape[-1]
-    lo = size // 2 - m // 2
-    pad = torch.nn.functional.pad(obj, (lo, size - m - lo, lo, size - m - lo))
-    f = torch.fft.fft2(torch.fft.ifftshift(pad, dim=(-2, -1)), norm="ortho")
-    mod = (f.real.square() + f.imag.square() + 1e-20).sqrt()
-    return torch.fft.fftshift(mod, dim=(-2, -1))
+    ``size``; differentiable (the small constant keeps the gradient finite at zeros)."""
+    f = padded_farfield(obj, size)
+    return (f.real.square() + f.imag.square() + 1e-20).sqrt()
 
 
 def pearson_loss(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,16 @@ import torch
 CONSTRAINTS = ("none", "real", "positive")
 
 
+def padded_farfield(obj: torch.Tensor, size: int) -> torch.Tensor:
+    """Centred far field ``F(o)`` (unitary FFT) of centred ``(B, m, m)`` images zero-padded
+    to ``size x size``; differentiable. The forward model of the CNN's data and loss."""
+    m = obj.shape[-1]
+    lo = size // 2 - m // 2
+    pad = torch.nn.functional.pad(obj, (lo, size - m - lo, lo, size - m - lo))
+    f = torch.fft.fft2(torch.fft.ifftshift(pad, dim=(-2, -1)), norm="ortho")
+    return torch.fft.fftshift(f, dim=(-2, -1))
+
+
 def modulus_of(z: torch.Tensor) -> torch.Tensor:
     """``|z|`` of a complex tensor; twice as fast as ``torch.abs`` on the CPU, where the
     complex ``abs`` kernel dominated an iteration (measured with torch's profiler)."""

@@ -43,6 +43,8 @@ import torch
 
 from tomopy_dlalign._progress import progress
 
+from .constraints import padded_farfield
+
 logger = logging.getLogger(__name__)
 
 #: names of the per-particle parameters stored with a dataset, in column order
@@ -225,12 +227,8 @@ def canonical_image(obj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def pattern_from_image(obj: torch.Tensor, size: int) -> torch.Tensor:
     """Centred intensity ``|F(o)|^2`` (unitary FFT) of centred ``(B, m, m)`` images
     zero-padded to ``size x size``."""
-    m = obj.shape[-1]
-    pad = torch.zeros(obj.shape[0], size, size, dtype=obj.dtype)
-    lo = size // 2 - m // 2
-    pad[:, lo:lo + m, lo:lo + m] = obj
-    f = torch.fft.fft2(torch.fft.ifftshift(pad, dim=(-2, -1)), norm="ortho")
-    return torch.fft.fftshift(f.real.square() + f.imag.square(), dim=(-2, -1))
+    f = padded_farfield(obj, size)
+    return f.real.square() + f.imag.square()
 
 
 def generate(n: int, config: SuperellipsoidConfig | None = None, seed: int | None = 0,
