@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import platform
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ import cdi_plugins as cdi  # noqa: E402
 from cdi_plugins import convre_report, metrics, mitochondria, selection  # noqa: E402
 from cdi_plugins import features as feature_net  # noqa: E402
 from cdi_plugins.clustering import cluster, convre, features, prepare  # noqa: E402
+from tomopy_dlalign.modelfiles import atomic_path  # noqa: E402
 
 logger = logging.getLogger("convre_bench")
 
@@ -66,10 +66,8 @@ def phase_budget(obj, photons, args, k):
                               n_runs=args.runs, seed=args.seed, device="cpu",
                               constraint="positive", show_progress=not args.no_progress)
     dt = time.perf_counter() - t0
-    tmp = file.with_name(f".{file.name}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_path(file) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, objects=res.objects, chi2=res.final_chi2, seconds=dt)
-    os.replace(tmp, file)
     logger.info("phased %.3g photons: %d runs in %.0f s", photons, args.runs, dt)
     return sim, res.objects, res.final_chi2, dt
 

@@ -26,6 +26,7 @@ import torch
 
 from tomopy_dlalign._device import resolve_device
 from tomopy_dlalign._progress import progress
+from tomopy_dlalign.modelfiles import atomic_path
 
 from . import superellipsoid as se
 from .cnn_loss import LAMBDAS, cnn_loss, image_chi2, loss_terms, modulus_chi2
@@ -191,7 +192,7 @@ def train(dataset: str | os.PathLike, output: str | os.PathLike, test: str | Non
     history: list[dict] = []
     start_epoch, start_step, spent = 0, 0, 0.0
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        state = torch.load(ckpt, map_location=dev, weights_only=True)
         if state["config"] != cfg.to_json() or state["n"] != n:
             raise ValueError(f"checkpoint {str(ckpt)!r} belongs to another run (config or "
                              f"data differ); delete it to start afresh")
@@ -203,12 +204,11 @@ def train(dataset: str | os.PathLike, output: str | os.PathLike, test: str | Non
         logger.info("resuming from %s at epoch %d, step %d", ckpt, start_epoch, start_step)
 
     def save_ckpt(epoch, step):
-        tmp = ckpt.with_name(f".{ckpt.name}.tmp")
-        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(), "epoch": epoch, "step": step,
-                    "history": history, "config": cfg.to_json(), "n": n,
-                    "seconds": spent + time.perf_counter() - t_start}, tmp)
-        os.replace(tmp, ckpt)
+        with atomic_path(ckpt) as tmp:
+            torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "epoch": epoch, "step": step,
+                        "history": history, "config": cfg.to_json(), "n": n,
+                        "seconds": spent + time.perf_counter() - t_start}, tmp)
 
     logger.info("training %d parameters on %d patterns (%d validation), %d epochs of %d "
                 "steps, %s lr %.3g, on %s with %d threads", n_parameters(net), n, n_val,

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -200,11 +199,9 @@ def make_training_set(n_objects: int = 40, n_runs: int = 12, size: int = 128,
         budgets.append(ph)
         seconds.append(time.perf_counter() - t0)
         if file is not None:
-            tmp = file.with_name(f".{file.name}.tmp")
-            with open(tmp, "wb") as fh:
+            with modelfiles.atomic_path(file) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, crops=prep.crops, errors=np.asarray(errors[-1]),
                          seconds=seconds[-1])
-            os.replace(tmp, file)
         logger.info("training pattern %d/%d: %.3g photons, errors %.3f to %.3f", k + 1,
                     n_objects, ph, min(errors[-1]), max(errors[-1]))
     err = np.asarray(errors)

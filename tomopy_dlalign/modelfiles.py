@@ -10,15 +10,29 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; rename it to ``path`` when the block
+    ends without an error, so that an interrupted write never leaves a corrupt file
+    (weights, checkpoints, caches)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def save_weights(state: dict, path: str | os.PathLike, model: str, config: str,
@@ -29,9 +43,8 @@ def save_weights(state: dict, path: str | os.PathLike, model: str, config: str,
 
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata={"config": config, "model": model})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"config": config, "model": model})
     if card is not None:
         write_text_atomic(path.with_suffix(".json"), json.dumps(card, indent=2, default=str))
 

@@ -31,6 +31,7 @@ from .jitternet import (
     resize_pairs,
     save_model,
 )
+from .modelfiles import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -171,11 +172,10 @@ def train(datasets: Sequence[str | os.PathLike], output: str | os.PathLike, epoc
                                             batch_size, init, card_extra))
         else:
             state["stale"] += 1
-        tmp = ckpt_path.with_name(f".{ckpt_path.name}.tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                    "state": json.dumps(state)}, tmp)
-        os.replace(tmp, ckpt_path)
+        with atomic_path(ckpt_path) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                        "state": json.dumps(state)}, tmp)
         if max_minutes is not None and state["seconds"] > 60 * max_minutes:
             logger.info("stopping after %.1f min (max_minutes=%s)", state["seconds"] / 60,
                         max_minutes)
