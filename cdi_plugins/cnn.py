@@ -33,7 +33,7 @@ from tomopy_dlalign.validation import as_array
 from . import metrics
 from .cnn_loss import fourier_modulus, to_complex
 from .cnn_loss import modulus_chi2 as _modulus_chi2
-from .cnn_model import MODEL_NAME, CNNConfig, ComplexCNN, normalize_pattern
+from .cnn_model import INFERENCE_BATCH, MODEL_NAME, CNNConfig, ComplexCNN, forward_batches
 from .phasing import PhasingResult, centred_box, check_mask, phase_retrieval
 from .shrinkwrap import ShrinkWrap
 
@@ -118,7 +118,7 @@ def check_patterns(intensity, size: int, name: str = "intensity") -> tuple[np.nd
     return arr, single
 
 
-def predict(intensity, model=None, batch_size: int = 256,
+def predict(intensity, model=None, batch_size: int = INFERENCE_BATCH,
             device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Amplitude and phase of the particle behind one diffraction pattern or a batch.
 
@@ -130,7 +130,7 @@ def predict(intensity, model=None, batch_size: int = 256,
     model : ComplexCNN or path, optional
         Default the shipped weights.
     batch_size : int
-        Patterns per forward pass.
+        Patterns per forward pass (the default keeps a batch in the CPU's caches).
     device : str
         ``"cpu"`` (default: faster than moving small batches to a GPU), ``"auto"`` or
         ``"cuda[:N]"``.
@@ -167,15 +167,9 @@ def predict(intensity, model=None, batch_size: int = 256,
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     dev = resolve_device(device)
-    net = net.to(dev).eval()
-    amps, phases = [], []
-    with torch.inference_mode():
-        for lo in range(0, len(arr), int(batch_size)):
-            x = normalize_pattern(torch.from_numpy(arr[lo:lo + int(batch_size)]).to(dev))
-            a, p = net(x)
-            amps.append(a.cpu().numpy())
-            phases.append((2 * np.pi * p.cpu().numpy() - np.pi).astype(np.float32))
-    amp, phase = np.concatenate(amps), np.concatenate(phases)
+    amp, p = forward_batches(net.to(dev), torch.from_numpy(arr), int(batch_size), dev)
+    amp = amp.numpy()
+    phase = (2 * np.pi * p.numpy() - np.pi).astype(np.float32)
     return (amp[0], phase[0]) if single else (amp, phase)
 
 

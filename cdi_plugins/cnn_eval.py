@@ -26,6 +26,7 @@ from tomopy_dlalign.modelfiles import write_text_atomic
 from . import cnn
 from . import superellipsoid as se
 from .cnn_loss import image_chi2
+from .cnn_model import INFERENCE_BATCH
 from .phasing import centred_box, phase_retrieval
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,8 @@ def prediction_chi2(intensity, amplitude, phase01, amp_true, phase_true) -> dict
 
 def time_cnn(net, intensity: np.ndarray, n_single: int = 200, repeats: int = 3) -> dict:
     """Milliseconds per pattern: one pattern per call (median), and the whole stack in
-    batches of 256 (best of ``repeats``), through :func:`cdi_plugins.cnn.predict`."""
+    batches of :data:`~cdi_plugins.cnn_model.INFERENCE_BATCH` (best of ``repeats``),
+    through :func:`cdi_plugins.cnn.predict`."""
     cnn.predict(intensity[:8], model=net)
     single = []
     for i in range(min(n_single, len(intensity))):
@@ -81,10 +83,10 @@ def time_cnn(net, intensity: np.ndarray, n_single: int = 200, repeats: int = 3) 
     batched = []
     for _ in range(repeats):
         t = time.perf_counter()
-        cnn.predict(intensity, model=net, batch_size=256)
+        cnn.predict(intensity, model=net)
         batched.append((time.perf_counter() - t) / len(intensity))
     return {"single_ms": 1e3 * float(np.median(single)), "batched_ms": 1e3 * min(batched),
-            "batch_size": 256, "n": len(intensity), "threads": torch.get_num_threads()}
+            "batch_size": INFERENCE_BATCH, "n": len(intensity), "threads": torch.get_num_threads()}
 
 
 def compare_initialisations(test: dict, amp: np.ndarray, phase: np.ndarray,

@@ -30,7 +30,7 @@ from tomopy_dlalign.modelfiles import atomic_path
 
 from . import superellipsoid as se
 from .cnn_loss import LAMBDAS, cnn_loss, image_chi2, loss_terms, modulus_chi2
-from .cnn_model import CNNConfig, ComplexCNN, n_parameters, normalize_pattern
+from .cnn_model import CNNConfig, ComplexCNN, forward_batches, n_parameters, normalize_pattern
 
 logger = logging.getLogger(__name__)
 
@@ -61,28 +61,13 @@ def augment(intensity: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tenso
     return out[0], out[1], out[2]
 
 
-@torch.no_grad()
-def predict_tensors(net: ComplexCNN, intensity: torch.Tensor, batch_size: int = 512,
-                    device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Amplitude and phase of a stack of patterns, in batches, on ``device``."""
-    net.eval()
-    dev = device or torch.device("cpu")
-    amps, phases = [], []
-    for lo in range(0, len(intensity), batch_size):
-        x = normalize_pattern(intensity[lo:lo + batch_size].to(dev))
-        a, p = net(x)
-        amps.append(a.cpu())
-        phases.append(p.cpu())
-    return torch.cat(amps), torch.cat(phases)
-
-
 def test_figures(net: ComplexCNN, intensity: torch.Tensor, amplitude: torch.Tensor,
                  phase: torch.Tensor, device: torch.device | None = None) -> dict:
     """chi^2 of the modulus (eq. 5), the amplitude and the phase, and the loss terms, per
     pattern, as NumPy arrays."""
     from .cnn_loss import fourier_modulus, to_complex
 
-    a, p = predict_tensors(net, intensity, device=device)
+    a, p = forward_batches(net, intensity, device=device)
     mod_p = fourier_modulus(to_complex(a, p), intensity.shape[-1])
     terms = loss_terms(a, p, amplitude, phase, intensity.clamp_min(0).sqrt())
     return {"chi2_modulus": modulus_chi2(mod_p, intensity).numpy(),
@@ -196,6 +181,16 @@ def train(dataset: str | os.PathLike, output: str | os.PathLike, test: str | Non
         if state["config"] != cfg.to_json() or state["n"] != n:
             raise ValueError(f"checkpoint {str(ckpt)!r} belongs to another run (config or "
                              f"data differ); delete it to start afresh")
+        # the learning-rate schedule is laid out for the whole run when it starts
+        for name, key, value in (("epochs", "epochs", epochs),
+                                 ("batch_size", "batch_size", batch_size),
+                                 ("optimizer", "optimizer_name", optimizer)):
+            if key in state and state[key] != value:
+                raise ValueError(f"{name}={value!r} differs from the checkpoint's "
+                                 f"{state[key]!r} ({str(ckpt)!r}): its learning-rate "
+                                 f"schedule was built for that run; resume with "
+                                 f"{name}={state[key]!r}, or delete the checkpoint to "
+                                 f"start afresh")
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -208,6 +203,7 @@ def train(dataset: str | os.PathLike, output: str | os.PathLike, test: str | Non
             torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(),
                         "scheduler": sched.state_dict(), "epoch": epoch, "step": step,
                         "history": history, "config": cfg.to_json(), "n": n,
+                        "epochs": epochs, "batch_size": batch_size, "optimizer_name": optimizer,
                         "seconds": spent + time.perf_counter() - t_start}, tmp)
 
     logger.info("training %d parameters on %d patterns (%d validation), %d epochs of %d "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -13,7 +14,7 @@ import cdi_plugins as cdi
 from cdi_plugins import cnn
 from cdi_plugins import superellipsoid as se
 from cdi_plugins.cnn_loss import cnn_loss, fourier_modulus, loss_terms, to_complex
-from cdi_plugins.cnn_model import CNNConfig, ComplexCNN, normalize_pattern
+from cdi_plugins.cnn_model import CNNConfig, ComplexCNN, forward_batches, normalize_pattern
 from cdi_plugins.cnn_training import augment
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -184,6 +185,31 @@ def test_predict_single_pattern_matches_batch(fixed_test_set):
     assert a1.shape == (32, 32)
     np.testing.assert_allclose(a1, amp[2], atol=1e-4)
     np.testing.assert_allclose(p1, phase[2], atol=1e-3)
+
+
+def test_channels_last_batches_match_one_plain_forward_pass(fixed_test_set):
+    net = cnn.load_model()
+    x = torch.from_numpy(fixed_test_set.intensity)
+    with torch.inference_mode():
+        a_ref, p_ref = net(normalize_pattern(x))  # contiguous layout, one batch
+    a, p = forward_batches(net, x, batch_size=5)  # channels-last, uneven batches
+    np.testing.assert_allclose(a.numpy(), a_ref.numpy(), atol=1e-5)
+    np.testing.assert_allclose(p.numpy(), p_ref.numpy(), atol=1e-5)
+
+
+def test_resuming_training_with_other_epochs_is_a_clear_error(tmp_path):
+    from cdi_plugins.cnn_training import train
+
+    data = tmp_path / "train.h5"
+    se.make_dataset(data, 48, seed=1, chunk=48, show_progress=False)
+    out = tmp_path / "tiny.safetensors"
+    kw = dict(batch_size=16, encoder=(2, 4, 4, 4), decoder=(4, 2), device="cpu",
+              show_progress=False)
+    train(data, out, epochs=1, **kw)
+    assert out.with_suffix(".json").exists() and Path(f"{out}.ckpt").exists()
+    with pytest.raises(ValueError, match=r"epochs=2 differs from the checkpoint's 1"):
+        train(data, out, epochs=2, **kw)
+    train(data, out, epochs=1, **kw)  # the same command resumes (nothing left to do)
 
 
 @pytest.mark.parametrize("bad, message", [
