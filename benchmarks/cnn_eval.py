@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +52,11 @@ def main(argv=None) -> int:
     res = cnn_eval.evaluate(args.test, model=net, train=args.train, n=args.n,
                             report=args.report, output=None, n_refine=args.refine,
                             n_starts=args.starts, seed=0, n_train=n_ref)
-    # inference time with both cores, for comparison with the 1-thread figure
+    # inference time with both cores (the target's "this CPU"), and with one
     test = se.read_dataset(args.test, args.n)
     torch.set_num_threads(2)
     res["timing_2_threads"] = cnn_eval.time_cnn(net, test["intensity"])
+    res["speed_table"] = speed_table(net, test["intensity"])
     torch.set_num_threads(args.threads)
     res["targets"] = {
         "chi2_modulus <= 0.019": res["cnn"]["chi2_modulus"]["mean"] <= 0.019,
@@ -62,13 +64,48 @@ def main(argv=None) -> int:
         "chi2_phase <= 0.029": res["cnn"]["chi2_phase"]["mean"] <= 0.029,
         "NNS worse than CNN (modulus)":
             res["nns"]["chi2_modulus"]["mean"] > res["cnn"]["chi2_modulus"]["mean"],
-        "batched <= 0.5 ms/pattern": res["timing"]["batched_ms"] <= 0.5,
+        # "on this CPU": both of its cores
+        "batched <= 0.5 ms/pattern": res["timing_2_threads"]["batched_ms"] <= 0.5,
         "CNN-seeded below random start on >= 80%":
             res.get("refinement", {}).get("cnn_below_random_mean", 0) >= 0.8,
     }
     Path(args.out).write_text(json.dumps(res, indent=2, default=_json))
     logger.info("targets: %s", json.dumps(res["targets"], indent=1))
     return 0
+
+
+def speed_table(net, intensity: np.ndarray, batches=(16, 32, 64, 256), n: int = 1024) -> list:
+    """ms per pattern of the network alone (best of 3 passes over ``n`` patterns), per
+    thread count, batch size and memory layout: the default (contiguous) layout against
+    the channels-last one that :func:`cdi_plugins.cnn_model.forward_batches` uses."""
+    import copy
+
+    from cdi_plugins.cnn_model import normalize_pattern
+
+    x = normalize_pattern(torch.from_numpy(intensity[:n]))
+    layouts = {"contiguous": (copy.deepcopy(net).eval().to(memory_format=torch.contiguous_format),
+                              torch.contiguous_format),
+               "channels_last": (copy.deepcopy(net).eval().to(memory_format=torch.channels_last),
+                                 torch.channels_last)}
+    rows = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for bs in batches:
+            row = {"threads": threads, "batch": bs}
+            for name, (model, fmt) in layouts.items():
+                xs = [x[lo:lo + bs].contiguous(memory_format=fmt) for lo in range(0, n, bs)]
+                best = np.inf
+                with torch.inference_mode():
+                    model(xs[0])
+                    for _ in range(3):
+                        t = time.perf_counter()
+                        for xi in xs:
+                            model(xi)
+                        best = min(best, (time.perf_counter() - t) / n)
+                row[f"{name}_ms"] = 1e3 * best
+            rows.append(row)
+            logger.info("speed: %s", row)
+    return rows
 
 
 def _json(v):

@@ -123,8 +123,9 @@ def add_cnn_parser(sub) -> None:
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam: AdamW + one-cycle cosine; sgd: the paper's SGD, lr x0.95 "
                         "every 10 epochs")
-    p.add_argument("--encoder", type=int, nargs="+", default=[6, 12, 24, 48])
-    p.add_argument("--decoder", type=int, nargs="+", default=[16, 8])
+    # the shipped network's widths (CNNConfig's defaults; torch is not imported here)
+    p.add_argument("--encoder", type=int, nargs="+", default=[8, 16, 32, 64])
+    p.add_argument("--decoder", type=int, nargs="+", default=[32, 16])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint file (default: OUTPUT.ckpt); training resumes from it")

@@ -108,7 +108,8 @@ def _optimizer(net, name: str, lr: float | None, epochs: int, steps: int):
 def train(dataset: str | os.PathLike, output: str | os.PathLike, test: str | None = None,
           epochs: int = 10, batch_size: int = 64, lr: float | None = None,
           optimizer: str = "adam", seed: int = 0, n_train: int | None = None,
-          encoder: tuple[int, ...] = (6, 12, 24, 48), decoder: tuple[int, ...] = (16, 8),
+          encoder: tuple[int, ...] = CNNConfig.encoder,
+          decoder: tuple[int, ...] = CNNConfig.decoder,
           checkpoint: str | os.PathLike | None = None, command: str = "",
           device: str = "auto", show_progress: bool | None = None,
           time_limit: float | None = None) -> ComplexCNN:

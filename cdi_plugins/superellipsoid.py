@@ -212,16 +212,23 @@ def canonical_image(obj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     phase of its centre); the twin of an image has ``-t``. Returns
     ``(canonical images, bool (B,) True where the twin was taken)``.
     """
-    m = obj.shape[-1]
     g = obj.sum(dim=(-2, -1))
     obj = obj * (g.conj() / g.abs().clamp_min(1e-30))[:, None, None]
-    c = torch.arange(m, dtype=torch.float64) - m // 2
-    r2 = (c[:, None] ** 2 + c[None, :] ** 2).to(obj.real.dtype)
-    t = (obj.abs() * r2 * torch.sin(obj.angle())).sum(dim=(-2, -1))
+    t = twin_statistic(obj)
     # -r about the centre index m//2 on an even grid: flip, then roll by one
     twin = torch.roll(torch.flip(obj, dims=(-2, -1)), shifts=(1, 1), dims=(-2, -1)).conj()
     flip = t < 0
     return torch.where(flip[:, None, None], twin, obj), flip
+
+
+def twin_statistic(obj: torch.Tensor) -> torch.Tensor:
+    """``t = sum |o| |r|^2 sin(arg o)`` of centred ``(B, m, m)`` images whose zero
+    frequency is real and positive: ``t >= 0`` for the twin that
+    :func:`canonical_image` keeps, and ``-t`` for the other."""
+    m = obj.shape[-1]
+    c = torch.arange(m, dtype=torch.float64) - m // 2
+    r2 = (c[:, None] ** 2 + c[None, :] ** 2).to(obj.real.dtype)
+    return (obj.abs() * r2 * torch.sin(obj.angle())).sum(dim=(-2, -1))
 
 
 def pattern_from_image(obj: torch.Tensor, size: int) -> torch.Tensor:
