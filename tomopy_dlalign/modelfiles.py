@@ -45,6 +45,11 @@ def save_weights(state: dict, path: str | os.PathLike, model: str, config: str,
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"config": config, "model": model})
+        # safetensors creates its file readable by its owner alone; weights are shared
+        # like any other file the user writes (permissions from the umask)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
     if card is not None:
         write_text_atomic(path.with_suffix(".json"), json.dumps(card, indent=2, default=str))
 

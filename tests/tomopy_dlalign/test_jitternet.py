@@ -1,3 +1,6 @@
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch
@@ -69,6 +72,16 @@ def test_save_and_load_round_trip(tmp_path, net, rng):
     x = torch.randn(2, 2, 32, 32)
     assert torch.equal(back(x), net(x))
     assert (tmp_path / "w.json").exists()
+
+
+def test_saved_weights_get_the_umask_permissions_like_the_model_card(tmp_path, net):
+    old = os.umask(0o022)
+    try:
+        save_model(net, tmp_path / "w.safetensors", card={"seed": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "w.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "w.json").stat().st_mode) == 0o644
 
 
 def test_corrupt_weights_file_gives_clear_error(tmp_path):
