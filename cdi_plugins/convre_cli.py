@@ -69,7 +69,7 @@ def cmd_cluster(args) -> int:
     model = "pixels" if args.features == "pixels" else (args.weights or None)
     cl = convre(result.objects, intensity=intensity, mask=mask, chi2=result.final_chi2,
                 n_clusters=args.clusters, model=model, max_clusters=args.max_clusters,
-                min_fraction=args.min_fraction, seed=args.seed)
+                min_fraction=args.min_fraction, seed=args.seed, rule=args.rule)
     pixel_nm = geom.real_space_pixel(max(intensity.shape)) * 1e9 if geom else None
     q, w = metrics.prtf(result.objects[cl.selected], intensity, mask, wiener=True)
     r = metrics.resolution(q, w, pixel_size=pixel_nm)
@@ -150,6 +150,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-clusters", type=int, default=6, help="largest number tried")
     p.add_argument("--min-fraction", type=float, default=0.1,
                    help="smallest share of the runs a kept cluster may hold")
+    p.add_argument("--rule", choices=("mean-chi2", "best-run"), default="mean-chi2",
+                   help="kept cluster: lowest mean chi^2 among clusters of at least "
+                        "--min-fraction of the runs (default), or the cluster of the "
+                        "lowest-chi^2 run")
     p.add_argument("--features", choices=("cnn", "pixels"), default="cnn",
                    help="convolutional features (default) or raw pixels")
     p.add_argument("--weights", help="feature extractor weights (default: shipped)")

@@ -176,7 +176,8 @@ def save_convre_report(result: ConvReResult, objects, intensity, mask=None,
     sels = {"best_chi2": best_chi2(objects, c2), "mean_of_all": mean_of_all(objects, c2),
             "van_der_schot": error_fraction(objects, c2, fraction),
             "asura_like": pca_kmeans_pixels(objects, c2, seed=p.get("seed"),
-                                            min_fraction=p.get("min_fraction", 0.1)),
+                                            min_fraction=p.get("min_fraction", 0.1),
+                                            rule=p.get("rule", "mean-chi2")),
             "convre": Selection("OSS + ConvRe", result.selected, result.average)}
     q, prtfs, wprtfs, res = method_curves(objects, sels, intensity, mask, pixel_nm)
     plot_methods_prtf(q, prtfs, wprtfs, files["prtf"], pixel_nm, res)
