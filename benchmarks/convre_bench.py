@@ -278,28 +278,35 @@ def summary_plots(results, outdir):
     plt.close(fig)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def scene_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options that define a budget's pattern, its phasing and its scoring (shared
+    with ``convre_draws.py``)."""
     ap.add_argument("--runs", type=int, default=96)
     ap.add_argument("--iter", type=int, default=500)
-    ap.add_argument("--budgets", type=float, nargs="+", default=[1e6, 1e5, 5e4, 3e4])
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--object-seed", type=int, default=100)
     ap.add_argument("--background", type=float, default=1.0)
     ap.add_argument("--beamstop", type=float, default=2.0)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--prtf-runs", type=int, default=24,
                     help="runs per method in the PRTF and variance (24 as in the paper)")
+    ap.add_argument("--work", default="/tmp/convre/bench",
+                    help="cache of each budget's phased runs")
+    ap.add_argument("--no-progress", action="store_true")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    scene_arguments(ap)
+    ap.add_argument("--budgets", type=float, nargs="+", default=[1e6, 1e5, 5e4, 3e4])
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--phase-only", action="store_true", help="phase and cache, no scoring")
-    ap.add_argument("--work", default="/tmp/convre/bench")
     ap.add_argument("--heldout", default="/tmp/convre/heldout",
                     help="cache of the held-out patterns for the features/pixels comparison")
     ap.add_argument("--heldout-patterns", type=int, default=32)
     ap.add_argument("--out", default="benchmarks/convre_figures")
     ap.add_argument("--figure-budgets", type=int, default=2,
                     help="per-budget figures only for this many of the noisiest budgets")
-    ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
