@@ -151,9 +151,16 @@ def forward_batches(net: ComplexCNN, intensity: torch.Tensor,
     default layout on a CPU; ``net`` is left in that layout). Results come back on the
     CPU.
     """
-    dev = device or torch.device("cpu")
-    # in place: weights in the same layout, so no convolution converts them per call
-    net = net.to(dev, memory_format=torch.channels_last).eval()
+    dev = torch.device(device or "cpu")
+    if dev.type == "cuda" and dev.index is None:  # parameters report cuda:N
+        dev = torch.device("cuda", torch.cuda.current_device())
+    # in place and once: weights in the patterns' layout, so no convolution converts them
+    # per call (re-applying .to() on every call cost a fifth of a one-pattern predict)
+    weights = [p for p in net.parameters() if p.dim() == 4]
+    if any(p.device != dev or not p.is_contiguous(memory_format=torch.channels_last)
+           for p in weights):
+        net = net.to(dev, memory_format=torch.channels_last)
+    net.eval()
     amps, phases = [], []
     for lo in range(0, len(intensity), batch_size):
         x = normalize_pattern(intensity[lo:lo + batch_size].to(dev))
