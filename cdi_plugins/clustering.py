@@ -108,7 +108,7 @@ def _joint_box(aligned: np.ndarray, threshold: float, margin: int) -> tuple[slic
 
 
 def prepare(objects, reference: int | None = None, threshold: float = 0.1,
-            margin: int = 3, rounds: int = 2) -> Prepared:
+            margin: int = 3, rounds: int = 2, anchor=None) -> Prepared:
     """Align all runs to a common frame, crop the joint support's box, normalise.
 
     Step 1 of ConvRe. The runs are aligned to run ``reference`` (translation by
@@ -116,8 +116,14 @@ def prepare(objects, reference: int | None = None, threshold: float = 0.1,
     :func:`cdi_plugins.metrics.align_to`); then ``rounds - 1`` more times to the mean of
     the aligned runs, which removes the bias toward one run. The box is the bounding box
     of the pixels where the mean normalised amplitude exceeds ``threshold`` times its
-    maximum, grown by ``margin`` pixels; each crop is divided by its norm so that a
-    run's overall scale does not count in the clustering.
+    maximum, grown by ``margin`` pixels, joined with the same box of the ``anchor`` runs'
+    mean; each crop is divided by its norm so that a run's overall scale does not count
+    in the clustering.
+
+    When most runs failed, a box made from the mean of all runs follows the failures
+    (often a compact streak) and cuts the edge of the few runs that found the object;
+    :func:`convre` therefore passes the lowest-chi^2 runs as ``anchor``, so that the
+    box holds their object whole.
 
     Parameters
     ----------
@@ -132,6 +138,8 @@ def prepare(objects, reference: int | None = None, threshold: float = 0.1,
         Pixels added around the joint support's bounding box.
     rounds : int
         Alignment rounds (at least 1).
+    anchor : array_like of int, optional
+        Indices of runs whose own joint support the box must hold too (default: none).
 
     Returns
     -------
@@ -140,7 +148,7 @@ def prepare(objects, reference: int | None = None, threshold: float = 0.1,
     Raises
     ------
     ValueError
-        See :func:`check_runs`; ``reference`` out of range; bad ``threshold``.
+        See :func:`check_runs`; ``reference`` or ``anchor`` out of range; bad ``threshold``.
 
     Example
     -------
@@ -160,6 +168,12 @@ def prepare(objects, reference: int | None = None, threshold: float = 0.1,
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     if int(rounds) < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
+    sub = None
+    if anchor is not None:
+        sub = np.unique(np.asarray(anchor, dtype=int).ravel())
+        if sub.size == 0 or sub.min() < 0 or sub.max() >= n:
+            raise ValueError(f"anchor must hold run indices in [0, {n}), got "
+                             f"{np.asarray(anchor).ravel().tolist()[:8]}")
     ref = objs[ref_i].astype(np.complex128)
     for _ in range(int(rounds)):
         aligned = metrics.align_runs(objs, ref)
@@ -173,10 +187,32 @@ def prepare(objects, reference: int | None = None, threshold: float = 0.1,
     aligned = np.roll(aligned, shift, axis=(1, 2))
     ref = np.roll(ref, shift, axis=(0, 1))
     box = _joint_box(aligned, threshold, margin)
+    if sub is not None:
+        # the union with the anchor runs' box: what most runs share stays in the crops,
+        # and so does the whole object of the few runs that found it
+        fb = _joint_box(aligned[sub], threshold, margin)
+        box = tuple(slice(min(a.start, b.start), max(a.stop, b.stop))
+                    for a, b in zip(box, fb, strict=True))
     crops = aligned[(slice(None), *box)].astype(np.complex64)
     crops /= np.linalg.norm(crops.reshape(n, -1), axis=1)[:, None, None]
     return Prepared(aligned=aligned.astype(np.complex64), crops=crops, box=box,
                     reference=(ref / np.linalg.norm(ref)).astype(np.complex64))
+
+
+def lowest_chi2_runs(chi2, fraction: float = 0.1) -> np.ndarray:
+    """Indices of the ``ceil(fraction * n)`` runs of lowest chi^2 (at least one), sorted
+    by chi^2: the ``anchor`` :func:`convre` gives :func:`prepare`.
+
+    Example
+    -------
+    >>> lowest_chi2_runs([0.3, 0.1, 0.2, 0.4], 0.5).tolist()
+    [1, 2]
+    """
+    c2 = as_array(chi2, "chi2", ndim=1, dtype=np.float64)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"anchor_fraction must be in (0, 1], got {fraction}")
+    k = max(1, int(np.ceil(fraction * c2.size - 1e-9)))
+    return np.argsort(c2, kind="stable")[:k]
 
 
 # -- 2. features ----------------------------------------------------------------------------
@@ -428,6 +464,23 @@ def select_cluster(labels, chi2, min_fraction: float = 0.1, crops=None,
     return best.label, scores
 
 
+def average_runs(objects, keep, chi2) -> np.ndarray:
+    """The mean of the runs ``keep``, aligned among themselves: to the lowest-chi^2 of
+    them, then to their mean (:func:`prepare`), complex64 ``(H, W)``. One run is returned
+    as it is. Every selection method (:mod:`cdi_plugins.selection`) and :func:`convre`
+    average their kept runs this way, so their images differ by the runs they keep only.
+    """
+    objs = check_runs(objects, min_runs=1)
+    c2 = as_array(chi2, "chi2", ndim=1, dtype=np.float64)
+    keep = np.sort(np.asarray(keep, int).ravel())
+    if keep.size == 0:
+        raise ValueError("keep must name at least one run")
+    if keep.size == 1:
+        return objs[keep[0]].astype(np.complex64)
+    ref = int(np.argmin(c2[keep]))
+    return prepare(objs[keep], reference=ref).aligned.mean(axis=0).astype(np.complex64)
+
+
 # -- the whole method -----------------------------------------------------------------------
 @dataclass
 class ConvReResult:
@@ -440,7 +493,8 @@ class ConvReResult:
     selected : numpy.ndarray
         Indices of the runs in the kept cluster, sorted.
     average : numpy.ndarray
-        complex64 ``(H, W)``, mean of the kept runs aligned to the common frame.
+        complex64 ``(H, W)``, mean of the kept runs aligned among themselves
+        (:func:`average_runs`).
     cluster : int
         Label of the kept cluster.
     scores : list of ClusterScore
@@ -477,11 +531,13 @@ class ConvReResult:
 def convre(objects, intensity=None, mask=None, chi2=None, n_clusters: int | None = None,
            model=None, max_clusters: int = 6, n_components: int = 8,
            min_fraction: float = 0.1, min_silhouette: float = 0.25,
-           seed: int | None = 0, rule: str = "mean-chi2") -> ConvReResult:
+           seed: int | None = 0, rule: str = "mean-chi2",
+           anchor_fraction: float = 0.1) -> ConvReResult:
     """ConvRe: cluster independent reconstructions by structure, keep the consistent cluster.
 
     The method of Pan et al. (IUCrJ 2022), Fig. 2: :func:`prepare` (align, crop,
-    normalise), :func:`features` (convolutional features), :func:`cluster` (PCA,
+    normalise; the crop box holds the object of the ``anchor_fraction`` of runs with
+    the lowest chi^2 whole), :func:`features` (convolutional features), :func:`cluster` (PCA,
     k-means++, silhouette), :func:`select_cluster` (lowest mean chi^2 among clusters of
     at least ``min_fraction`` of the runs), then the mean of the kept cluster's aligned
     runs. Use the kept runs for the wPRTF of eq. (1)-(2):
@@ -510,6 +566,9 @@ def convre(objects, intensity=None, mask=None, chi2=None, n_clusters: int | None
         Seed of k-means++; same seed, same result.
     rule : {"mean-chi2", "best-run"}
         How the kept cluster is chosen (:func:`select_cluster`).
+    anchor_fraction : float
+        Share of the runs, those of lowest chi^2, whose joint support the crop box must
+        hold (:func:`prepare`).
 
     Returns
     -------
@@ -546,12 +605,13 @@ def convre(objects, intensity=None, mask=None, chi2=None, n_clusters: int | None
         c2 = as_array(chi2, "chi2", ndim=1, dtype=np.float64)
         if c2.size != len(objs):
             raise ValueError(f"chi2 must hold one value per run ({len(objs)}), got {c2.size}")
-    prep = prepare(objs, reference=int(np.argmin(c2)))
+    anchor = lowest_chi2_runs(c2, anchor_fraction)
+    prep = prepare(objs, reference=int(anchor[0]), anchor=anchor)
     feats = features(prep.crops, model)
     cl = cluster(feats, n_clusters, max_clusters, n_components, min_silhouette, seed)
     keep, scores = select_cluster(cl.labels, c2, min_fraction, prep.crops, rule)
     selected = np.flatnonzero(cl.labels == keep)
-    average = prep.aligned[selected].mean(axis=0).astype(np.complex64)
+    average = average_runs(objs, selected, c2)
     logger.info("ConvRe: %d clusters (sizes %s), kept cluster %d: %d runs, mean chi2 %.4g",
                 cl.n_clusters, [s.size for s in scores], keep, selected.size,
                 scores[keep].mean_chi2)
@@ -563,4 +623,4 @@ def convre(objects, intensity=None, mask=None, chi2=None, n_clusters: int | None
         parameters={"n_clusters": n_clusters, "model": str(model_name),
                     "max_clusters": max_clusters, "n_components": n_components,
                     "min_fraction": min_fraction, "min_silhouette": min_silhouette,
-                    "seed": seed, "rule": rule})
+                    "seed": seed, "rule": rule, "anchor_fraction": anchor_fraction})

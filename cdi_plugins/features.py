@@ -142,19 +142,22 @@ def make_training_set(n_objects: int = 40, n_runs: int = 12, size: int = 128,
                       photons: tuple[float, float] = (3e3, 1e6), background: float = 1.0,
                       n_iter: int = 300, good_margin: float = 0.05, max_error: float = 0.5,
                       seed: int = 0, cache_dir: str | Path | None = None,
-                      show_progress: bool | None = None) -> dict:
+                      show_progress: bool | None = None, anchor_fraction: float = 0.1) -> dict:
     """Simulated, prepared reconstructions with their pattern and consistency labels.
 
     Object ``k`` is :func:`cdi_plugins.mitochondria.mitochondrion_object` with seed
     ``seed * 100003 + k`` (the benchmark uses other seeds); its pattern has a photon budget
     drawn log-uniformly in ``photons`` and a subtracted background of ``background``
     photons per pixel; ``n_runs`` OSS runs of ``n_iter`` iterations (positivity,
-    shrink-wrap) are prepared by :func:`cdi_plugins.clustering.prepare`. A run is consistent
+    shrink-wrap) are prepared by :func:`cdi_plugins.clustering.prepare` as
+    :func:`cdi_plugins.clustering.convre` prepares them (the crop box holds the object of the
+    lowest-chi^2 ``anchor_fraction`` of the runs). A run is consistent
     when its real-space error is within ``good_margin`` of the pattern's best run and
     below ``max_error`` (a pattern whose runs all failed has no consistent run).
     With ``cache_dir``, each pattern's runs are saved there as soon as they are made and
     reused on the next call with the same parameters, so an interrupted run loses at most
-    one pattern.
+    one pattern; the cache holds the runs themselves, so a change of the preparation does
+    not need new phasing.
 
     Returns
     -------
@@ -165,7 +168,7 @@ def make_training_set(n_objects: int = 40, n_runs: int = 12, size: int = 128,
         parameters.
     """
     from . import metrics, mitochondria
-    from .clustering import prepare
+    from .clustering import lowest_chi2_runs, prepare
     from .phasing import phase_retrieval
 
     rng = np.random.default_rng(seed)
@@ -174,7 +177,8 @@ def make_training_set(n_objects: int = 40, n_runs: int = 12, size: int = 128,
     cache = None if cache_dir is None else Path(cache_dir)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-    tag = f"s{seed}_n{n_runs}_i{n_iter}_b{background:g}_p{photons[0]:g}-{photons[1]:g}_{size}"
+    tag = (f"runs_s{seed}_n{n_runs}_i{n_iter}_b{background:g}_p{photons[0]:g}-{photons[1]:g}"
+           f"_{size}")
     for k in progress(range(n_objects), "training set", show_progress, n_objects):
         obj = mitochondria.mitochondrion_object(size, seed=seed * 100003 + k)
         ph = float(10 ** rng.uniform(lo, hi))
@@ -182,26 +186,26 @@ def make_training_set(n_objects: int = 40, n_runs: int = 12, size: int = 128,
         file = None if cache is None else cache / f"pattern_{tag}_{k:04d}.npz"
         if file is not None and file.exists():
             d = np.load(file)
-            crops.append(d["crops"])
+            runs, chi2 = d["objects"], d["chi2"]
             errors.append(d["errors"])
-            budgets.append(ph)
-            seconds.append(float(d["seconds"]) if "seconds" in d else float("nan"))
-            continue
-        t0 = time.perf_counter()
-        sim = mitochondria.mitochondrion_pattern(obj, ph, background=background,
-                                                 seed=seed * 100003 + k)
-        res = phase_retrieval(sim.intensity, mask=sim.mask, algorithm="oss", n_iter=n_iter,
-                              n_runs=n_runs, seed=run_seed, device="cpu",
-                              constraint="positive", show_progress=False)
-        prep = prepare(res.objects, reference=res.best)
-        crops.append(prep.crops)
-        errors.append([metrics.real_space_error(o, obj) for o in res.objects])
+            seconds.append(float(d["seconds"]))
+        else:
+            t0 = time.perf_counter()
+            sim = mitochondria.mitochondrion_pattern(obj, ph, background=background,
+                                                     seed=seed * 100003 + k)
+            res = phase_retrieval(sim.intensity, mask=sim.mask, algorithm="oss",
+                                  n_iter=n_iter, n_runs=n_runs, seed=run_seed, device="cpu",
+                                  constraint="positive", show_progress=False)
+            runs, chi2 = res.objects, res.final_chi2
+            errors.append([metrics.real_space_error(o, obj) for o in runs])
+            seconds.append(time.perf_counter() - t0)
+            if file is not None:
+                with modelfiles.atomic_path(file) as tmp, open(tmp, "wb") as fh:
+                    np.savez(fh, objects=runs, chi2=chi2, errors=np.asarray(errors[-1]),
+                             seconds=seconds[-1])
+        anchor = lowest_chi2_runs(chi2, anchor_fraction)
+        crops.append(prepare(runs, reference=int(anchor[0]), anchor=anchor).crops)
         budgets.append(ph)
-        seconds.append(time.perf_counter() - t0)
-        if file is not None:
-            with modelfiles.atomic_path(file) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, crops=prep.crops, errors=np.asarray(errors[-1]),
-                         seconds=seconds[-1])
         logger.info("training pattern %d/%d: %.3g photons, errors %.3f to %.3f", k + 1,
                     n_objects, ph, min(errors[-1]), max(errors[-1]))
     err = np.asarray(errors)
@@ -211,7 +215,8 @@ def make_training_set(n_objects: int = 40, n_runs: int = 12, size: int = 128,
             "parameters": {"n_objects": n_objects, "n_runs": n_runs, "size": size,
                            "photons": list(photons), "background": background,
                            "n_iter": n_iter, "good_margin": good_margin,
-                           "max_error": max_error, "seed": seed}}
+                           "max_error": max_error, "seed": seed,
+                           "anchor_fraction": anchor_fraction}}
 
 
 # -- training --------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import numpy as np
 
 from tomopy_dlalign.validation import as_array
 
-from .clustering import check_runs, convre, prepare
+from .clustering import average_runs, check_runs, convre
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +71,7 @@ def _chi2(chi2, n: int) -> np.ndarray:
 
 def _average(objs: np.ndarray, keep: np.ndarray, chi2: np.ndarray, method: str) -> Selection:
     keep = np.sort(np.asarray(keep, int))
-    if keep.size == 1:
-        return Selection(method, keep, objs[keep[0]].astype(np.complex64))
-    ref = int(np.argmin(chi2[keep]))
-    aligned = prepare(objs[keep], reference=ref).aligned
-    return Selection(method, keep, aligned.mean(axis=0).astype(np.complex64))
+    return Selection(method, keep, average_runs(objs, keep, chi2))
 
 
 def best_chi2(objects, chi2) -> Selection:

@@ -153,6 +153,36 @@ def test_best_run_rule_through_convre_keeps_the_runs_like_the_best_one(two_objec
     assert cl.parameters["rule"] == "best-run"
 
 
+def test_anchor_box_holds_the_whole_object_of_the_few_best_runs():
+    # 18 failed runs agree on a compact blob; 2 runs found a larger object: the box of the
+    # mean of all runs follows the blob and cuts the object, the anchored box holds it
+    rng = np.random.default_rng(3)
+    blob = np.zeros((64, 64), complex)
+    blob[29:35, 29:35] = 3.0
+    obj = np.zeros((64, 64), complex)
+    obj[16:48, 22:42] = 1.0
+    runs = np.concatenate([_runs(blob, 18, rng, ambiguities=False),
+                           _runs(obj, 2, rng, ambiguities=False)])
+    plain = prepare(runs, reference=18)
+    anchored = prepare(runs, reference=18, anchor=[18, 19])
+    rows = [b.stop - b.start for b in (plain.box[0], anchored.box[0])]
+    assert rows[0] < 32 <= rows[1]
+    # the common frame is the same: the anchor widens the box only
+    np.testing.assert_allclose(plain.aligned, anchored.aligned)
+    with pytest.raises(ValueError, match="anchor must hold run indices"):
+        prepare(runs, anchor=[20])
+
+
+def test_convre_and_van_der_schot_average_kept_runs_alike(two_objects):
+    # every method averages its kept runs the same way, so equal runs give equal images
+    runs, _, _, I = two_objects
+    chi2 = metrics.chi2(runs, I)
+    cl = cdi.convre(runs, chi2=chi2, model="pixels", n_clusters=2)
+    vds = selection.error_fraction(runs, chi2, fraction=cl.selected.size / len(runs))
+    assert vds.selected.tolist() == cl.selected.tolist()
+    np.testing.assert_array_equal(vds.average, cl.average)
+
+
 def test_comparison_methods_keep_the_documented_runs(two_objects):
     runs, _, _, I = two_objects
     chi2 = metrics.chi2(runs, I)
