@@ -14,9 +14,10 @@ phased and scored; their runs are cached in ``--work`` like the benchmark's::
 Writes ``benchmarks/convre_draws.json`` and prints two Markdown tables: per budget and
 method, the median, mean and standard deviation over the draws, and in how many draws
 each method had the best resolution and the lowest error; and per draw, the package's
-default selection rule against ``rule="best-run"`` on the same clusters: keep the
-cluster that holds the run of lowest chi^2, whatever its size (for the learned
-features and for raw pixels). ``--table-only`` prints the tables of an earlier run.
+two selection rules (``rule="mean-chi2"``: lowest mean chi^2 among the clusters of at
+least 10 % of the runs; ``rule="best-run"``: the cluster that holds the run of lowest
+chi^2, whatever its size) on the same clusters, for the learned features and for raw
+pixels. ``--table-only`` prints the tables of an earlier run.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import convre_bench as cb  # noqa: E402
 
 from cdi_plugins import metrics, mitochondria  # noqa: E402
-from cdi_plugins.clustering import convre  # noqa: E402
+from cdi_plugins.clustering import RULES, average_runs, convre, select_cluster  # noqa: E402
+from tomopy_dlalign.modelfiles import atomic_path  # noqa: E402
 
 logger = logging.getLogger("convre_draws")
 HERE = Path(__file__).parent
@@ -76,51 +78,65 @@ def main(argv=None) -> int:
                                          "real_space_error": v["real_space_error"],
                                          "n_kept": v["n_kept"]}
                                      for m, v in r["methods"].items()},
-                         "best_run_cluster": best_run_cluster(objs, chi2, obj, seed)})
+                         "rules": rule_variants(objs, chi2, obj, seed)})
             logger.info("seed %d, %.3g photons: %s", seed, ph,
                         {m: (v["resolution_nm"], round(v["real_space_error"], 3))
                          for m, v in rows[-1]["methods"].items()})
-    Path(args.out).write_text(json.dumps({"args": vars(args), "draws": rows}, indent=1,
-                                         default=float))
+    with atomic_path(args.out) as tmp:
+        Path(tmp).write_text(json.dumps({"args": vars(args), "draws": rows}, indent=1,
+                                        default=float))
     print(table(rows) + "\n\n" + rule_table(rows))
     return 0
 
 
-def best_run_cluster(objs, chi2, obj, seed) -> dict:
-    """The other selection rule, ``convre(..., rule="best-run")``: keep the cluster that
-    holds the run of lowest chi^2, whatever its size, for the learned features and for
-    raw pixels. Real-space error of its mean and how many of its runs are consistent."""
+def rule_variants(objs, chi2, obj, seed) -> dict:
+    """Both selection rules (:data:`cdi_plugins.clustering.RULES`) on the same clusters,
+    for the learned features and for raw pixels: runs kept, how many of them are
+    consistent, and the real-space error of their mean."""
     errors = np.array([metrics.real_space_error(o, obj) for o in objs])
     good = errors <= errors.min() + 0.05
     out = {}
     for name, model in (("features", None), ("pixels", "pixels")):
-        cl = convre(objs, chi2=chi2, model=model, seed=seed, rule="best-run")
-        out[name] = {"n_kept": int(cl.selected.size),
-                     "n_consistent_kept": int(good[cl.selected].sum()),
-                     "real_space_error": metrics.real_space_error(cl.average, obj)}
+        cl = convre(objs, chi2=chi2, model=model, seed=seed)
+        out[name] = {}
+        for rule in RULES:
+            keep, _ = select_cluster(cl.labels, chi2, cl.parameters["min_fraction"],
+                                     rule=rule)
+            sel = np.flatnonzero(cl.labels == keep)
+            out[name][rule] = {"n_kept": int(sel.size),
+                               "n_consistent_kept": int(good[sel].sum()),
+                               "real_space_error": metrics.real_space_error(
+                                   average_runs(objs, sel, chi2), obj)}
     return out
 
 
 def rule_table(rows: list[dict]) -> str:
-    """Markdown: the benchmark's rule (lowest mean chi^2 among clusters of >= 10 % of the
-    runs) against the best-run-cluster rule, per draw."""
-    lines = ["| photons | draw | consistent runs | best chi2 run: error | ConvRe (rule of the "
-             "package): runs kept, error | features, best-run cluster: kept/consistent, error "
-             "| ASURA-like pixels (rule of the package) | pixels, best-run cluster |",
-             "|---|---|---|---|---|---|---|---|"]
+    """Markdown: per draw, both selection rules on the clusters of the learned features
+    and of raw pixels (runs kept / consistent among them, error of their mean)."""
+    variants = [(f, r) for f in ("features", "pixels") for r in RULES]
+    lines = ["| photons | draw | consistent runs | best chi2 run: error | "
+             + " | ".join(f"{f}, {r}: kept/consistent, error" for f, r in variants) + " |",
+             "|---|---|---|---|" + "---|" * len(variants)]
     for r in sorted(rows, key=lambda r: (-r["photons"], r["seed"])):
-        m, b = r["methods"], r.get("best_run_cluster")
+        b = r.get("rules")
         if b is None:
             continue
-        cells = [f"{m['best_chi2']['real_space_error']:.3f}",
-                 f"{m['convre']['n_kept']} runs, {m['convre']['real_space_error']:.3f}",
-                 f"{b['features']['n_kept']}/{b['features']['n_consistent_kept']}, "
-                 f"{b['features']['real_space_error']:.3f}",
-                 f"{m['asura_like']['n_kept']} runs, {m['asura_like']['real_space_error']:.3f}",
-                 f"{b['pixels']['n_kept']}/{b['pixels']['n_consistent_kept']}, "
-                 f"{b['pixels']['real_space_error']:.3f}"]
+        cells = [f"{r['methods']['best_chi2']['real_space_error']:.3f}"]
+        for f, rule in variants:
+            v = b[f][rule]
+            cells.append(f"{v['n_kept']}/{v['n_consistent_kept']}, "
+                         f"{v['real_space_error']:.3f}")
         lines.append(f"| {r['photons']:.2g} | {r['seed']} | {r['consistent_runs']} | "
                      + " | ".join(cells) + " |")
+    lines += ["", "| photons | " + " | ".join(f"{f}, {r}" for f, r in variants) + " |",
+              "|---|" + "---|" * len(variants)]
+    for ph in sorted({r["photons"] for r in rows if "rules" in r}, reverse=True):
+        sub = [r for r in rows if r["photons"] == ph and "rules" in r]
+        cells = []
+        for f, rule in variants:
+            e = np.array([r["rules"][f][rule]["real_space_error"] for r in sub])
+            cells.append(f"mean {e.mean():.3f}, median {np.median(e):.3f}")
+        lines.append(f"| {ph:.2g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .clustering import DEFAULT_RULE, RULES
+
 logger = logging.getLogger("cdi_plugins.cli")
 
 
@@ -149,11 +151,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="number of clusters (default: chosen by the silhouette)")
     p.add_argument("--max-clusters", type=int, default=6, help="largest number tried")
     p.add_argument("--min-fraction", type=float, default=0.1,
-                   help="smallest share of the runs a kept cluster may hold")
-    p.add_argument("--rule", choices=("mean-chi2", "best-run"), default="mean-chi2",
-                   help="kept cluster: lowest mean chi^2 among clusters of at least "
-                        "--min-fraction of the runs (default), or the cluster of the "
-                        "lowest-chi^2 run")
+                   help="smallest share of the runs a kept cluster may hold with "
+                        "--rule mean-chi2")
+    p.add_argument("--rule", choices=RULES, default=DEFAULT_RULE,
+                   help="kept cluster: the cluster of the lowest-chi^2 run (best-run, "
+                        "default), or the lowest mean chi^2 among clusters of at least "
+                        "--min-fraction of the runs (mean-chi2)")
     p.add_argument("--features", choices=("cnn", "pixels"), default="cnn",
                    help="convolutional features (default) or raw pixels")
     p.add_argument("--weights", help="feature extractor weights (default: shipped)")

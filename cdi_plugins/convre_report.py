@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import metrics  # noqa: E402
-from .clustering import ConvReResult  # noqa: E402
+from .clustering import DEFAULT_RULE, ConvReResult  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def save_convre_report(result: ConvReResult, objects, intensity, mask=None,
             "van_der_schot": error_fraction(objects, c2, fraction),
             "asura_like": pca_kmeans_pixels(objects, c2, seed=p.get("seed"),
                                             min_fraction=p.get("min_fraction", 0.1),
-                                            rule=p.get("rule", "mean-chi2")),
+                                            rule=p.get("rule", DEFAULT_RULE)),
             "convre": Selection("OSS + ConvRe", result.selected, result.average)}
     q, prtfs, wprtfs, res = method_curves(objects, sels, intensity, mask, pixel_nm)
     plot_methods_prtf(q, prtfs, wprtfs, files["prtf"], pixel_nm, res)

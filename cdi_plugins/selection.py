@@ -12,8 +12,9 @@ The comparisons of Pan et al. (IUCrJ 2022), Fig. 3-4, all applied to the same OS
   of the leading components, keeping one class. It is ConvRe's pipeline
   (:func:`cdi_plugins.clustering.convre`) with raw pixels in place of the learned features and
   the same documented choice of the number of classes (silhouette) and of the class
-  (lowest mean chi^2 among classes of at least ``min_fraction`` of the runs). We could not
-  consult that paper here, so its exact class-selection criterion may differ;
+  (the class of the lowest-chi^2 run, or with ``rule="mean-chi2"`` the lowest mean chi^2
+  among classes of at least ``min_fraction`` of the runs). We could not consult that
+  paper here, so its exact class-selection criterion may differ;
 - :func:`convre_selection`: ConvRe itself.
 
 Every function returns a :class:`Selection`: the kept run indices and their aligned mean.

@@ -127,19 +127,20 @@ def test_silhouette_picks_three_well_separated_groups():
     assert max(c.silhouette, key=c.silhouette.get) == 3
 
 
-def test_selection_rule_ignores_small_clusters():
+def test_mean_chi2_rule_ignores_small_clusters():
     labels = np.array([0] * 9 + [1])
     chi2 = np.r_[np.full(9, 0.2), 0.01]
-    keep, scores = select_cluster(labels, chi2, min_fraction=0.2)
+    keep, scores = select_cluster(labels, chi2, min_fraction=0.2, rule="mean-chi2")
     assert keep == 0 and not scores[1].eligible
 
 
 def test_best_run_rule_keeps_the_small_cluster_of_the_best_fitting_run():
     labels = np.array([0] * 9 + [1] * 2)
     chi2 = np.r_[np.full(9, 0.2), 0.01, 0.3]  # the best run sits in the small cluster
-    assert select_cluster(labels, chi2, min_fraction=0.2)[0] == 0
-    keep, scores = select_cluster(labels, chi2, min_fraction=0.2, rule="best-run")
+    assert select_cluster(labels, chi2, min_fraction=0.2, rule="mean-chi2")[0] == 0
+    keep, scores = select_cluster(labels, chi2, min_fraction=0.2)  # the default rule
     assert keep == 1 and not scores[1].eligible
+    assert select_cluster(labels, chi2, min_fraction=0.2, rule="best-run")[0] == 1
     with pytest.raises(ValueError, match="rule must be one of"):
         select_cluster(labels, chi2, rule="lowest")
 
@@ -147,7 +148,7 @@ def test_best_run_rule_keeps_the_small_cluster_of_the_best_fitting_run():
 def test_best_run_rule_through_convre_keeps_the_runs_like_the_best_one(two_objects):
     runs, _, _, I = two_objects
     chi2 = metrics.chi2(runs, I)
-    cl = cdi.convre(runs, chi2=chi2, model="pixels", n_clusters=2, rule="best-run")
+    cl = cdi.convre(runs, chi2=chi2, model="pixels", n_clusters=2)
     assert int(np.argmin(chi2)) in cl.selected
     assert set(cl.labels[cl.selected]) == {cl.labels[np.argmin(chi2)]}
     assert cl.parameters["rule"] == "best-run"
