@@ -3,8 +3,9 @@
 ::
 
     cdi-plugins cluster result.h5 -o clustered.h5 --report report/
+    # the shipped weights: the defaults are their recipe (see the model card)
     cdi-plugins train-features -o cdi_plugins/weights/convre_features.safetensors \\
-        --objects 36 --runs 12 --iter 300 --epochs 150 --seed 0 --cache /tmp/convre/train
+        --seed 0 --cache /tmp/convre/train2
 
 :func:`add_commands` registers both on the parser of :mod:`cdi_plugins.cli`.
 """
@@ -166,23 +167,24 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-features",
                        help="train ConvRe's feature extractor on simulated reconstructions")
     p.add_argument("-o", "--output", required=True, help="weights file (.safetensors)")
-    p.add_argument("--objects", type=int, default=36, help="simulated patterns")
-    p.add_argument("--runs", type=int, default=12, help="OSS runs per pattern")
-    p.add_argument("--iter", type=int, default=300, help="OSS iterations per run")
+    p.add_argument("--objects", type=int, default=64, help="simulated patterns")
+    p.add_argument("--runs", type=int, default=24, help="OSS runs per pattern")
+    p.add_argument("--iter", type=int, default=400, help="OSS iterations per run")
     p.add_argument("--size", type=int, default=128, help="pattern size")
-    p.add_argument("--photons-min", type=float, default=1e4, help="lowest photon budget")
-    p.add_argument("--photons-max", type=float, default=3e5, help="highest photon budget")
+    p.add_argument("--photons-min", type=float, default=1.5e4, help="lowest photon budget")
+    p.add_argument("--photons-max", type=float, default=1.5e5, help="highest photon budget")
     p.add_argument("--background", type=float, default=1.0,
                    help="subtracted background, photons per pixel")
     p.add_argument("--good-margin", type=float, default=0.05,
                    help="runs within this real-space error of the best are consistent")
     p.add_argument("--max-error", type=float, default=0.5,
                    help="runs above this real-space error are never consistent")
-    p.add_argument("--failed-together", action="store_true",
-                   help="the failed runs of a pattern are one class (default: one each)")
-    p.add_argument("--compact", type=float, default=0.0,
+    p.add_argument("--failed-together", action=argparse.BooleanOptionalAction, default=True,
+                   help="the failed runs of a pattern are one class (default), or one "
+                        "class each (--no-failed-together)")
+    p.add_argument("--compact", type=float, default=5.0,
                    help="weight of the per-pattern within/between-class scatter term")
-    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--tau", type=float, default=0.2, help="contrastive temperature")
     p.add_argument("--seed", type=int, default=0)
@@ -200,8 +202,7 @@ _TRAIN_OPTIONS = ("output", "objects", "runs", "iter", "size", "photons_min", "p
 def _command_line(args) -> str:
     """The ``train-features`` command that reproduces ``args`` (for the model card)."""
     parts = ["cdi-plugins", "train-features"]
-    if args.failed_together:
-        parts.append("--failed-together")
+    parts.append("--failed-together" if args.failed_together else "--no-failed-together")
     for name in _TRAIN_OPTIONS:
         value = getattr(args, name)
         if value is not None:

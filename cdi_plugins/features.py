@@ -138,9 +138,9 @@ def embed(crops, model: FeatureNet, batch: int = 256) -> np.ndarray:
 
 
 # -- training data ---------------------------------------------------------------------------
-def make_training_set(n_objects: int = 40, n_runs: int = 12, size: int = 128,
-                      photons: tuple[float, float] = (3e3, 1e6), background: float = 1.0,
-                      n_iter: int = 300, good_margin: float = 0.05, max_error: float = 0.5,
+def make_training_set(n_objects: int = 64, n_runs: int = 24, size: int = 128,
+                      photons: tuple[float, float] = (1.5e4, 1.5e5), background: float = 1.0,
+                      n_iter: int = 400, good_margin: float = 0.05, max_error: float = 0.5,
                       seed: int = 0, cache_dir: str | Path | None = None,
                       show_progress: bool | None = None, anchor_fraction: float = 0.1) -> dict:
     """Simulated, prepared reconstructions with their pattern and consistency labels.
@@ -309,9 +309,9 @@ def separation(z: np.ndarray, good: np.ndarray) -> float:
     return float(np.mean(ratios)) if ratios else float("nan")
 
 
-def train(data: dict, epochs: int = 150, batch_patterns: int = 8, lr: float = 2e-3,
+def train(data: dict, epochs: int = 100, batch_patterns: int = 8, lr: float = 2e-3,
           tau: float = 0.2, val_fraction: float = 0.2, size: int = 64, seed: int = 0,
-          failed_together: bool = False, compact: float = 0.0,
+          failed_together: bool = True, compact: float = 5.0,
           show_progress: bool | None = None) -> tuple[FeatureNet, dict]:
     """Train :class:`FeatureNet` with the supervised contrastive loss on ``data``.
 

@@ -218,6 +218,21 @@ def test_shipped_weights_have_a_model_card():
     assert features.DEFAULT_WEIGHTS.stat().st_size < 1_000_000
 
 
+def test_train_features_defaults_are_the_shipped_recipe():
+    # `cdi-plugins train-features -o w.safetensors` retrains the shipped weights' recipe
+    import shlex
+
+    from cdi_plugins import cli
+
+    card = features.modelfiles.read_card(features.DEFAULT_WEIGHTS)
+    shipped = cli.build_parser().parse_args(shlex.split(card["command"])[1:])
+    default = cli.build_parser().parse_args(["train-features", "-o", "w.safetensors"])
+    differ = {k for k in vars(shipped) if k not in ("output", "cache", "func")
+              and getattr(shipped, k) != getattr(default, k)}
+    assert not differ, f"defaults differ from the shipped recipe in {sorted(differ)}"
+    assert card["data"]["anchor_fraction"] == 0.1  # the crops convre prepares today
+
+
 def test_mitochondrion_is_weak_elongated_and_fits_the_array():
     o = mitochondria.mitochondrion_object(128, seed=4)
     assert abs(np.abs(o).max() - 1) < 1e-6
