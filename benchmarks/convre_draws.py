@@ -166,7 +166,9 @@ def table(rows: list[dict]) -> str:
 
 
 def _winners(row: dict, methods, key: str) -> set:
-    vals = {m: row["methods"][m][key] for m in methods}
+    # a method that kept one run has no PRTF, hence no resolution, and cannot win on it
+    vals = {m: row["methods"][m][key] for m in methods
+            if row["methods"][m][key] is not None}
     low = min(vals.values())
     return {m for m, v in vals.items() if v <= low + 1e-9}
 
