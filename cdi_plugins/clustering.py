@@ -38,7 +38,7 @@ Example
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -385,6 +385,34 @@ def cluster(feats, n_clusters: int | None = None, max_clusters: int = 6,
                       explained_variance=pca.explained_variance_ratio_.astype(np.float32))
 
 
+def isolated_run(feats, index: int) -> bool:
+    """Whether run ``index`` is farther from its nearest neighbour than every other run
+    is from its own, in the L2-normalised feature space: no other run found a structure
+    like its own.
+
+    k-means with the silhouette criterion attaches such a run to the nearest cluster (a
+    cluster of one has a silhouette of 0 by definition, so isolating it rarely wins),
+    which is why the ``"best-run"`` rule of :func:`convre` checks it.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> f = np.r_[np.random.default_rng(0).normal(0, 0.01, (9, 4)) + 1, [[1, -1, 1, -1]]]
+    >>> isolated_run(f, 9), isolated_run(f, 0)
+    (True, False)
+    """
+    f = as_array(feats, "feats", ndim=2, dtype=np.float64)
+    if not 0 <= index < len(f):
+        raise ValueError(f"index must be a run index in [0, {len(f)}), got {index}")
+    if len(f) < 3:
+        return False
+    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-30)
+    d2 = np.maximum(2.0 - 2.0 * (f @ f.T), 0.0)  # squared distances of unit vectors
+    np.fill_diagonal(d2, np.inf)
+    nn = d2.min(axis=1)
+    return bool(nn[index] > np.delete(nn, index).max())
+
+
 # -- 4. selection ---------------------------------------------------------------------------
 @dataclass
 class ClusterScore:
@@ -414,7 +442,9 @@ def select_cluster(labels, chi2, min_fraction: float = 0.1, crops=None,
 
     Rule ``"best-run"`` (step 4 of ConvRe here; the paper keeps "the consistent
     cluster"): the cluster that holds the run of lowest chi^2, whatever its size
-    (``min_fraction`` only sets the ``eligible`` flag of the scores). The clustering
+    (``min_fraction`` only sets the ``eligible`` flag of the scores); :func:`convre`
+    first gives that run a cluster of its own when it is isolated in feature space
+    (:func:`isolated_run`). The clustering
     gathers the runs that found the same structure as the run that fits the data best,
     so their mean keeps its structure with less noise. On simulated low-signal patterns
     (three objects, 32 noise draws at 3e4 and 2.5e4 photons,
@@ -620,6 +650,15 @@ def convre(objects, intensity=None, mask=None, chi2=None, n_clusters: int | None
     prep = prepare(objs, reference=int(anchor[0]), anchor=anchor)
     feats = features(prep.crops, model)
     cl = cluster(feats, n_clusters, max_clusters, n_components, min_silhouette, seed)
+    best = int(np.argmin(c2))
+    if rule == "best-run" and (cl.labels == cl.labels[best]).sum() > 1 and \
+            isolated_run(feats, best):
+        # no other run found the structure of the best-fitting run: a cluster of its own
+        labels = cl.labels.copy()
+        labels[best] = labels.max() + 1
+        cl = replace(cl, labels=labels, n_clusters=int(labels.max() + 1))
+        logger.info("ConvRe: the lowest-chi2 run %d is isolated in feature space: kept alone",
+                    best)
     keep, scores = select_cluster(cl.labels, c2, min_fraction, prep.crops, rule)
     selected = np.flatnonzero(cl.labels == keep)
     average = average_runs(objs, selected, c2)

@@ -184,6 +184,22 @@ def test_convre_and_van_der_schot_average_kept_runs_alike(two_objects):
     np.testing.assert_array_equal(vds.average, cl.average)
 
 
+def test_isolated_best_run_is_kept_alone(two_objects):
+    # 8 runs of A, 1 of B that fits best: B found a structure no other run found, so the
+    # best-run rule keeps it alone even when the clustering put every run in one cluster
+    runs, _, _, _ = two_objects
+    runs = runs[:9]
+    chi2 = np.r_[np.full(8, 0.2), 0.1]
+    cl = cdi.convre(runs, chi2=chi2, model="pixels", n_clusters=1)
+    assert cl.selected.tolist() == [8] and cl.n_clusters == 2
+    assert cl.labels[:8].tolist() == [0] * 8
+    # the mean-chi2 rule, and a best run with companions, keep the whole cluster
+    assert cdi.convre(runs, chi2=chi2, model="pixels", n_clusters=1,
+                      rule="mean-chi2").selected.size == 9
+    chi2[0] = 0.05
+    assert cdi.convre(runs, chi2=chi2, model="pixels", n_clusters=1).selected.size == 9
+
+
 def test_comparison_methods_keep_the_documented_runs(two_objects):
     runs, _, _, I = two_objects
     chi2 = metrics.chi2(runs, I)
