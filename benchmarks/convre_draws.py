@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import convre_bench as cb  # noqa: E402
 
 from cdi_plugins import metrics, mitochondria  # noqa: E402
-from cdi_plugins.clustering import RULES, average_runs, convre, select_cluster  # noqa: E402
+from cdi_plugins.clustering import RULES, average_runs, convre  # noqa: E402
 from tomopy_dlalign.modelfiles import atomic_path  # noqa: E402
 
 logger = logging.getLogger("convre_draws")
@@ -90,19 +90,18 @@ def main(argv=None) -> int:
 
 
 def rule_variants(objs, chi2, obj, seed) -> dict:
-    """Both selection rules (:data:`cdi_plugins.clustering.RULES`) on the same clusters,
-    for the learned features and for raw pixels: runs kept, how many of them are
+    """Both selection rules (:data:`cdi_plugins.clustering.RULES`), each through
+    :func:`convre` on the same features and k-means seed (so on the same clusters, except
+    that ``best-run`` may give an isolated best run a cluster of its own), for the learned
+    features and for raw pixels: runs kept, how many of them are
     consistent, and the real-space error of their mean."""
     errors = np.array([metrics.real_space_error(o, obj) for o in objs])
     good = errors <= errors.min() + 0.05
     out = {}
     for name, model in (("features", None), ("pixels", "pixels")):
-        cl = convre(objs, chi2=chi2, model=model, seed=seed)
         out[name] = {}
         for rule in RULES:
-            keep, _ = select_cluster(cl.labels, chi2, cl.parameters["min_fraction"],
-                                     rule=rule)
-            sel = np.flatnonzero(cl.labels == keep)
+            sel = convre(objs, chi2=chi2, model=model, seed=seed, rule=rule).selected
             out[name][rule] = {"n_kept": int(sel.size),
                                "n_consistent_kept": int(good[sel].sum()),
                                "real_space_error": metrics.real_space_error(

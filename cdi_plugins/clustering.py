@@ -9,7 +9,7 @@ features, PCA, k-means++ with scikit-learn) with four steps, each a public funct
 
 1. :func:`prepare` aligns every run to a common frame (translation, twin image, global
    phase: :func:`cdi_plugins.metrics.align_to`), crops the joint support's bounding box
-   and normalises each crop.
+   (widened to hold the object of the lowest-chi^2 runs whole) and normalises each crop.
 2. :func:`features` describes each crop by the convolutional feature extractor of
    :mod:`cdi_plugins.features` (trained by the package's own ``cdi-plugins
    train-features`` on simulated reconstructions, shipped in
@@ -20,7 +20,9 @@ features, PCA, k-means++ with scikit-learn) with four steps, each a public funct
 4. :func:`select_cluster` keeps the cluster that holds the run of lowest chi^2 (eq. 5
    of Wu et al. 2021, the data misfit; the truth is never used), or, with
    ``rule="mean-chi2"``, the one of lowest mean chi^2 among the clusters holding at
-   least ``min_fraction`` of the runs; :func:`convre` averages its aligned members.
+   least ``min_fraction`` of the runs; a lowest-chi^2 run that is isolated in feature
+   space (:func:`isolated_run`) is kept alone; :func:`average_runs` averages the kept
+   runs aligned among themselves.
 
 Example
 -------
