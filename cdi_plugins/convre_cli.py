@@ -74,8 +74,11 @@ def cmd_cluster(args) -> int:
                 n_clusters=args.clusters, model=model, max_clusters=args.max_clusters,
                 min_fraction=args.min_fraction, seed=args.seed, rule=args.rule)
     pixel_nm = geom.real_space_pixel(max(intensity.shape)) * 1e9 if geom else None
-    q, w = metrics.prtf(result.objects[cl.selected], intensity, mask, wiener=True)
-    r = metrics.resolution(q, w, pixel_size=pixel_nm)
+    if cl.selected.size > 1:
+        q, w = metrics.prtf(result.objects[cl.selected], intensity, mask, wiener=True)
+        r = metrics.resolution(q, w, pixel_size=pixel_nm)
+    else:  # a single run fits its own modulus: its PRTF says nothing
+        r = "n/a (one kept run has no PRTF of its own)"
     if args.output:
         write_clustered(args.output, result, intensity, mask, geom, cl, args.input)
     if args.report:

@@ -103,6 +103,8 @@ def plot_gallery(result: ConvReResult, path: str | os.PathLike, per_cluster: int
                 r = members[j]
                 ax.imshow(crops[r], cmap="gray", vmin=0, vmax=vmax)
                 ax.set_title(f"run {r}, $\\chi^2$ {result.chi2[r]:.3g}", fontsize=6)
+            else:  # a cluster with fewer members than the row has room for
+                ax.axis("off")
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])

@@ -297,6 +297,23 @@ def test_cluster_command_writes_labels_beside_the_result(tmp_path, two_objects):
 
 
 @pytest.mark.slow
+def test_cluster_command_reports_no_resolution_for_one_kept_run(tmp_path, two_objects,
+                                                                 capsys):
+    from cdi_plugins import cli, io
+    from cdi_plugins.phasing import PhasingResult
+
+    runs, _, _, I = two_objects
+    runs = runs[:9]  # 8 runs of A and one of B, which fits best: it is kept alone
+    chi2 = np.r_[np.full(8, 0.2), 0.1].astype(np.float32)
+    res = PhasingResult(objects=runs, supports=np.abs(runs) > 0,
+                        chi2=np.repeat(chi2[:, None], 2, axis=1), schedule="OSS**2", seed=0)
+    src = tmp_path / "result.h5"
+    io.write_result(src, res, I, np.zeros(I.shape, bool))
+    assert cli.main(["cluster", str(src), "--clusters", "1", "--features", "pixels"]) == 0
+    out = capsys.readouterr().out
+    assert "(1 runs" in out and "n/a (one kept run has no PRTF of its own)" in out
+
+
 def test_cluster_command_writes_the_report(tmp_path, two_objects):
     from cdi_plugins import cli
 
