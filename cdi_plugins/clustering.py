@@ -21,7 +21,8 @@ features, PCA, k-means++ with scikit-learn) with four steps, each a public funct
    of Wu et al. 2021, the data misfit; the truth is never used), or, with
    ``rule="mean-chi2"``, the one of lowest mean chi^2 among the clusters holding at
    least ``min_fraction`` of the runs; a lowest-chi^2 run that is isolated in feature
-   space (:func:`isolated_run`) is kept alone; :func:`average_runs` averages the kept
+   space (:func:`isolated_run`) is kept alone, clusters that split one cloud of runs are
+   merged back (:func:`merge_within_spread`); :func:`average_runs` averages the kept
    runs aligned among themselves.
 
 Example
@@ -387,10 +388,15 @@ def cluster(feats, n_clusters: int | None = None, max_clusters: int = 6,
                       explained_variance=pca.explained_variance_ratio_.astype(np.float32))
 
 
-def isolated_run(feats, index: int) -> bool:
-    """Whether run ``index`` is farther from its nearest neighbour than every other run
-    is from its own, in the L2-normalised feature space: no other run found a structure
-    like its own.
+def isolated_run(feats, index: int, margin: float = 2.0) -> bool:
+    """Whether run ``index`` is farther from its nearest neighbour than ``margin`` times
+    the largest distance of any other run to its own nearest neighbour, in the
+    L2-normalised feature space: no other run found a structure like its own.
+
+    In a cloud of runs of one structure the largest nearest-neighbour distances differ
+    by 10 to 30 %, so the margin of 2 keeps the most remote member of such a cloud from
+    counting as isolated; on the simulated patterns of ``benchmarks/RESULTS_convre.md``
+    a lone run that had found the object sat 3 to 6 times farther.
 
     k-means with the silhouette criterion attaches such a run to the nearest cluster (a
     cluster of one has a silhouette of 0 by definition, so isolating it rarely wins),
@@ -412,7 +418,48 @@ def isolated_run(feats, index: int) -> bool:
     d2 = np.maximum(2.0 - 2.0 * (f @ f.T), 0.0)  # squared distances of unit vectors
     np.fill_diagonal(d2, np.inf)
     nn = d2.min(axis=1)
-    return bool(nn[index] > np.delete(nn, index).max())
+    return bool(np.sqrt(nn[index]) > margin * np.sqrt(np.delete(nn, index).max()))
+
+
+def merge_within_spread(labels, target: int, crops) -> np.ndarray:
+    """Merge into cluster ``target`` every cluster whose mean crop lies closer to the
+    target's mean than the members of either lie, on average, to their own mean: such
+    a split runs through one cloud of runs, not between two structures. Labels are
+    renumbered by decreasing size (0 = the largest), as :func:`cluster` numbers them.
+
+    At high signal nearly every run finds the object and the learned features may still
+    see enough structure inside that cloud for the silhouette to choose two clusters;
+    merging them back keeps all the good runs. A cluster of one run has no spread and is
+    never merged.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> crops = np.r_[rng.normal(0, 1, (6, 4, 4)), rng.normal(0, 1, (4, 4, 4)) + 5]
+    >>> merge_within_spread([0, 0, 0, 1, 1, 1, 2, 2, 2, 2], 0, crops).tolist()
+    [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
+    """
+    lab = np.asarray(labels, int).copy()
+    c = np.asarray(crops)
+    flat = c.reshape(len(c), -1)
+
+    def centre_spread(k):
+        m = flat[lab == k].mean(axis=0)
+        return m, float(np.linalg.norm(flat[lab == k] - m, axis=1).mean())
+
+    mt, st = centre_spread(target)
+    for k in np.unique(lab):
+        if k == target:
+            continue
+        mk, sk = centre_spread(k)
+        if np.linalg.norm(mk - mt) < min(st, sk):
+            lab[lab == k] = target
+    sizes = np.bincount(lab)
+    order = [k for k in np.argsort(-sizes, kind="stable") if sizes[k] > 0]
+    new = np.empty(lab.max() + 1, int)
+    new[order] = np.arange(len(order))
+    return new[lab]
 
 
 # -- 4. selection ---------------------------------------------------------------------------
@@ -446,7 +493,8 @@ def select_cluster(labels, chi2, min_fraction: float = 0.1, crops=None,
     cluster"): the cluster that holds the run of lowest chi^2, whatever its size
     (``min_fraction`` only sets the ``eligible`` flag of the scores); :func:`convre`
     first gives that run a cluster of its own when it is isolated in feature space
-    (:func:`isolated_run`). The clustering
+    (:func:`isolated_run`), and merges into its cluster the clusters whose means agree
+    with it within the spread of their members (:func:`merge_within_spread`). The clustering
     gathers the runs that found the same structure as the run that fits the data best,
     so their mean keeps its structure with less noise. On simulated low-signal patterns
     (three objects, 32 noise draws at 3e4 and 2.5e4 photons,
@@ -661,6 +709,13 @@ def convre(objects, intensity=None, mask=None, chi2=None, n_clusters: int | None
         cl = replace(cl, labels=labels, n_clusters=int(labels.max() + 1))
         logger.info("ConvRe: the lowest-chi2 run %d is isolated in feature space: kept alone",
                     best)
+    if rule == "best-run" and cl.n_clusters > 1:
+        labels = merge_within_spread(cl.labels, int(cl.labels[best]), prep.crops)
+        if labels.max() + 1 < cl.n_clusters:
+            logger.info("ConvRe: %d cluster(s) merged into the best run's (their means agree "
+                        "within the spread of their members)",
+                        cl.n_clusters - labels.max() - 1)
+            cl = replace(cl, labels=labels, n_clusters=int(labels.max() + 1))
     keep, scores = select_cluster(cl.labels, c2, min_fraction, prep.crops, rule)
     selected = np.flatnonzero(cl.labels == keep)
     average = average_runs(objs, selected, c2)

@@ -200,6 +200,31 @@ def test_isolated_best_run_is_kept_alone(two_objects):
     assert cdi.convre(runs, chi2=chi2, model="pixels", n_clusters=1).selected.size == 9
 
 
+def test_the_most_remote_run_of_one_cloud_is_not_isolated():
+    from cdi_plugins.clustering import isolated_run
+
+    # unit-norm features of one structure: a tight cloud around one direction
+    f = np.eye(16)[0] + 0.05 * np.random.default_rng(2).normal(size=(96, 16))
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    nn = np.sort(np.linalg.norm(f[:, None] - f[None], axis=-1), axis=1)[:, 1]
+    assert not isolated_run(f, int(np.argmax(nn)))
+    f[0] = np.eye(16)[1]  # a run that found another structure
+    assert isolated_run(f, 0)
+
+
+def test_a_split_through_one_cloud_of_runs_is_merged_back():
+    # 16 noisy runs of one object forced into 2 clusters: k-means cuts the cloud, the
+    # best-run rule merges the halves (their means agree within the members' spread);
+    # two distinct objects are never merged (test_kept_cluster_is_the_one_with_lower_error)
+    rng = np.random.default_rng(5)
+    runs = _runs(_object(1), 16, rng, noise=0.1, ambiguities=False)
+    chi2 = rng.uniform(0.1, 0.2, 16)
+    cl = cdi.convre(runs, chi2=chi2, model="pixels", n_clusters=2)
+    assert cl.selected.size == 16 and cl.n_clusters == 1
+    split = cdi.convre(runs, chi2=chi2, model="pixels", n_clusters=2, rule="mean-chi2")
+    assert split.n_clusters == 2 and split.selected.size < 16
+
+
 def test_comparison_methods_keep_the_documented_runs(two_objects):
     runs, _, _, I = two_objects
     chi2 = metrics.chi2(runs, I)
