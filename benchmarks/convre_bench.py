@@ -40,7 +40,7 @@ from sklearn.metrics import adjusted_rand_score  # noqa: E402
 import cdi_plugins as cdi  # noqa: E402
 from cdi_plugins import convre_report, metrics, mitochondria, selection  # noqa: E402
 from cdi_plugins import features as feature_net  # noqa: E402
-from cdi_plugins.clustering import cluster, convre, features, lowest_chi2_runs, prepare  # noqa: E402
+from cdi_plugins.clustering import cluster, convre, features, prepare_by_chi2  # noqa: E402
 from tomopy_dlalign.modelfiles import atomic_path  # noqa: E402
 
 logger = logging.getLogger("convre_bench")
@@ -88,8 +88,7 @@ def _subset(sel, chi2, n, key):
 def clustering_quality(objs, chi2, errors, good, seed):
     """Learned features against raw pixels as inputs of the same PCA + k-means++."""
     out = {}
-    anchor = lowest_chi2_runs(chi2)
-    prep = prepare(objs, reference=int(anchor[0]), anchor=anchor)
+    prep = prepare_by_chi2(objs, chi2)
     for name, model in (("features", None), ("pixels", "pixels")):
         f = features(prep.crops, model)
         auto = cluster(f, seed=seed)

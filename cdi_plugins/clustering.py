@@ -203,20 +203,25 @@ def prepare(objects, reference: int | None = None, threshold: float = 0.1,
                     reference=(ref / np.linalg.norm(ref)).astype(np.complex64))
 
 
-def lowest_chi2_runs(chi2, fraction: float = 0.1) -> np.ndarray:
-    """Indices of the ``ceil(fraction * n)`` runs of lowest chi^2 (at least one), sorted
-    by chi^2: the ``anchor`` :func:`convre` gives :func:`prepare`.
+def prepare_by_chi2(objects, chi2, anchor_fraction: float = 0.1) -> Prepared:
+    """:func:`prepare` as :func:`convre` calls it: aligned first to the lowest-chi^2 run,
+    the crop box anchored on the ``ceil(anchor_fraction * n)`` runs of lowest chi^2 (at
+    least one). :func:`cdi_plugins.features.make_training_set` prepares its training
+    crops the same way, so the network sees what ConvRe gives it.
 
     Example
     -------
-    >>> lowest_chi2_runs([0.3, 0.1, 0.2, 0.4], 0.5).tolist()
-    [1, 2]
+    >>> import numpy as np
+    >>> o = np.zeros((32, 32), complex); o[10:20, 12:18] = 1
+    >>> p = prepare_by_chi2(np.stack([o, np.roll(o, 2, axis=1)]), [0.2, 0.1]); p.crops.shape
+    (2, 16, 12)
     """
     c2 = as_array(chi2, "chi2", ndim=1, dtype=np.float64)
-    if not 0 < fraction <= 1:
-        raise ValueError(f"anchor_fraction must be in (0, 1], got {fraction}")
-    k = max(1, int(np.ceil(fraction * c2.size - 1e-9)))
-    return np.argsort(c2, kind="stable")[:k]
+    if not 0 < anchor_fraction <= 1:
+        raise ValueError(f"anchor_fraction must be in (0, 1], got {anchor_fraction}")
+    k = max(1, int(np.ceil(anchor_fraction * c2.size - 1e-9)))
+    anchor = np.argsort(c2, kind="stable")[:k]
+    return prepare(objects, reference=int(anchor[0]), anchor=anchor)
 
 
 # -- 2. features ----------------------------------------------------------------------------
@@ -700,8 +705,7 @@ def convre(objects, intensity=None, mask=None, chi2=None, n_clusters: int | None
         c2 = as_array(chi2, "chi2", ndim=1, dtype=np.float64)
         if c2.size != len(objs):
             raise ValueError(f"chi2 must hold one value per run ({len(objs)}), got {c2.size}")
-    anchor = lowest_chi2_runs(c2, anchor_fraction)
-    prep = prepare(objs, reference=int(anchor[0]), anchor=anchor)
+    prep = prepare_by_chi2(objs, c2, anchor_fraction)
     feats = features(prep.crops, model)
     cl = cluster(feats, n_clusters, max_clusters, n_components, min_silhouette, seed)
     best = int(np.argmin(c2))

@@ -149,8 +149,8 @@ def make_training_set(n_objects: int = 64, n_runs: int = 24, size: int = 128,
     ``seed * 100003 + k`` (the benchmark uses other seeds); its pattern has a photon budget
     drawn log-uniformly in ``photons`` and a subtracted background of ``background``
     photons per pixel; ``n_runs`` OSS runs of ``n_iter`` iterations (positivity,
-    shrink-wrap) are prepared by :func:`cdi_plugins.clustering.prepare` as
-    :func:`cdi_plugins.clustering.convre` prepares them (the crop box holds the object of the
+    shrink-wrap) are prepared as :func:`cdi_plugins.clustering.convre` prepares them
+    (:func:`cdi_plugins.clustering.prepare_by_chi2`: the crop box holds the object of the
     lowest-chi^2 ``anchor_fraction`` of the runs). A run is consistent
     when its real-space error is within ``good_margin`` of the pattern's best run and
     below ``max_error`` (a pattern whose runs all failed has no consistent run).
@@ -164,11 +164,11 @@ def make_training_set(n_objects: int = 64, n_runs: int = 24, size: int = 128,
     dict
         ``crops`` list of complex64 ``(n_runs, h, w)`` arrays (one per pattern), ``errors``
         ``(n_objects, n_runs)``, ``good`` bool ``(n_objects, n_runs)``, ``photons``,
-        ``seconds`` (phasing time of each pattern, NaN if the cache predates it), and the
+        ``seconds`` (phasing time of each pattern, read from the cache for cached ones), and the
         parameters.
     """
     from . import metrics, mitochondria
-    from .clustering import lowest_chi2_runs, prepare
+    from .clustering import prepare_by_chi2
     from .phasing import phase_retrieval
 
     rng = np.random.default_rng(seed)
@@ -203,8 +203,7 @@ def make_training_set(n_objects: int = 64, n_runs: int = 24, size: int = 128,
                 with modelfiles.atomic_path(file) as tmp, open(tmp, "wb") as fh:
                     np.savez(fh, objects=runs, chi2=chi2, errors=np.asarray(errors[-1]),
                              seconds=seconds[-1])
-        anchor = lowest_chi2_runs(chi2, anchor_fraction)
-        crops.append(prepare(runs, reference=int(anchor[0]), anchor=anchor).crops)
+        crops.append(prepare_by_chi2(runs, chi2, anchor_fraction).crops)
         budgets.append(ph)
         logger.info("training pattern %d/%d: %.3g photons, errors %.3f to %.3f", k + 1,
                     n_objects, ph, min(errors[-1]), max(errors[-1]))
