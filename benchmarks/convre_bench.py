@@ -41,7 +41,7 @@ import cdi_plugins as cdi  # noqa: E402
 from cdi_plugins import convre_report, metrics, mitochondria, selection  # noqa: E402
 from cdi_plugins import features as feature_net  # noqa: E402
 from cdi_plugins.clustering import cluster, convre, features, prepare_by_chi2  # noqa: E402
-from tomopy_dlalign.modelfiles import atomic_path  # noqa: E402
+from tomopy_dlalign.common.modelfiles import atomic_path  # noqa: E402
 
 logger = logging.getLogger("convre_bench")
 

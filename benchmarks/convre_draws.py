@@ -36,7 +36,7 @@ import convre_bench as cb  # noqa: E402
 
 from cdi_plugins import metrics, mitochondria  # noqa: E402
 from cdi_plugins.clustering import RULES, average_runs, convre  # noqa: E402
-from tomopy_dlalign.modelfiles import atomic_path  # noqa: E402
+from tomopy_dlalign.common.modelfiles import atomic_path  # noqa: E402
 
 logger = logging.getLogger("convre_draws")
 HERE = Path(__file__).parent

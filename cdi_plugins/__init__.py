@@ -10,7 +10,7 @@ Example
 (1, 64, 64)
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from tomopy_dlalign.common import __version__
 
 from . import algorithms, cnn, io, metrics, simulate, superellipsoid
 from .algorithms import ER, HIO, OSS, RAAR, Algorithm, Schedule, as_schedule, parse_schedule
@@ -19,11 +19,6 @@ from .cnn import unwrap_phase
 from .metrics import prtf, resolution
 from .phasing import PhasingResult, phase_retrieval, random_start, support_from_autocorrelation
 from .shrinkwrap import ShrinkWrap
-
-try:
-    __version__ = version("tomopy-dlalign")
-except PackageNotFoundError:  # pragma: no cover
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "__version__", "algorithms", "io", "metrics", "simulate",

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from tomopy_dlalign.validation import as_array
+from tomopy_dlalign.common.validation import as_array
 
 from . import metrics
 

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from tomopy_dlalign._device import resolve_device
-from tomopy_dlalign.modelfiles import load_state, read_card, read_weights, save_weights
-from tomopy_dlalign.validation import as_array
+from tomopy_dlalign.common.device import resolve_device
+from tomopy_dlalign.common.modelfiles import load_state, read_card, read_weights, save_weights
+from tomopy_dlalign.common.validation import as_array
 
 from . import metrics
 from .cnn_loss import fourier_modulus, to_complex
@@ -502,9 +502,10 @@ def write_prediction(path: str | os.PathLike, intensity, amplitude, phase,
     """
     import json
 
-    from tomopy_dlalign.h5files import atomic_h5, write_provenance
+    from tomopy_dlalign.common import __version__
+    from tomopy_dlalign.common.h5files import atomic_h5, write_provenance
 
-    from . import __version__, io
+    from . import io
 
     arr = as_array(intensity, "intensity", ndim=2, nonnegative=True)
     amp, ph = _check_prediction(amplitude, phase, arr.shape[-1] // 2)

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from tomopy_dlalign._progress import progress
-from tomopy_dlalign.modelfiles import write_text_atomic
+from tomopy_dlalign.common.modelfiles import write_text_atomic
+from tomopy_dlalign.common.progress import progress
 
 from . import cnn
 from . import superellipsoid as se

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tomopy_dlalign._device import resolve_device
-from tomopy_dlalign._progress import progress
-from tomopy_dlalign.modelfiles import atomic_path
+from tomopy_dlalign.common.device import resolve_device
+from tomopy_dlalign.common.modelfiles import atomic_path
+from tomopy_dlalign.common.progress import progress
 
 from . import superellipsoid as se
 from .cnn_loss import LAMBDAS, cnn_loss, image_chi2, loss_terms, modulus_chi2

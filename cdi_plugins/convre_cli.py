@@ -31,9 +31,10 @@ def write_clustered(path, result, intensity, mask, geometry, clustered, sources)
     under ``/exchange/convre``: ``labels``, ``selected``, ``average`` (complex64),
     ``average_amplitude``, ``average_phase``, ``chi2``, ``pca_scores``, with the parameters
     and per-cluster scores in ``/process/cdi_plugins_convre``."""
-    from tomopy_dlalign.h5files import atomic_h5, write_provenance
+    from tomopy_dlalign.common import __version__
+    from tomopy_dlalign.common.h5files import atomic_h5, write_provenance
 
-    from . import __version__, io
+    from . import io
 
     io.write_result(path, result, intensity, mask, geometry)
     with atomic_h5(path, "a") as f:

@@ -24,7 +24,7 @@ from simulated mitochondrion-like objects (:mod:`cdi_plugins.mitochondria`):
 
 The weights ship as ``cdi_plugins/weights/convre_features.safetensors`` with a model card
 (``.json``: command, seed, data parameters, epochs, metrics, training time), written by
-``cdi-plugins train-features`` through :mod:`tomopy_dlalign.modelfiles`.
+``cdi-plugins train-features`` through :mod:`tomopy_dlalign.common.modelfiles`.
 
 Example
 -------
@@ -48,8 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tomopy_dlalign import modelfiles
-from tomopy_dlalign._progress import progress
+from tomopy_dlalign.common import modelfiles
+from tomopy_dlalign.common.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -392,5 +392,5 @@ def train(data: dict, epochs: int = 100, batch_patterns: int = 8, lr: float = 2e
 
 
 def save_model(net: FeatureNet, path: str | Path, card: dict | None = None) -> None:
-    """Write ``net`` as safetensors (and its model card) via :mod:`tomopy_dlalign.modelfiles`."""
+    """Write ``net`` as safetensors (and its model card) via :mod:`tomopy_dlalign.common.modelfiles`."""
     modelfiles.save_weights(net.state_dict(), path, MODEL_NAME, json.dumps(net.config), card)

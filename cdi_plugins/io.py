@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from tomopy_dlalign.h5files import atomic_h5, open_h5, require_dataset, write_provenance
-from tomopy_dlalign.validation import as_array
+from tomopy_dlalign.common.h5files import atomic_h5, open_h5, require_dataset, write_provenance
+from tomopy_dlalign.common.validation import as_array
 
 from .phasing import PhasingResult
 
@@ -126,7 +126,7 @@ def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry 
     >>> I, m = read_cxi(p); int(m.sum()), I.dtype
     (8, dtype('float32'))
     """
-    from . import __version__
+    from tomopy_dlalign.common import __version__
 
     arr, m = _check_pattern(intensity, mask)
     with atomic_h5(path, "w") as f:
@@ -254,7 +254,7 @@ def write_dx(path: str | os.PathLike, intensity, mask=None, geometry: Geometry |
     >>> read_dx(p)[0].shape
     (8, 8)
     """
-    from . import __version__
+    from tomopy_dlalign.common import __version__
 
     arr, m = _check_pattern(intensity, mask)
     with atomic_h5(path, "w") as f:
@@ -288,7 +288,7 @@ def write_result(path: str | os.PathLike, result: PhasingResult, intensity=None,
     ``object_phase`` (rad), ``support``, ``chi2`` ``(n_runs, n_iter)``; the schedule and
     all parameters are in ``/process/cdi_plugins``.
     """
-    from . import __version__
+    from tomopy_dlalign.common import __version__
 
     if not isinstance(result, PhasingResult):
         raise TypeError(f"result must be a PhasingResult, got {type(result).__name__}")

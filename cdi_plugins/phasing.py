@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from tomopy_dlalign._device import resolve_device
-from tomopy_dlalign._progress import progress
-from tomopy_dlalign.validation import as_array
+from tomopy_dlalign.common.device import resolve_device
+from tomopy_dlalign.common.progress import progress
+from tomopy_dlalign.common.validation import as_array
 
 from .algorithms import as_schedule
 from .constraints import CONSTRAINTS, Constraints

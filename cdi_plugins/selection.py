@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tomopy_dlalign.validation import as_array
+from tomopy_dlalign.common.validation import as_array
 
 from .clustering import average_runs, check_runs, convre
 

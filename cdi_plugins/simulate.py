@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from tomopy_dlalign.validation import as_array
+from tomopy_dlalign.common.validation import as_array
 
 logger = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ import h5py
 import numpy as np
 import torch
 
-from tomopy_dlalign._progress import progress
+from tomopy_dlalign.common.progress import progress
 
 from .constraints import padded_farfield
 

@@ -9,21 +9,15 @@ pixels, exactly as in TomoPy, so the functions here sit beside ``tomopy.recon``:
     rec = tda.mlem(prj, theta, num_iter=20)
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from . import compat, io, plugins, simulate
 from .align import align, align_pc, align_reprojection
+from .common import __version__
 from .jitternet import JitterNet, load_model
 from .prep import minus_log, normalize
 from .projectors import Projector, make_projector
 from .recon import fbp, mlem, reproject
 from .shifts import add_jitter, shift
 from .training import adapt, train
-
-try:
-    __version__ = version("tomopy-dlalign")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "JitterNet",

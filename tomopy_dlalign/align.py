@@ -18,14 +18,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ._device import resolve_device
-from ._progress import progress
+from .common.device import resolve_device
+from .common.progress import progress
+from .common.validation import as_array, as_center, as_theta
 from .jitternet import JitterNet, load_model, predict
 from .projectors import Projector, make_projector
 from .recon import mlem
 from .registration import phase_correlation
 from .shifts import shift
-from .validation import as_array, as_center, as_theta
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .common.validation import as_array
 from .shifts import shift
-from .validation import as_array
 
 
 def add_jitter(prj, low: float = 0, high: float = 1):

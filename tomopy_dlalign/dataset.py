@@ -19,8 +19,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ._progress import progress
 from .align import reproject_cycle
+from .common.progress import progress
 from .projectors import make_projector
 from .shifts import shift
 from .simulate import FAMILIES, add_noise, phantom

@@ -23,8 +23,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .h5files import atomic_h5, open_h5, require_dataset, write_provenance
-from .validation import as_array
+from .common.h5files import atomic_h5, open_h5, require_dataset, write_provenance
+from .common.validation import as_array
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
     >>> import numpy as np, tempfile, os
     >>> write_dx(os.path.join(tempfile.mkdtemp(), "a.h5"), np.zeros((2, 1, 4), np.uint16))
     """
-    from . import __version__
+    from tomopy_dlalign.common import __version__
 
     arr = _check_stack(data, "data")
     fields = (("data_white", "flat", flat), ("data_dark", "dark", dark))

@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._device import resolve_device
-from .validation import as_center, as_theta
+from .common.device import resolve_device
+from .common.validation import as_center, as_theta
 
 logger = logging.getLogger(__name__)
 

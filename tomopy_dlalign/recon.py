@@ -8,9 +8,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ._progress import progress
+from .common.progress import progress
+from .common.validation import as_array, as_theta
 from .projectors import Projector, make_projector
-from .validation import as_array, as_theta
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import as_theta
+from .common.validation import as_theta
 
 # (value, a, b, c, x0, y0, z0, phi in degrees) of the 3D Shepp-Logan head (Kak & Slaney),
 # with the contrasts of the "modified" version so that the inner features are visible.

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ._device import resolve_device
+from .common.device import resolve_device
+from .common.modelfiles import atomic_path
 from .jitternet import (
     JitterNet,
     JitterNetConfig,
@@ -31,7 +32,6 @@ from .jitternet import (
     resize_pairs,
     save_model,
 )
-from .modelfiles import atomic_path
 
 logger = logging.getLogger(__name__)
 

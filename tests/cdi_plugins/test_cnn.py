@@ -240,7 +240,7 @@ def test_predict_rejects_bad_input(bad, message):
 
 
 def test_weights_of_another_model_give_clear_error(tmp_path):
-    from tomopy_dlalign.modelfiles import save_weights
+    from tomopy_dlalign.common.modelfiles import save_weights
 
     path = tmp_path / "other.safetensors"
     save_weights({"w": torch.zeros(3)}, path, "tomopy_dlalign.JitterNet", "{}")

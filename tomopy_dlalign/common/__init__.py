@@ -1,0 +1,22 @@
+"""Plumbing shared by both packages, imported by its public names.
+
+- :mod:`~tomopy_dlalign.common.validation`: argument checks with messages that name the argument.
+- :mod:`~tomopy_dlalign.common.device`: the torch device behind ``device="auto"``.
+- :mod:`~tomopy_dlalign.common.progress`: progress bars that can be turned off.
+- :mod:`~tomopy_dlalign.common.h5files`: atomic HDF5 writing and the ``/process`` record.
+- :mod:`~tomopy_dlalign.common.modelfiles`: safetensors weights and their model cards.
+- :mod:`~tomopy_dlalign.common.trainer`: the one training loop (checkpoint, resume,
+  progress, seeds, time limit) that every network of both packages trains with.
+
+This module itself only holds the distribution's version, so that writers of either
+package can record it without importing a package's ``__init__``.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("tomopy-dlalign")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__"]
