@@ -28,7 +28,7 @@ from skimage.metrics import structural_similarity
 
 import tomopy_dlalign as tda
 from tomopy_dlalign import simulate
-from tomopy_dlalign.align import AlignInfo, fraction_within, residual_rmse, residuals
+from tomopy_dlalign.prep import AlignInfo, fraction_within, residual_rmse, residuals
 
 NETWORK = {"jitternet x1": dict(iters=1), "jitternet x2": dict(iters=2),
            "jitternet x1, no polish": dict(iters=1, polish=False)}

@@ -18,7 +18,7 @@ import torch
 
 import tomopy_dlalign as tda
 from tomopy_dlalign import simulate
-from tomopy_dlalign.align import residual_rmse
+from tomopy_dlalign.prep import residual_rmse
 
 
 def main():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from tomopy_dlalign.projectors import astra_cuda_usable
+from tomopy_dlalign.recon.projectors import astra_cuda_usable
 
 
 def pytest_collection_modifyitems(config, items):

@@ -10,13 +10,10 @@ pixels, exactly as in TomoPy, so the functions here sit beside ``tomopy.recon``:
 """
 
 from . import compat, io, plugins, simulate
-from .align import align, align_pc, align_reprojection
 from .common import __version__
-from .jitternet import JitterNet, load_model
-from .prep import minus_log, normalize
-from .projectors import Projector, make_projector
-from .recon import fbp, mlem, reproject
-from .shifts import add_jitter, shift
+from .models import JitterNet, load_model
+from .prep import add_jitter, align, align_pc, align_reprojection, minus_log, normalize, shift
+from .recon import Projector, fbp, make_projector, mlem, reproject
 from .training import adapt, train
 
 __all__ = [

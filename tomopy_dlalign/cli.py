@@ -19,7 +19,7 @@ def _cmd_info(args) -> int:
     import torch
 
     from . import __version__, plugins
-    from .projectors import astra, astra_cuda_usable
+    from .recon.projectors import astra, astra_cuda_usable
 
     print(f"tomopy_dlalign {__version__} (Python {platform.python_version()})")
     print(f"numpy {np.__version__}, h5py {h5py.__version__}, torch {torch.__version__}")
@@ -72,6 +72,20 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _line_integrals(path, no_prep: bool, sino=None):
+    """Read a Data Exchange scan and return ``(line integrals, theta)``: normalised and
+    ``-log``-ed unless ``no_prep`` says the file holds line integrals already."""
+    from . import io, minus_log, normalize
+
+    prj, flat, dark, theta = io.read_dx(path, sino=sino)
+    if no_prep:
+        return prj.astype(np.float32, copy=False), theta
+    if flat is None or dark is None:
+        raise ValueError(f"{path} has no flat or dark fields; pass --no-prep if the data "
+                         "are already line integrals")
+    return minus_log(normalize(prj, flat, dark)), theta
+
+
 def _reconstruct(prj, theta, args):
     from . import plugins
 
@@ -83,15 +97,10 @@ def _reconstruct(prj, theta, args):
 
 
 def _cmd_recon(args) -> int:
-    from . import io, minus_log, normalize
+    from . import io
 
     sino = tuple(args.sino) if args.sino else None
-    prj, flat, dark, theta = io.read_dx(args.input, sino=sino)
-    if not args.no_prep:
-        if flat is None or dark is None:
-            raise SystemExit(f"error: {args.input} has no flat or dark fields; "
-                             "pass --no-prep if the data are already line integrals")
-        prj = minus_log(normalize(prj, flat, dark))
+    prj, theta = _line_integrals(args.input, args.no_prep, sino)
     t0 = time.perf_counter()
     rec = _reconstruct(prj, theta, args)
     logger.info("%s of %s in %.2f s", args.algorithm, prj.shape, time.perf_counter() - t0)
@@ -104,9 +113,9 @@ def _cmd_recon(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from . import align, fbp, io, minus_log, normalize, simulate
-    from .align import AlignInfo, fraction_within, residual_rmse
-    from .report import alignment_report
+    from . import align, fbp, io, simulate
+    from .prep import AlignInfo, fraction_within, residual_rmse
+    from .prep.report import alignment_report
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,8 +133,7 @@ def _cmd_demo(args) -> int:
                 extras={"true_shift_x": (dx, "pixel"), "true_shift_y": (dy, "pixel"),
                         "truth": (vol * 0.05, "1/pixel")},
                 parameters={"command": "demo", "family": args.family, "jitter": jitter})
-    p, f, d, th = io.read_dx(scan_path)
-    line = minus_log(normalize(p, f, d))
+    line, th = _line_integrals(scan_path, no_prep=False)
     info = AlignInfo()
     aligned, ex, ey = align(line, th, iters=args.iters, info=info, show_progress=True)
     rec_before, rec_after = fbp(line, th), fbp(aligned, th)
@@ -153,17 +161,12 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_align(args) -> int:
-    from . import align, fbp, io, minus_log, normalize
-    from .align import AlignInfo, residual_rmse
-    from .report import alignment_report
+    from . import align, fbp, io
+    from .common.h5files import open_h5
+    from .prep import AlignInfo, residual_rmse
+    from .prep.report import alignment_report
 
-    prj, flat, dark, theta = io.read_dx(args.input)
-    line = prj.astype(np.float32)
-    if not args.no_prep:
-        if flat is None or dark is None:
-            raise SystemExit(f"error: {args.input} has no flat or dark fields; "
-                             "pass --no-prep if the data are already line integrals")
-        line = minus_log(normalize(prj, flat, dark))
+    line, theta = _line_integrals(args.input, args.no_prep)
     info = AlignInfo()
     aligned, dx, dy = align(line, theta, center=args.center, model=args.model,
                             iters=args.iters, polish=not args.no_polish, device=args.device,
@@ -176,7 +179,7 @@ def _cmd_align(args) -> int:
                 model=str(args.model or "shipped JitterNet"), template=args.input)
     if args.report:
         truth = {}
-        with io.open_h5(args.input) as f:
+        with open_h5(args.input) as f:
             if "/exchange/true_shift_x" in f and "/exchange/true_shift_y" in f:
                 truth = {"truth_dx": f["/exchange/true_shift_x"][()],
                          "truth_dy": f["/exchange/true_shift_y"][()]}
@@ -191,7 +194,7 @@ def _cmd_align(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from .jitternet import JitterNetConfig
+    from .models.jitternet import JitterNetConfig
     from .training import train
 
     cfg = JitterNetConfig(size=args.net_size, widths=tuple(args.widths))
@@ -206,11 +209,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_adapt(args) -> int:
-    from . import io, minus_log, normalize
     from .training import adapt
 
-    prj, flat, dark, theta = io.read_dx(args.input)
-    line = prj.astype(np.float32) if args.no_prep else minus_log(normalize(prj, flat, dark))
+    line, theta = _line_integrals(args.input, args.no_prep)
     adapt(line, theta, center=args.center, model=args.model, epochs=args.epochs,
           n_sets=args.sets, output=args.output)
     logger.info("adapted weights written to %s (model card beside them)", args.output)
@@ -218,7 +219,7 @@ def _cmd_adapt(args) -> int:
 
 
 def _cmd_make_dataset(args) -> int:
-    from .dataset import DatasetConfig, make_dataset
+    from .training.dataset import DatasetConfig, make_dataset
 
     cfg = DatasetConfig(n_volumes=args.volumes, families=tuple(args.families), size=args.size,
                         nslice=args.nslice, nproj=args.nproj, jitter=args.jitter,
@@ -227,26 +228,6 @@ def _cmd_make_dataset(args) -> int:
     path = make_dataset(args.output, cfg, show_progress=True)
     logger.info("dataset %s complete: %d volumes", path, cfg.n_volumes)
     return 0
-
-
-def _save_slices(path, truth, rec, sino) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 3, figsize=(12, 4))
-    ax[0].imshow(sino, cmap="gray", aspect="auto")
-    ax[0].set(title="sinogram (middle slice)", xlabel="column", ylabel="projection")
-    vmax = float(truth.max()) or 1.0
-    for a, img, title in ((ax[1], truth, "truth"), (ax[2], rec, "MLEM reconstruction")):
-        im = a.imshow(img, cmap="gray", vmin=0, vmax=vmax)
-        a.set(title=title)
-        a.axis("off")
-    fig.colorbar(im, ax=ax[2], label="attenuation (1/pixel)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _scan_shape_args(parser: argparse.ArgumentParser, nslice: int) -> None:

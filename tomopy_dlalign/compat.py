@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .common.validation import as_array
-from .shifts import shift
+from .prep.shifts import shift
 
 
 def add_jitter(prj, low: float = 0, high: float = 1):
@@ -68,7 +68,7 @@ def align_joint(prj, ang, fdir=".", iters=1, pad=(0, 0), blur=True, center=None,
     >>> aligned.shape, sx.shape, conv.shape
     ((60, 32, 64), (60,), (2,))
     """
-    from .align import AlignInfo, align, align_pc, align_reprojection
+    from .prep.align import AlignInfo, align, align_pc, align_reprojection
 
     info = AlignInfo()
     if algorithm == "jitternet":

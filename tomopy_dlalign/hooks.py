@@ -7,7 +7,7 @@ from .plugins import hookimpl
 
 @hookimpl
 def register_projectors():
-    from .projectors import AstraCudaProjector, SparseMatrixProjector, TorchProjector
+    from .recon.projectors import AstraCudaProjector, SparseMatrixProjector, TorchProjector
 
     return {cls.name: cls for cls in (SparseMatrixProjector, TorchProjector, AstraCudaProjector)}
 
@@ -21,6 +21,6 @@ def register_recon():
 
 @hookimpl
 def register_align():
-    from .align import align, align_pc, align_reprojection
+    from .prep.align import align, align_pc, align_reprojection
 
     return {"jitternet": align, "phase-correlation": align_pc, "reprojection": align_reprojection}

@@ -3,7 +3,7 @@ import pytest
 
 import tomopy_dlalign as tda
 from tomopy_dlalign import compat, simulate
-from tomopy_dlalign.align import AlignInfo, fraction_within, residual_rmse
+from tomopy_dlalign.prep import AlignInfo, fraction_within, residual_rmse
 
 THETA = np.linspace(0, np.pi, 60, endpoint=False)
 
@@ -102,7 +102,7 @@ def test_translating_the_sample_is_a_sinusoidal_jitter_that_the_rigid_residual_r
     # shifted by tx cos(theta) + ty sin(theta): no alignment can tell it from jitter.
     from scipy.ndimage import shift as nd_shift
 
-    from tomopy_dlalign.registration import phase_correlation
+    from tomopy_dlalign.prep.registration import phase_correlation
 
     vol = simulate.phantom("nanoparticles", 64, 8, seed=3) * 0.05
     moved = nd_shift(vol, (0, 2, -3), order=1)

@@ -148,7 +148,7 @@ def test_failed_write_leaves_existing_file_intact(tmp_path, arrays, monkeypatch)
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(io, "write_provenance", boom)
+    monkeypatch.setattr(io.dxchange, "write_provenance", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         io.write_dx(path, arrays[0][:, :2], theta=THETA)
     assert path.read_bytes() == before

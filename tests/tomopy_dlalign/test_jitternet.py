@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from tomopy_dlalign.jitternet import (
+from tomopy_dlalign.models.jitternet import (
     DEFAULT_WEIGHTS,
     JitterNet,
     JitterNetConfig,

@@ -61,7 +61,7 @@ def test_entry_point_plugin_is_discovered(tmp_path, monkeypatch):
     # A third-party package is a module plus an entry point in group tomopy.plugins.
     (tmp_path / "third_party_proj.py").write_text(textwrap.dedent("""
         from tomopy_dlalign.plugins import hookimpl
-        from tomopy_dlalign.projectors import TorchProjector
+        from tomopy_dlalign.recon.projectors import TorchProjector
 
         class Doubled(TorchProjector):
             name = "doubled"

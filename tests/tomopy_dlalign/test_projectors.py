@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tomopy_dlalign import simulate
-from tomopy_dlalign.projectors import make_projector
+from tomopy_dlalign.recon.projectors import make_projector
 
 BACKENDS = ["cpu", "torch", pytest.param("astra-cuda", marks=pytest.mark.gpu)]
 N = 64
@@ -109,7 +109,7 @@ def test_wrong_volume_shape_is_rejected():
 def test_auto_backend_avoids_a_matrix_larger_than_memory():
     import torch
 
-    from tomopy_dlalign.projectors import default_backend, system_matrix_bytes
+    from tomopy_dlalign.recon.projectors import default_backend, system_matrix_bytes
 
     cpu = torch.device("cpu")
     assert default_backend(cpu, 181, 128) == "cpu"
@@ -118,7 +118,7 @@ def test_auto_backend_avoids_a_matrix_larger_than_memory():
 
 
 def test_system_matrix_size_estimate_is_close():
-    from tomopy_dlalign.projectors import system_matrix, system_matrix_bytes
+    from tomopy_dlalign.recon.projectors import system_matrix, system_matrix_bytes
 
     mat = system_matrix(THETA, N)
     assert 0.8 < system_matrix_bytes(THETA.size, N) / (2 * 8 * mat.nnz) < 1.25

@@ -3,7 +3,7 @@ import pytest
 
 import tomopy_dlalign as tda
 from tomopy_dlalign import simulate
-from tomopy_dlalign.registration import phase_correlation
+from tomopy_dlalign.prep.registration import phase_correlation
 
 THETA = np.linspace(0, np.pi, 40, endpoint=False)
 

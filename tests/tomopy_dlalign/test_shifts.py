@@ -119,7 +119,7 @@ def test_compat_matches_tomopy_when_importable():
 
 
 def test_fourier_step_in_batches_matches_one_batch(monkeypatch):
-    from tomopy_dlalign import shifts
+    from tomopy_dlalign.prep import shifts
 
     rng = np.random.default_rng(5)
     prj = rng.random((7, 20, 24)).astype(np.float32)

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from tomopy_dlalign import dataset, simulate
-from tomopy_dlalign.dataset import DatasetConfig, make_dataset
-from tomopy_dlalign.jitternet import JitterNetConfig, load_model
-from tomopy_dlalign.training import train
+from tomopy_dlalign import simulate
+from tomopy_dlalign.training import dataset
+from tomopy_dlalign.training.dataset import DatasetConfig, make_dataset
+from tomopy_dlalign.models.jitternet import JitterNetConfig, load_model
+from tomopy_dlalign.training.train import train
 
 SMALL = dict(n_volumes=3, families=("nanoparticles", "assembly"), size=32, nslice=16,
              nproj=16, jitter=3.0, seed=5)

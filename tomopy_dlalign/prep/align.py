@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .common.device import resolve_device
-from .common.progress import progress
-from .common.validation import as_array, as_center, as_theta
-from .jitternet import JitterNet, load_model, predict
-from .projectors import Projector, make_projector
-from .recon import mlem
+from ..common.device import resolve_device
+from ..common.progress import progress
+from ..common.validation import as_array, as_center, as_theta
+from ..models.jitternet import JitterNet, load_model, predict
+from ..recon import mlem
+from ..recon.projectors import Projector, make_projector
 from .registration import phase_correlation
 from .shifts import shift
 
@@ -52,7 +52,7 @@ class AlignInfo:
         self.times.append(time.perf_counter() - t0)
 
 
-def _check(prj, theta, center):
+def check_inputs(prj, theta, center):
     arr = as_array(prj, "prj", ndim=3)
     th = as_theta(theta, arr.shape[0])
     c = as_center(center, arr.shape[2])
@@ -68,14 +68,14 @@ def reproject_cycle(prj: np.ndarray, theta: np.ndarray, center: float, projector
     return projector.forward(rec)
 
 
-def _downsample(prj: np.ndarray, factor: int) -> np.ndarray:
+def downsample(prj: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return prj
     t = torch.from_numpy(np.ascontiguousarray(prj))[:, None]
     return F.avg_pool2d(t, factor, ceil_mode=False)[:, 0].numpy() * factor
 
 
-def _network_factor(shape: tuple[int, ...], size: int) -> int:
+def network_factor(shape: tuple[int, ...], size: int) -> int:
     """Binning (a power of 2) that brings the projections close to the network's size:
     the larger side down to about ``size``, the smaller side not below ``size / 2``."""
     factor = 1
@@ -144,7 +144,7 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
     >>> aligned.shape, dx.shape
     ((60, 32, 64), (60,))
     """
-    arr, th, c = _check(prj, theta, center)
+    arr, th, c = check_inputs(prj, theta, center)
     if not isinstance(iters, (int, np.integer)) or iters < 1:
         raise ValueError(f"iters must be a positive integer, got {iters!r}")
     if not isinstance(polish, (bool, int, np.integer)) or polish < 0:
@@ -160,8 +160,8 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
                          f"this network (input {size}), got {arr.shape[1]} x {arr.shape[2]}")
     dev = resolve_device(device)
     t0 = time.perf_counter()
-    factor = _network_factor(arr.shape, size)
-    small = _downsample(arr, factor)
+    factor = network_factor(arr.shape, size)
+    small = downsample(arr, factor)
     A = make_projector(th, small.shape[2], c / factor, backend=backend, device=dev)
 
     def estimate(current):
@@ -173,7 +173,7 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
         pf = 1
         while max(arr.shape[1:]) // pf > polish_size:
             pf *= 2
-        sx, sy = _polish(_downsample(arr, pf), th, c / pf, dx / pf, dy / pf, backend, dev,
+        sx, sy = _polish(downsample(arr, pf), th, c / pf, dx / pf, dy / pf, backend, dev,
                          rounds=rounds)
         dx, dy = sx * pf, sy * pf
         if info is not None:
@@ -193,9 +193,9 @@ def _polish(arr, th, c, dx, dy, backend, dev, rounds=POLISH_ROUNDS, num_iter=POL
     at 256 px, 0.95 -> 0.77 px at 128 px, against one round with a 3 x 3 median."""
     from scipy.ndimage import gaussian_filter, median_filter
 
-    from .registration import _impulsive
+    from .registration import is_impulsive
 
-    noisy = _impulsive(arr)
+    noisy = is_impulsive(arr)
     A = make_projector(th, arr.shape[2], c, backend=backend, device=dev)
     rec = None
     for _ in range(rounds):
@@ -252,7 +252,7 @@ def align_pc(prj, theta, center: float | None = None, iters: int = 1, device: st
     """Baseline: phase correlation of each projection against the reprojection of a
     fresh MLEM reconstruction, repeated ``iters`` times. Returns ``(aligned, dx, dy)``
     in the same senses as :func:`align`."""
-    arr, th, c = _check(prj, theta, center)
+    arr, th, c = check_inputs(prj, theta, center)
     return _baseline(arr, th, c, iters, lambda cur, A: reproject_cycle(cur, th, c, A),
                      "phase correlation", backend, device, info, show_progress)
 
@@ -267,7 +267,7 @@ def align_reprojection(prj, theta, center: float | None = None, iters: int = 5,
     its reprojection by phase correlation and shifted, ``iters`` times. Returns
     ``(aligned, dx, dy)`` in the same senses as :func:`align`.
     """
-    arr, th, c = _check(prj, theta, center)
+    arr, th, c = check_inputs(prj, theta, center)
     state = {"rec": None}
 
     def reference(current, A):
@@ -280,35 +280,7 @@ def align_reprojection(prj, theta, center: float | None = None, iters: int = 5,
                      info, show_progress)
 
 
-def residuals(dx_est, dy_est, dx_true, dy_true, theta=None) -> tuple[np.ndarray, np.ndarray]:
-    """Residual jitter per projection after removing what the data cannot determine.
-
-    Without ``theta``: the common offset of each axis. With ``theta``: also the rigid
-    translation of the object in the slice plane, ``tx cos(theta) + ty sin(theta)`` in
-    ``dx``. A sample translated by ``(tx, ty)`` gives exactly the projections of that
-    jitter, so no alignment from the projections alone can tell the two apart: it only
-    moves the reconstruction. For independent jitter of standard deviation ``s`` over
-    ``n`` angles that term alone is about ``s * sqrt(2 / n)`` px RMS (0.6 px for +-10 px
-    uniform jitter and 181 angles), whatever the method.
-    """
-    rx = np.asarray(dx_est, np.float64) - np.asarray(dx_true, np.float64)
-    ry = np.asarray(dy_est, np.float64) - np.asarray(dy_true, np.float64)
-    if theta is None:
-        return rx - rx.mean(), ry - ry.mean()
-    th = as_theta(theta, rx.shape[0])
-    basis = np.stack([np.ones_like(th), np.cos(th), np.sin(th)], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, rx, rcond=None)
-    return rx - basis @ coef, ry - ry.mean()
 
 
-def residual_rmse(dx_est, dy_est, dx_true, dy_true, theta=None) -> float:
-    """RMS of the 2D residual jitter (see :func:`residuals`; with ``theta`` the rigid
-    translation of the object is removed too)."""
-    rx, ry = residuals(dx_est, dy_est, dx_true, dy_true, theta)
-    return float(np.sqrt(np.mean(rx**2 + ry**2)))
 
 
-def fraction_within(dx_est, dy_est, dx_true, dy_true, tol: float = 1.0, theta=None) -> float:
-    """Share of projections whose 2D residual (see :func:`residuals`) is below ``tol``."""
-    rx, ry = residuals(dx_est, dy_est, dx_true, dy_true, theta)
-    return float(np.mean(np.hypot(rx, ry) < tol))

@@ -19,11 +19,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .align import reproject_cycle
-from .common.progress import progress
-from .projectors import make_projector
-from .shifts import shift
-from .simulate import FAMILIES, add_noise, phantom
+from ..common.progress import progress
+from ..prep.align import reproject_cycle
+from ..prep.shifts import shift
+from ..recon.projectors import make_projector
+from ..simulate import FAMILIES, add_noise, phantom
 
 logger = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
     ax.set(xlabel="angle (degrees)", ylabel="jitter (pixels)", title=title or "jitter per angle")
     ax.legend(fontsize=8, ncol=2)
     if have_truth:
-        from .align import residual_rmse, residuals
+        from .scoring import residual_rmse, residuals
 
         rx, ry = residuals(dx, dy, truth_dx, truth_dy)
         rmse = float(np.sqrt(np.mean(rx**2 + ry**2)))

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from .common.validation import as_array
+from ..common.validation import as_array
 
 logger = logging.getLogger(__name__)
 

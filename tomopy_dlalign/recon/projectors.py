@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .common.device import resolve_device
-from .common.validation import as_center, as_theta
+from ..common.device import resolve_device
+from ..common.validation import as_array, as_center, as_theta
 
 logger = logging.getLogger(__name__)
 
@@ -401,7 +401,7 @@ def make_projector(theta, ncol: int, center: float | None = None, backend: str =
     >>> A.forward(np.ones((2, 32, 32), np.float32)).shape
     (30, 2, 32)
     """
-    from . import plugins
+    from .. import plugins
 
     dev = resolve_device(device)
     name = (default_backend(dev, len(np.atleast_1d(theta)), ncol)
@@ -410,3 +410,41 @@ def make_projector(theta, ncol: int, center: float | None = None, backend: str =
     if hasattr(cls, "is_available") and not cls.is_available():
         raise RuntimeError(f"projector backend {name!r} cannot run on this machine")
     return cls(theta, ncol, center, device=dev)
+
+
+def check_tomo(tomo, theta, name="tomo"):
+    arr = as_array(tomo, name, ndim=3)
+    th = as_theta(theta, arr.shape[0])
+    return arr, th
+
+
+def projector_for(theta, ncol, center, backend, device, projector) -> Projector:
+    if projector is not None:
+        if projector.ncol != ncol or projector.nproj != len(theta):
+            raise ValueError(
+                f"projector was built for {projector.nproj} angles x {projector.ncol} columns, "
+                f"the data have {len(theta)} x {ncol}")
+        return projector
+    return make_projector(theta, ncol, center, backend=backend, device=device)
+
+
+def reproject(rec, theta, center: float | None = None, device: str = "auto",
+              backend: str = "auto", projector: Projector | None = None) -> np.ndarray:
+    """Forward-project a reconstruction to projections ``(nproj, nslice, ncol)``.
+
+    The counterpart of ``tomopy.project`` for a volume from :func:`mlem` or :func:`fbp`
+    (``rec`` of shape ``(nslice, ncol, ncol)``), in the same geometry.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> reproject(np.zeros((1, 16, 16), np.float32), np.linspace(0, np.pi, 8)).shape
+    (8, 1, 16)
+    """
+    vol = as_array(rec, "rec", ndim=3)
+    if vol.shape[1] != vol.shape[2]:
+        raise ValueError(f"rec must have shape (nslice, ncol, ncol), got {vol.shape}")
+    th = as_theta(theta)
+    A = projector_for(th, vol.shape[2], center, backend, device, projector)
+    return A.forward(vol)
+

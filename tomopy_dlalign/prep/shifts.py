@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .common.device import resolve_device
-from .common.validation import as_array
+from ..common.device import resolve_device
+from ..common.validation import as_array
 
 _MODES = ("edge", "constant")
 _PAD = 16  # pixels of edge padding around the Fourier sub-pixel step

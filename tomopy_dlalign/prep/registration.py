@@ -28,7 +28,7 @@ def _taper(n: int) -> torch.Tensor:
     return t
 
 
-def _impulsive(stack: np.ndarray) -> bool:
+def is_impulsive(stack: np.ndarray) -> bool:
     lo = stack.min(axis=(1, 2), keepdims=True)
     hi = stack.max(axis=(1, 2), keepdims=True)
     return float(np.mean((stack == lo) | (stack == hi))) > 0.005
@@ -67,7 +67,7 @@ def phase_correlation(measured, reference, upsample: int = 20, denoise: bool | N
         raise ValueError(f"measured and reference must be (n, H, W) stacks of one shape, "
                          f"got {m.shape} and {r.shape}")
     if denoise is None:
-        denoise = _impulsive(m)
+        denoise = is_impulsive(m)
     if denoise:
         m = median_filter(m, size=(1, 3, 3))
         r = median_filter(r, size=(1, 3, 3))

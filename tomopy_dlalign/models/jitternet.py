@@ -18,9 +18,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common.modelfiles import load_state, read_weights, save_weights
+from ..common.modelfiles import load_state, read_weights, save_weights
 
-WEIGHTS_DIR = Path(__file__).with_name("weights")
+WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "jitternet.safetensors"
 
 
@@ -139,7 +139,7 @@ def predict(model: JitterNet, measured, reprojected, batch_size: int = 64,
     -------
     dx, dy : ndarray (nproj,), in pixels of the input images.
     """
-    from .common.device import resolve_device
+    from ..common.device import resolve_device
 
     dev = resolve_device(device)
     model = model.to(dev).eval()

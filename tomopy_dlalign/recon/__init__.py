@@ -1,0 +1,12 @@
+"""Reconstruction and reprojection: the projector operators, MLEM and FBP.
+
+:mod:`.projectors` holds the forward/adjoint operators built once per geometry (and
+:func:`reproject`), :mod:`.mlem` and :mod:`.fbp` the two reconstructions, with TomoPy's
+argument names.
+"""
+
+from .fbp import fbp, ramp_filter
+from .mlem import mlem
+from .projectors import Projector, make_projector, reproject
+
+__all__ = ["Projector", "fbp", "make_projector", "mlem", "ramp_filter", "reproject"]
