@@ -222,9 +222,9 @@ def fit(net: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
             t_epoch = clock()
             train_loss, out_of_time = _run_epoch(net, optimizer, scheduler, batches, loss, gen,
                                                  state, config, ckpt, clock)
-            _end_epoch(net, scheduler, validate, on_best, state, config, train_loss,
-                       clock() - t_epoch)
             state.seconds = clock()
+            _end_epoch(net, scheduler, validate, on_best, state, config, train_loss,
+                       state.seconds - t_epoch)
             state.stopped_early = state.stopped_early or out_of_time
             if out_of_time:
                 logger.warning("%s: time limit of %s min reached after epoch %d", config.desc,

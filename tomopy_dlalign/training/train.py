@@ -1,5 +1,5 @@
 """Training JitterNet: Adam on the MSE of eq. (1) of Fu et al. (2021), with a validation
-split by volume, checkpoints every epoch, resume, early stopping and fixed seeds.
+split by volume, early stopping and the shared loop's checkpoints, resume and seeds.
 
 The result is a safetensors file plus a model card (JSON, same name) that records the
 command, the data and their generation parameters, the seed, the epochs, the validation
@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +21,8 @@ import torch
 from torch.nn import functional as F
 
 from ..common.device import resolve_device
-from ..common.modelfiles import atomic_path
+from ..common.modelfiles import write_text_atomic
+from ..common.trainer import FitConfig, fit, machine_record
 from ..models.jitternet import (
     JitterNet,
     JitterNetConfig,
@@ -82,13 +81,14 @@ def train(datasets: Sequence[str | os.PathLike], output: str | os.PathLike, epoc
           patience: int = 5, seed: int = 0, device: str = "auto",
           config: JitterNetConfig | None = None, init: str | os.PathLike | None = None,
           resume: bool = True, max_minutes: float | None = None, command: str | None = None,
-          card_extra: dict | None = None, pairs_per_epoch: int | None = None) -> dict:
+          card_extra: dict | None = None, pairs_per_epoch: int | None = None,
+          show_progress: bool | None = None) -> dict:
     """Train (or fine-tune) JitterNet and write ``output`` (safetensors) and its card.
 
     Parameters
     ----------
     datasets : list of paths
-        Files from :func:`tomopy_dlalign.dataset.make_dataset`.
+        Files from :func:`tomopy_dlalign.training.make_dataset`.
     output : path
         Weights file; the model card goes beside it as ``.json`` and the checkpoint as
         ``.ckpt`` (resumed from when ``resume`` and it exists).
@@ -103,7 +103,7 @@ def train(datasets: Sequence[str | os.PathLike], output: str | os.PathLike, epoc
     init : path, optional
         Start from these weights (fine-tuning) instead of a random initialisation.
     max_minutes : float, optional
-        Stop cleanly after the epoch that passes this wall time.
+        Stop cleanly after this much training time.
     pairs_per_epoch : int, optional
         Draw this many training pairs (a fresh random subset) per epoch instead of all;
         neighbouring angles of one scan are alike, so a subset per epoch trains as well
@@ -112,12 +112,15 @@ def train(datasets: Sequence[str | os.PathLike], output: str | os.PathLike, epoc
     Returns
     -------
     dict, the model card.
+
+    Notes
+    -----
+    The loop is :func:`tomopy_dlalign.common.trainer.fit`; the loss is the MSE of eq. (1)
+    of Fu et al. (2021), in pixels of the network's input.
     """
     output = Path(output)
-    ckpt_path = output.with_suffix(".ckpt")
     dev = resolve_device(device)
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
     model = load_model(init) if init is not None else JitterNet(config)
     cfg = model.config
     val_every = max(int(round(1 / val_fraction)), 2)
@@ -128,63 +131,40 @@ def train(datasets: Sequence[str | os.PathLike], output: str | os.PathLike, epoc
     model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
-    state = {"epoch": 0, "best": float("inf"), "stale": 0, "history": [], "seconds": 0.0}
-    if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=True, map_location="cpu")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        gen.set_state(ck["generator"])
-        state = json.loads(ck["state"])
-        logger.info("resumed %s at epoch %d (best validation MSE %.4f)", ckpt_path,
-                    state["epoch"], state["best"])
     logger.info("training on %d pairs, validating on %d, %s, %s", xt.shape[0], xv.shape[0],
                 dev, cfg)
-    t_start = time.perf_counter() - state["seconds"]
-    while state["epoch"] < epochs and state["stale"] < patience:
-        model.train()
+
+    def plan(epoch, gen):
         order = torch.randperm(xt.shape[0], generator=gen)[:pairs_per_epoch]
-        total = 0.0
-        for b, a in enumerate(range(0, len(order), batch_size)):
-            idx = order[a:a + batch_size]
-            xb, yb = _augment(xt[idx], yt[idx], gen)
-            pred = model(normalize_pairs(xb.to(dev)))
-            loss = F.mse_loss(pred, yb.to(dev), reduction="sum") / xb.shape[0]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * xb.shape[0]
-            if b % 50 == 0:
-                logger.debug("epoch %d batch %d loss %.4f", state["epoch"] + 1, b,
-                             float(loss.detach()))
-        val = _evaluate(model, xv, yv, 256, dev)
-        sched.step(val)
-        state["epoch"] += 1
-        state["seconds"] = time.perf_counter() - t_start
-        state["history"].append({"epoch": state["epoch"], "train_mse": total / len(order),
-                                 "val_mse": val, "lr": opt.param_groups[0]["lr"],
-                                 "seconds": round(state["seconds"], 1)})
-        logger.info("epoch %d: train MSE %.4f, validation MSE %.4f px^2 (network pixels), "
-                    "%.0f s", state["epoch"], total / len(order), val, state["seconds"])
-        if val < state["best"]:
-            state["best"], state["stale"] = val, 0
-            save_model(model, output, _card(state, meta, seed, cfg, dev, command, lr,
-                                            batch_size, init, card_extra))
-        else:
-            state["stale"] += 1
-        with atomic_path(ckpt_path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                        "state": json.dumps(state)}, tmp)
-        if max_minutes is not None and state["seconds"] > 60 * max_minutes:
-            logger.info("stopping after %.1f min (max_minutes=%s)", state["seconds"] / 60,
-                        max_minutes)
-            break
+        return [order[a:a + batch_size] for a in range(0, len(order), batch_size)]
+
+    def loss(idx, gen):
+        xb, yb = _augment(xt[idx], yt[idx], gen)
+        pred = model(normalize_pairs(xb.to(dev)))
+        return F.mse_loss(pred, yb.to(dev), reduction="sum") / xb.shape[0]
+
+    def on_best(state):
+        save_model(model, output, _card(state, meta, seed, cfg, dev, command, lr, batch_size,
+                                        init, card_extra))
+
+    fit_cfg = FitConfig(epochs=epochs, seed=seed, checkpoint=output.with_suffix(".ckpt"),
+                        resume=resume, identity={"config": cfg.to_json(), "pairs": len(xt)},
+                        scheduler_step="validation", patience=patience,
+                        max_minutes=max_minutes, show_progress=show_progress,
+                        desc="JitterNet")
+    state = fit(model, opt, sched, plan, loss, fit_cfg,
+                validate=lambda: _evaluate(model, xv, yv, 256, dev), on_best=on_best)
     card = json.loads(output.with_suffix(".json").read_text())
-    card["stopped_after_epochs"] = state["epoch"]
-    card["history"] = state["history"]
-    output.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    card["stopped_after_epochs"] = state.epoch
+    card["history"] = _history(state)
+    write_text_atomic(output.with_suffix(".json"), json.dumps(card, indent=2))
     return card
+
+
+def _history(state) -> list[dict]:
+    """The loop's history in the card's terms: eq. (1)'s MSE in network pixels squared."""
+    return [{"epoch": h["epoch"], "train_mse": h["train_loss"], "val_mse": h["val_loss"],
+             "lr": h.get("lr"), "seconds": h["seconds"]} for h in state.history]
 
 
 def _card(state, meta, seed, cfg, dev, command, lr, batch_size, init, extra):
@@ -199,15 +179,11 @@ def _card(state, meta, seed, cfg, dev, command, lr, batch_size, init, extra):
         "initialised_from": str(init) if init else "random",
         "data": meta and [{"path": Path(m["path"]).name, "pairs": m["pairs"],
                            "generation": m["config"]} for m in meta],
-        "best_epoch": state["epoch"],
-        "validation_mse_px2": state["history"][-1]["val_mse"],
-        "validation_rmse_px": float(np.sqrt(state["history"][-1]["val_mse"])),
-        "training_seconds": round(state["seconds"], 1),
-        "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                    "cpu_threads": torch.get_num_threads(), "device": str(dev),
-                    "torch": torch.__version__},
+        "best_epoch": state.epoch,
+        "validation_mse_px2": state.best,
+        "validation_rmse_px": float(np.sqrt(state.best)),
+        "training_seconds": round(state.seconds, 1),
+        "machine": machine_record(dev),
     }
     card.update(extra or {})
     return card
-
-
