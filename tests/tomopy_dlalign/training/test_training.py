@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from tomopy_dlalign import simulate
+from tomopy_dlalign.models.jitternet import JitterNetConfig, load_model
 from tomopy_dlalign.training import dataset
 from tomopy_dlalign.training.dataset import DatasetConfig, make_dataset
-from tomopy_dlalign.models.jitternet import JitterNetConfig, load_model
 from tomopy_dlalign.training.train import train
 
 SMALL = dict(n_volumes=3, families=("nanoparticles", "assembly"), size=32, nslice=16,
