@@ -68,7 +68,7 @@ def align_joint(prj, ang, fdir=".", iters=1, pad=(0, 0), blur=True, center=None,
     >>> aligned.shape, sx.shape, conv.shape
     ((60, 32, 64), (60,), (2,))
     """
-    from .prep.align import AlignInfo, align, align_pc, align_reprojection
+    from .prep.alignment import AlignInfo, align, align_pc, align_reprojection
 
     info = AlignInfo()
     if algorithm == "jitternet":

@@ -21,6 +21,6 @@ def register_recon():
 
 @hookimpl
 def register_align():
-    from .prep.align import align, align_pc, align_reprojection
+    from .prep.alignment import align, align_pc, align_reprojection
 
     return {"jitternet": align, "phase-correlation": align_pc, "reprojection": align_reprojection}

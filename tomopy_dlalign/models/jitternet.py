@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..common.device import resolve_device
 from ..common.modelfiles import load_state, read_weights, save_weights
 
 WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
@@ -131,7 +132,7 @@ def predict(model: JitterNet, measured, reprojected, batch_size: int = 64,
     Parameters
     ----------
     model : JitterNet
-    measured, reprojected : ndarray, shape (nproj, nslice, ncol)
+    measured, reprojected : ndarray or tensor, shape (nproj, nslice, ncol)
     batch_size : int
         Pairs per forward pass; the result does not depend on it.
 
@@ -139,17 +140,16 @@ def predict(model: JitterNet, measured, reprojected, batch_size: int = 64,
     -------
     dx, dy : ndarray (nproj,), in pixels of the input images.
     """
-    from ..common.device import resolve_device
-
     dev = resolve_device(device)
     model = model.to(dev).eval()
     size = model.config.size
+    measured = torch.as_tensor(measured)
+    reprojected = torch.as_tensor(reprojected)
     n = measured.shape[0]
     out = np.zeros((n, 2), np.float64)
     for a in range(0, n, batch_size):
-        pair = torch.from_numpy(np.stack([measured[a:a + batch_size],
-                                          reprojected[a:a + batch_size]], 1)).to(dev)
-        small, (sx, sy) = resize_pairs(pair.float(), size)
+        pair = torch.stack([measured[a:a + batch_size], reprojected[a:a + batch_size]], 1)
+        small, (sx, sy) = resize_pairs(pair.to(dev, torch.float32), size)
         pred = model(normalize_pairs(small)).double().cpu().numpy()
         out[a:a + batch_size] = pred * np.array([sx, sy])
     return out[:, 0], out[:, 1]

@@ -1,12 +1,12 @@
 """From raw projections to aligned line integrals.
 
 :mod:`.normalize` (flat/dark correction, ``-log``), :mod:`.shifts` (sub-pixel shifts and
-synthetic jitter), :mod:`.registration` (phase correlation), :mod:`.align` (the jitter
+synthetic jitter), :mod:`.registration` (phase correlation), :mod:`.alignment` (the jitter
 correction cycle and its classic baselines), :mod:`.scoring` (residuals against known
 jitter) and :mod:`.report` (the alignment QA plots).
 """
 
-from .align import AlignInfo, align, align_pc, align_reprojection
+from .alignment import AlignInfo, align, align_pc, align_reprojection
 from .normalize import minus_log, normalize
 from .registration import phase_correlation
 from .scoring import fraction_within, residual_rmse, residuals

@@ -126,18 +126,22 @@ def shift(prj, dx, dy, mode: str = "edge", device: str = "auto") -> np.ndarray:
     n = arr.shape[0]
     sx = _per_projection(dx, "dx", n)
     sy = _per_projection(dy, "dy", n)
+    x = torch.from_numpy(np.ascontiguousarray(arr)).to(resolve_device(device))
+    return shift_tensor(x, sx, sy, mode).cpu().numpy()
+
+
+def shift_tensor(x: torch.Tensor, sx: np.ndarray, sy: np.ndarray,
+                 mode: str = "edge") -> torch.Tensor:
+    """:func:`shift` on a checked stack that stays on its device: ``x`` (nproj, nslice,
+    ncol), ``sx``/``sy`` one float per projection. Returns a new tensor."""
     ix, iy = np.round(sx), np.round(sy)
     fx, fy = sx - ix, sy - iy
-    dev = resolve_device(device)
-    x = torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
     frac = (np.abs(fx) > 1e-9) | (np.abs(fy) > 1e-9)
     if frac.any():
-        sel = np.flatnonzero(frac)
+        sel = torch.from_numpy(np.flatnonzero(frac)).to(x.device)
         x = x.clone()
-        x[torch.from_numpy(sel).to(dev)] = _fourier_shift(x[torch.from_numpy(sel).to(dev)],
-                                                          fx[sel], fy[sel], mode)
-    x = _integer_shift(x, ix.astype(np.int64), iy.astype(np.int64), mode)
-    return x.cpu().numpy()
+        x[sel] = _fourier_shift(x[sel], fx[frac], fy[frac], mode)
+    return _integer_shift(x, ix.astype(np.int64), iy.astype(np.int64), mode)
 
 
 def add_jitter(prj, low: float = -20, high: float = 20, seed=None, mode: str = "edge"):

@@ -85,24 +85,36 @@ def mlem(
     if not isinstance(num_iter, (int, np.integer)) or num_iter < 0:
         raise ValueError(f"num_iter must be a non-negative integer, got {num_iter!r}")
     A = projector_for(th, ncol, center, backend, device, projector)
-    dev = A.device
-    neg = int((y_np < 0).sum())
-    if neg:
-        logger.debug("mlem: %d negative data values (%.2g %%) set to zero", neg,
-                    100.0 * neg / y_np.size)
-    y = torch.from_numpy(np.ascontiguousarray(y_np)).to(dev).clamp_(min=0)
-    sens = A.adjoint(torch.ones((nproj, 1, ncol), device=dev))  # (1, ncol, ncol)
-    inside = sens > 1e-6 * sens.max()
-    inv_sens = torch.where(inside, 1.0 / sens.clamp(min=1e-12), torch.zeros_like(sens))
-    if init_recon is None:
-        mass = y.sum(dim=(0, 2))  # per slice
-        level = mass / sens.sum()
-        x = inside.to(torch.float32) * level[:, None, None]
-    else:
+    x0 = None
+    if init_recon is not None:
         x0 = as_array(init_recon, "init_recon", ndim=3)
         if x0.shape != (nslice, ncol, ncol):
             raise ValueError(f"init_recon must have shape {(nslice, ncol, ncol)}, got {x0.shape}")
-        x = torch.from_numpy(np.ascontiguousarray(x0)).to(dev).clamp(min=0)
+        x0 = torch.from_numpy(np.ascontiguousarray(x0))
+    y = torch.from_numpy(np.ascontiguousarray(y_np))
+    return mlem_tensor(y, A, num_iter, x0, callback, show_progress).cpu().numpy()
+
+
+def mlem_tensor(y: torch.Tensor, A: Projector, num_iter: int, init: torch.Tensor | None = None,
+                callback: Callable[[int, float], None] | None = None,
+                show_progress: bool | None = False) -> torch.Tensor:
+    """The MLEM iterations of :func:`mlem` on tensors that are already checked.
+
+    ``y`` (nproj, nslice, ncol) and ``init`` (nslice, ncol, ncol) are moved to the
+    projector's device; the result stays there. For callers inside the package that
+    keep a stack on its device across steps (the alignment cycle).
+    """
+    dev = A.device
+    nproj, _, ncol = y.shape
+    y = y.to(dev, torch.float32).clamp(min=0)
+    sens = A.adjoint(torch.ones((nproj, 1, ncol), device=dev))  # (1, ncol, ncol)
+    inside = sens > 1e-6 * sens.max()
+    inv_sens = torch.where(inside, 1.0 / sens.clamp(min=1e-12), torch.zeros_like(sens))
+    if init is None:
+        level = y.sum(dim=(0, 2)) / sens.sum()  # the measured mass of each slice
+        x = inside.to(torch.float32) * level[:, None, None]
+    else:
+        x = init.to(dev, torch.float32).clamp(min=0)
     tiny = torch.finfo(torch.float32).tiny
     for k in progress(range(num_iter), "mlem", show_progress):
         ax = A.forward(x)
@@ -111,9 +123,7 @@ def mlem(
         if callback is not None:
             callback(k, _kl(y, ax, ratio, pos))
         x = x * A.adjoint(ratio) * inv_sens
-        if (k + 1) % 10 == 0:
-            logger.debug("mlem: iteration %d/%d", k + 1, num_iter)
-    return x.cpu().numpy()
+    return x
 
 
 def _kl(y, ax, ratio, pos) -> float:

@@ -1,7 +1,7 @@
 """Training data and training of JitterNet.
 
 :mod:`.dataset` simulates (measured, reprojected) pairs with known jitter, exactly as
-:func:`~tomopy_dlalign.prep.align.align` sees them at run time; :mod:`.train` trains
+:func:`~tomopy_dlalign.prep.alignment.align` sees them at run time; :mod:`.train` trains
 the network through the shared loop (:mod:`tomopy_dlalign.common.trainer`);
 :mod:`.adapt` fine-tunes it on the user's own sample.
 """

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..models.jitternet import (
     JitterNet,
@@ -32,7 +33,7 @@ def adapt(prj, theta, center: float | None = None, model=None, n_sets: int = 12,
     """
     import tempfile
 
-    from ..prep.align import align, check_inputs, downsample, network_factor
+    from ..prep.alignment import align, check_inputs, downsample, network_factor
     from ..recon import mlem
     from ..recon.projectors import make_projector
     from .dataset import simulate_pairs, write_pairs
@@ -41,7 +42,7 @@ def adapt(prj, theta, center: float | None = None, model=None, n_sets: int = 12,
     net = model if isinstance(model, JitterNet) else load_model(model)
     factor = network_factor(arr.shape, net.config.size)
     aligned, _, _ = align(arr, th, c, model=net, device=device)
-    small = downsample(aligned, factor)
+    small = downsample(torch.from_numpy(aligned), factor).numpy()
     A = make_projector(th, small.shape[2], c / factor)
     vol = mlem(small, th, c / factor, num_iter=20, projector=A, show_progress=False)
     amp = jitter if jitter is not None else 0.08 * small.shape[2]

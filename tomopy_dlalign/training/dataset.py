@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 
 from ..common.progress import progress
-from ..prep.align import reproject_cycle
+from ..prep.alignment import reproject_cycle
 from ..prep.shifts import shift
 from ..recon.projectors import make_projector
 from ..simulate import FAMILIES, add_noise, phantom

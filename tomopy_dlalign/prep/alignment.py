@@ -22,10 +22,10 @@ from ..common.device import resolve_device
 from ..common.progress import progress
 from ..common.validation import as_array, as_center, as_theta
 from ..models.jitternet import JitterNet, load_model, predict
-from ..recon import mlem
+from ..recon.mlem import mlem_tensor
 from ..recon.projectors import Projector, make_projector
-from .registration import phase_correlation
-from .shifts import shift
+from .registration import is_impulsive, phase_correlation
+from .shifts import shift_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -53,26 +53,29 @@ class AlignInfo:
 
 
 def check_inputs(prj, theta, center):
+    """Validate ``(prj, theta, center)`` once, as every aligner's public boundary does."""
     arr = as_array(prj, "prj", ndim=3)
     th = as_theta(theta, arr.shape[0])
     c = as_center(center, arr.shape[2])
     return arr, th, c
 
 
-def reproject_cycle(prj: np.ndarray, theta: np.ndarray, center: float, projector: Projector,
-                    num_iter: int = MLEM_ITERS) -> np.ndarray:
+def reproject_cycle(prj, theta: np.ndarray, center: float, projector: Projector,
+                    num_iter: int = MLEM_ITERS):
     """MLEM of ``prj`` followed by its reprojection: the reference each projection is
-    registered against. Training data are made with this same function."""
-    rec = mlem(prj, theta, center, num_iter=num_iter, projector=projector,
-               show_progress=False)
-    return projector.forward(rec)
+    registered against. Training data are made with this same function. A tensor in
+    gives a tensor on the projector's device out; an array gives an array."""
+    y = torch.as_tensor(prj)
+    ref = projector.forward(mlem_tensor(y, projector, num_iter))
+    return ref if isinstance(prj, torch.Tensor) else ref.cpu().numpy()
 
 
-def downsample(prj: np.ndarray, factor: int) -> np.ndarray:
+def downsample(prj: torch.Tensor, factor: int) -> torch.Tensor:
+    """Bin each projection by ``factor`` (sum over the bin's columns, mean over rows
+    and columns times ``factor``: line integrals keep their scale)."""
     if factor == 1:
         return prj
-    t = torch.from_numpy(np.ascontiguousarray(prj))[:, None]
-    return F.avg_pool2d(t, factor, ceil_mode=False)[:, 0].numpy() * factor
+    return F.avg_pool2d(prj[:, None], factor, ceil_mode=False)[:, 0] * factor
 
 
 def network_factor(shape: tuple[int, ...], size: int) -> int:
@@ -160,8 +163,9 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
                          f"this network (input {size}), got {arr.shape[1]} x {arr.shape[2]}")
     dev = resolve_device(device)
     t0 = time.perf_counter()
+    stack = torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
     factor = network_factor(arr.shape, size)
-    small = downsample(arr, factor)
+    small = downsample(stack, factor)
     A = make_projector(th, small.shape[2], c / factor, backend=backend, device=dev)
 
     def estimate(current):
@@ -173,43 +177,39 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
         pf = 1
         while max(arr.shape[1:]) // pf > polish_size:
             pf *= 2
-        sx, sy = _polish(downsample(arr, pf), th, c / pf, dx / pf, dy / pf, backend, dev,
+        sx, sy = _polish(downsample(stack, pf), th, c / pf, dx / pf, dy / pf, backend,
                          rounds=rounds)
         dx, dy = sx * pf, sy * pf
         if info is not None:
             info.record(dx, dy, t0)
     if info is not None:
         info.seconds = time.perf_counter() - t0
-    return shift(arr, -dx, -dy), dx, dy
+    return shift_tensor(stack, -dx, -dy).cpu().numpy(), dx, dy
 
 
-def _polish(arr, th, c, dx, dy, backend, dev, rounds=POLISH_ROUNDS, num_iter=POLISH_ITERS):
+def _polish(stack, th, c, dx, dy, backend, rounds=POLISH_ROUNDS, num_iter=POLISH_ITERS):
     """Sub-pixel refinement at full resolution: register the corrected stack against the
     reprojection of its own MLEM reconstruction, ``rounds`` times, the reconstruction
     carried from one round to the next. Stacks with salt-and-pepper noise are
-    median-filtered (5 x 5; a 3 x 3 median leaves much of 40 % noise) before the
+    median-filtered (5 x 5, since a 3 x 3 median leaves much of strong noise) before the
     reconstruction, and both sides are smoothed (Gaussian, 1 px) before the registration.
-    Measured on held-out scans with 40 % noise (benchmarks/RESULTS.md): 1.31 -> 0.80 px
-    at 256 px, 0.95 -> 0.77 px at 128 px, against one round with a 3 x 3 median."""
+    """
     from scipy.ndimage import gaussian_filter, median_filter
 
-    from .registration import is_impulsive
-
-    noisy = is_impulsive(arr)
-    A = make_projector(th, arr.shape[2], c, backend=backend, device=dev)
+    noisy = is_impulsive(stack.cpu().numpy())
+    A = make_projector(th, stack.shape[2], c, backend=backend, device=stack.device)
     rec = None
     for _ in range(rounds):
-        corrected = shift(arr, -dx, -dy)
+        corrected = shift_tensor(stack, -dx, -dy).cpu().numpy()
         if noisy:
             corrected = median_filter(corrected, size=(1, 5, 5))
-        rec = mlem(corrected, th, c, num_iter=num_iter, init_recon=rec, projector=A,
-                   show_progress=False)
-        ref = A.forward(rec)
+        rec = mlem_tensor(torch.from_numpy(corrected), A, num_iter, init=rec)
+        ref = A.forward(rec).cpu().numpy()
         if noisy:
             corrected = gaussian_filter(corrected, (0, 1, 1))
             ref = gaussian_filter(ref, (0, 1, 1))
         ex, ey = phase_correlation(corrected, ref, denoise=False)
-        # a polish only refines: ignore corrections beyond two pixels (failed registrations)
+        # a polish only refines: corrections beyond two pixels are failed registrations
         ok = np.hypot(ex, ey) < 2.0
         dx = dx + np.where(ok, ex, 0)
         dy = dy + np.where(ok, ey, 0)
@@ -218,14 +218,15 @@ def _polish(arr, th, c, dx, dy, backend, dev, rounds=POLISH_ROUNDS, num_iter=POL
 
 
 def _iterate(stack, iters, estimate, desc, info, show_progress, t0, scale: int = 1):
-    """Shift ``stack`` by the shifts found so far, estimate the residual jitter with
-    ``estimate(current)``, accumulate, ``iters`` times. Shifts are returned in pixels of
-    the full-size stack (``scale`` times those of ``stack``); the common vertical offset
-    is removed, since reprojection cannot see it."""
+    """Shift ``stack`` (a tensor) by the shifts found so far, estimate the residual jitter
+    with ``estimate(current)``, accumulate, ``iters`` times. Shifts are returned in pixels
+    of the full-size stack (``scale`` times those of ``stack``); the common vertical
+    offset is removed, since reprojection cannot see it."""
     dx = np.zeros(stack.shape[0])
     dy = np.zeros(stack.shape[0])
     for _ in progress(range(iters), desc, show_progress):
-        current = shift(stack, -dx / scale, -dy / scale) if dx.any() or dy.any() else stack
+        current = shift_tensor(stack, -dx / scale, -dy / scale) if dx.any() or dy.any() \
+            else stack
         ex, ey = estimate(current)
         dx += ex * scale
         dy += ey * scale
@@ -238,12 +239,17 @@ def _iterate(stack, iters, estimate, desc, info, show_progress, t0, scale: int =
 def _baseline(arr, th, c, iters, reference, desc, backend, device, info, show_progress):
     """Register the current stack against ``reference(current, A)``: both baselines."""
     t0 = time.perf_counter()
-    A = make_projector(th, arr.shape[2], c, backend=backend, device=device)
-    dx, dy = _iterate(arr, iters, lambda cur: phase_correlation(cur, reference(cur, A)),
-                      desc, info, show_progress, t0)
+    dev = resolve_device(device)
+    stack = torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
+    A = make_projector(th, arr.shape[2], c, backend=backend, device=dev)
+
+    def estimate(current):
+        return phase_correlation(current.cpu().numpy(), reference(current, A).cpu().numpy())
+
+    dx, dy = _iterate(stack, iters, estimate, desc, info, show_progress, t0)
     if info is not None:
         info.seconds = time.perf_counter() - t0
-    return shift(arr, -dx, -dy), dx, dy
+    return shift_tensor(stack, -dx, -dy).cpu().numpy(), dx, dy
 
 
 def align_pc(prj, theta, center: float | None = None, iters: int = 1, device: str = "auto",
@@ -272,15 +278,9 @@ def align_reprojection(prj, theta, center: float | None = None, iters: int = 5,
 
     def reference(current, A):
         first = state["rec"] is None
-        state["rec"] = mlem(current, th, c, num_iter=MLEM_ITERS if first else recon_iters,
-                            init_recon=state["rec"], projector=A, show_progress=False)
+        state["rec"] = mlem_tensor(current, A, MLEM_ITERS if first else recon_iters,
+                                   init=state["rec"])
         return A.forward(state["rec"])
 
     return _baseline(arr, th, c, iters, reference, "reprojection alignment", backend, device,
                      info, show_progress)
-
-
-
-
-
-
