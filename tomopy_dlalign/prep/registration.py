@@ -6,8 +6,7 @@ the windowed cross-power spectrum for the integer peak, then a local upsampled D
 (the matrix-multiply refinement of Guizar-Sicairos, Thurman & Fienup, Opt. Lett. 33,
 156, 2008). Plain (not phase-only) correlation is used: a reprojection is a blurred
 version of the measurement, and whitening the spectrum amplifies exactly the high
-frequencies where the two differ (measured: phase-only correlation left 3 px of jitter
-where plain correlation reached 0.6 px). Salt-and-pepper noise, recognised by many
+frequencies where the two differ. Salt-and-pepper noise, recognised by many
 pixels at the images' extreme values, is removed with a 3 x 3 median filter first; even
 so phase correlation breaks down near 40 % of such noise, as Fu et al. report.
 """

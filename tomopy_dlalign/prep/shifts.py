@@ -67,8 +67,8 @@ def _fourier_shift(x: torch.Tensor, fx: np.ndarray, fy: np.ndarray, mode: str) -
     ky = torch.fft.fftfreq(H, dtype=torch.float64, device=x.device)
     kx = torch.fft.rfftfreq(W, dtype=torch.float64, device=x.device)
     out = torch.empty_like(x)
-    # a few projections at a time bound the memory of the spectra
-    # (181 x 1024^2 at once took 12 GB); the phase ramp is separable in y and x
+    # a few projections at a time bound the memory of the spectra, which for a whole
+    # large stack would be several times its size; the phase ramp is separable in y and x
     step = max(1, _CHUNK_ELEMENTS // (H * W))
     for a in range(0, n, step):
         b = min(n, a + step)
