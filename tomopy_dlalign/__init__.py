@@ -13,7 +13,7 @@ from . import compat, io, plugins, simulate
 from .common import __version__
 from .models import JitterNet, load_model
 from .prep import add_jitter, align, align_pc, align_reprojection, minus_log, normalize, shift
-from .recon import Projector, fbp, make_projector, mlem, reproject
+from .recon import Projector, fbp, find_center, make_projector, mlem, reproject
 from .training import adapt, train
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "add_jitter",
     "compat",
     "fbp",
+    "find_center",
     "io",
     "make_projector",
     "minus_log",

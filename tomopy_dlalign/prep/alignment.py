@@ -20,8 +20,9 @@ from torch.nn import functional as F
 
 from ..common.device import resolve_device
 from ..common.progress import progress
-from ..common.validation import as_array, as_center, as_theta
+from ..common.validation import as_array, as_theta
 from ..models.jitternet import JitterNet, load_model, predict
+from ..recon.center import resolve_center
 from ..recon.mlem import mlem_tensor
 from ..recon.projectors import Projector, make_projector
 from .registration import is_impulsive, phase_correlation
@@ -46,6 +47,7 @@ class AlignInfo:
     history: list = field(default_factory=list)   # [(dx, dy), ...] cumulative per cycle
     times: list = field(default_factory=list)     # seconds from the start to each entry
     seconds: float = 0.0
+    center: float | None = None                   # the rotation axis used, in pixels
 
     def record(self, dx: np.ndarray, dy: np.ndarray, t0: float) -> None:
         self.history.append((dx.copy(), dy.copy()))
@@ -53,11 +55,11 @@ class AlignInfo:
 
 
 def check_inputs(prj, theta, center):
-    """Validate ``(prj, theta, center)`` once, as every aligner's public boundary does."""
+    """Validate ``(prj, theta, center)`` once, as every aligner's public boundary does;
+    ``center="auto"`` is resolved here."""
     arr = as_array(prj, "prj", ndim=3)
     th = as_theta(theta, arr.shape[0])
-    c = as_center(center, arr.shape[2])
-    return arr, th, c
+    return arr, th, resolve_center(center, arr, th)
 
 
 def reproject_cycle(prj, theta: np.ndarray, center: float, projector: Projector,
@@ -88,7 +90,7 @@ def network_factor(shape: tuple[int, ...], size: int) -> int:
     return factor
 
 
-def align(prj, theta, center: float | None = None, model: JitterNet | str | None = None,
+def align(prj, theta, center: float | str | None = "auto", model: JitterNet | str | None = None,
           iters: int = 1, polish: bool | int = True, polish_size: int = POLISH_SIZE,
           device: str = "auto", backend: str = "auto", batch_size: int = 64,
           info: AlignInfo | None = None, show_progress: bool | None = None):
@@ -100,8 +102,9 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
         Line integrals (after ``normalize`` and ``minus_log``).
     theta : ndarray (nproj,)
         Angles in radians.
-    center : float, optional
-        Rotation axis in pixels (default ``ncol / 2``).
+    center : float, "auto" or None
+        Rotation axis in pixels; ``"auto"`` finds it with
+        :func:`~tomopy_dlalign.recon.find_center`; ``None`` means ``ncol / 2``.
     model : JitterNet or path, optional
         ``None`` loads the weights that ship with the package (offline).
     iters : int
@@ -119,7 +122,8 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
     device, backend : str
         Torch device and projector backend.
     info : AlignInfo, optional
-        Filled with the cumulative shifts after each cycle and the time.
+        Filled with the cumulative shifts after each cycle, the time and the rotation
+        axis used (``info.center``).
 
     Returns
     -------
@@ -135,8 +139,11 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
     -----
     Stacks larger than the network are binned by powers of two to about its size for
     the MLEM, the reprojection and the network (shifts are scaled back), and the polish
-    recovers full-resolution precision. Each pair is normalised on its own, so a
-    projection's estimate does not depend on the rest of the batch.
+    recovers full-resolution precision. Slabs with fewer rows (or columns) than half
+    the network's input, down to a single detector row, are aligned horizontally only,
+    by iterative reprojection on the row sums, and ``dy`` is 0 (a warning says so).
+    Each pair is normalised on its own, so a projection's estimate does not depend on
+    the rest of the batch.
 
     Example
     -------
@@ -154,31 +161,39 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
         raise ValueError(f"polish must be True, False or a number of rounds >= 0, "
                          f"got {polish!r}")
     rounds = POLISH_ROUNDS if polish is True else int(polish)
+    if info is not None:
+        info.center = c
     if not isinstance(polish_size, (int, np.integer)) or polish_size < 16:
         raise ValueError(f"polish_size must be an integer >= 16, got {polish_size!r}")
     net = model if isinstance(model, JitterNet) else load_model(model)
-    size = net.config.size
-    if min(arr.shape[1:]) < size // 2:
-        raise ValueError(f"prj images must be at least {size // 2} x {size // 2} pixels for "
-                         f"this network (input {size}), got {arr.shape[1]} x {arr.shape[2]}")
     dev = resolve_device(device)
     t0 = time.perf_counter()
     stack = torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
-    factor = network_factor(arr.shape, size)
-    small = downsample(stack, factor)
-    A = make_projector(th, small.shape[2], c / factor, backend=backend, device=dev)
+    size = net.config.size
+    thin = min(arr.shape[1:]) < size // 2
+    if thin:
+        logger.warning("prj images of %d x %d pixels are smaller than the network's %d x %d: "
+                       "aligning the horizontal axis only, by iterative reprojection "
+                       "(dy = 0)", arr.shape[1], arr.shape[2], size // 2, size // 2)
+        dx, dy = _rows_only(stack, th, c, iters, backend, info, show_progress, t0)
+    else:
+        factor = network_factor(arr.shape, size)
+        small = downsample(stack, factor)
+        A = make_projector(th, small.shape[2], c / factor, backend=backend, device=dev)
 
-    def estimate(current):
-        ref = reproject_cycle(current, th, c / factor, A)
-        return predict(net, current, ref, batch_size=batch_size, device=dev)
+        def estimate(current):
+            ref = reproject_cycle(current, th, c / factor, A)
+            return predict(net, current, ref, batch_size=batch_size, device=dev)
 
-    dx, dy = _iterate(small, iters, estimate, "align", info, show_progress, t0, scale=factor)
+        dx, dy = _iterate(small, iters, estimate, "align", info, show_progress, t0,
+                          scale=factor)
     if rounds:
         pf = 1
         while max(arr.shape[1:]) // pf > polish_size:
             pf *= 2
-        sx, sy = _polish(downsample(stack, pf), th, c / pf, dx / pf, dy / pf, backend,
-                         rounds=rounds)
+        full = bin_columns(stack, pf) if thin else downsample(stack, pf)
+        sx, sy = _polish(full, th, c / pf, dx / pf, dy / pf, backend, rounds=rounds,
+                         rows_only=thin)
         dx, dy = sx * pf, sy * pf
         if info is not None:
             info.record(dx, dy, t0)
@@ -187,12 +202,50 @@ def align(prj, theta, center: float | None = None, model: JitterNet | str | None
     return shift_tensor(stack, -dx, -dy).cpu().numpy(), dx, dy
 
 
-def _polish(stack, th, c, dx, dy, backend, rounds=POLISH_ROUNDS, num_iter=POLISH_ITERS):
+def bin_columns(prj: torch.Tensor, factor: int) -> torch.Tensor:
+    """Bin each projection by ``factor`` along columns only (thin slabs keep their rows)."""
+    if factor == 1:
+        return prj
+    return F.avg_pool2d(prj[:, None], (1, factor), ceil_mode=False)[:, 0] * factor
+
+
+#: columns a thin slab is binned to (at least) for its coarse iterative alignment
+THIN_COLUMNS = 128
+#: reprojection cycles of the coarse alignment of a thin slab, per requested ``iters``
+THIN_CYCLES = 10
+
+
+def _rows_only(stack, th, c, iters, backend, info, show_progress, t0):
+    """Horizontal jitter of a slab too thin for the network: iterative reprojection
+    alignment (the reconstruction carried between cycles) on the stack binned along
+    columns, registering row sums, with ``dy`` held at 0."""
+    factor = 1
+    while stack.shape[2] // (2 * factor) >= THIN_COLUMNS:
+        factor *= 2
+    small = bin_columns(stack, factor)
+    A = make_projector(th, small.shape[2], c / factor, backend=backend, device=stack.device)
+    state = {"rec": None}
+
+    def estimate(current):
+        first = state["rec"] is None
+        state["rec"] = mlem_tensor(current, A, MLEM_ITERS if first else 2, init=state["rec"])
+        ref = A.forward(state["rec"])
+        ex, _ = phase_correlation(current.sum(1, keepdim=True).cpu().numpy(),
+                                  ref.sum(1, keepdim=True).cpu().numpy())
+        return ex, np.zeros_like(ex)
+
+    return _iterate(small, THIN_CYCLES * iters, estimate, "align (rows only)", info,
+                    show_progress, t0, scale=factor)
+
+
+def _polish(stack, th, c, dx, dy, backend, rounds=POLISH_ROUNDS, num_iter=POLISH_ITERS,
+            rows_only=False):
     """Sub-pixel refinement at full resolution: register the corrected stack against the
     reprojection of its own MLEM reconstruction, ``rounds`` times, the reconstruction
     carried from one round to the next. Stacks with salt-and-pepper noise are
     median-filtered (5 x 5, since a 3 x 3 median leaves much of strong noise) before the
     reconstruction, and both sides are smoothed (Gaussian, 1 px) before the registration.
+    With ``rows_only`` only ``dx`` is refined.
     """
     from scipy.ndimage import gaussian_filter, median_filter
 
@@ -208,7 +261,10 @@ def _polish(stack, th, c, dx, dy, backend, rounds=POLISH_ROUNDS, num_iter=POLISH
         if noisy:
             corrected = gaussian_filter(corrected, (0, 1, 1))
             ref = gaussian_filter(ref, (0, 1, 1))
+        if rows_only:  # too few rows to see vertical shifts: register the row sums
+            corrected, ref = corrected.sum(1, keepdims=True), ref.sum(1, keepdims=True)
         ex, ey = phase_correlation(corrected, ref, denoise=False)
+        ey = np.zeros_like(ey) if rows_only else ey
         # a polish only refines: corrections beyond two pixels are failed registrations
         ok = np.hypot(ex, ey) < 2.0
         dx = dx + np.where(ok, ex, 0)
@@ -252,7 +308,7 @@ def _baseline(arr, th, c, iters, reference, desc, backend, device, info, show_pr
     return shift_tensor(stack, -dx, -dy).cpu().numpy(), dx, dy
 
 
-def align_pc(prj, theta, center: float | None = None, iters: int = 1, device: str = "auto",
+def align_pc(prj, theta, center: float | str | None = "auto", iters: int = 1, device: str = "auto",
              backend: str = "auto", info: AlignInfo | None = None,
              show_progress: bool | None = None):
     """Baseline: phase correlation of each projection against the reprojection of a
@@ -263,7 +319,7 @@ def align_pc(prj, theta, center: float | None = None, iters: int = 1, device: st
                      "phase correlation", backend, device, info, show_progress)
 
 
-def align_reprojection(prj, theta, center: float | None = None, iters: int = 5,
+def align_reprojection(prj, theta, center: float | str | None = "auto", iters: int = 5,
                        recon_iters: int = 2, device: str = "auto", backend: str = "auto",
                        info: AlignInfo | None = None, show_progress: bool | None = None):
     """Baseline: the joint iterative reprojection alignment of TomoPy's ``align_joint``.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .center import resolve_center
 from .projectors import Projector, check_tomo, projector_for
 
 FILTERS = ("none", "ramlak", "ramp", "shepp", "cosine", "hann", "hamming")
@@ -42,7 +43,7 @@ def ramp_filter(n: int, filter_name: str = "shepp") -> np.ndarray:
 def fbp(
     tomo,
     theta,
-    center: float | None = None,
+    center: float | str | None = "auto",
     filter_name: str = "shepp",
     device: str = "auto",
     backend: str = "auto",
@@ -56,8 +57,10 @@ def fbp(
         Line integrals.
     theta : ndarray, shape (nproj,)
         Angles in radians, spread evenly over 180 (or 360) degrees.
-    center : float, optional
-        Rotation axis in pixels (default ``ncol / 2``).
+    center : float, "auto" or None
+        Rotation axis in pixels: ``"auto"`` (default) finds it
+        (:func:`~tomopy_dlalign.recon.find_center`), ``None`` means ``ncol / 2``
+        (TomoPy's default). Ignored when ``projector`` is given.
     filter_name : str
         ``"shepp"`` (default, as TomoPy's gridrec), ``"ramlak"``/``"ramp"``, ``"cosine"``,
         ``"hann"``, ``"hamming"`` or ``"none"``.
@@ -83,6 +86,8 @@ def fbp(
     (1, 32, 32)
     """
     arr, th = check_tomo(tomo, theta)
+    if projector is None:
+        center = resolve_center(center, arr, th)
     nproj, nslice, ncol = arr.shape
     A = projector_for(th, ncol, center, backend, device, projector)
     n = 1 << int(np.ceil(np.log2(2 * ncol)))

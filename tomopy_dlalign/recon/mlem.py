@@ -10,6 +10,7 @@ import torch
 
 from ..common.progress import progress
 from ..common.validation import as_array
+from .center import resolve_center
 from .projectors import Projector, check_tomo, projector_for
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 def mlem(
     tomo,
     theta,
-    center: float | None = None,
+    center: float | str | None = "auto",
     num_iter: int = 20,
     init_recon=None,
     device: str = "auto",
@@ -40,8 +41,10 @@ def mlem(
         Line integrals (after ``normalize`` and ``minus_log``), as in TomoPy.
     theta : ndarray, shape (nproj,)
         Projection angles in radians.
-    center : float, optional
-        Rotation axis in pixels along ``ncol``; default ``ncol / 2``.
+    center : float, "auto" or None
+        Rotation axis in pixels along ``ncol``: ``"auto"`` (default) finds it
+        (:func:`~tomopy_dlalign.recon.find_center`), ``None`` means ``ncol / 2``
+        (TomoPy's default). Ignored when ``projector`` is given.
     num_iter : int
         Number of MLEM iterations (TomoPy defaults to 1; 20 is a useful start here).
     init_recon : ndarray, shape (nslice, ncol, ncol), optional
@@ -81,6 +84,8 @@ def mlem(
     (2, 32, 32)
     """
     y_np, th = check_tomo(tomo, theta)
+    if projector is None:
+        center = resolve_center(center, y_np, th)
     nproj, nslice, ncol = y_np.shape
     if not isinstance(num_iter, (int, np.integer)) or num_iter < 0:
         raise ValueError(f"num_iter must be a non-negative integer, got {num_iter!r}")

@@ -75,9 +75,11 @@ def test_fbp_shifted_centre_gives_the_same_image():
     offset = simulate.disk_sinogram(THETA, N, 15.0, 6.0, 2.0, center=36.0)[:, None]
     rec_c = tda.fbp(centred, THETA)[0]
     rec_o = tda.fbp(offset.astype(np.float32), THETA, center=36.0)[0]
-    wrong = tda.fbp(offset.astype(np.float32), THETA)[0]
+    wrong = tda.fbp(offset.astype(np.float32), THETA, center=None)[0]   # the middle, 32
+    found = tda.fbp(offset.astype(np.float32), THETA, center="auto")[0]
     assert _rel(rec_o, truth) < _rel(rec_c, truth) + 0.02
     assert _rel(wrong, truth) > 2 * _rel(rec_o, truth)
+    assert _rel(found, truth) < _rel(rec_o, truth) + 0.01
 
 
 @pytest.mark.parametrize("name, bound", [("ramlak", 0.35), ("shepp", 0.38), ("cosine", 0.46),
