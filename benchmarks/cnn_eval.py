@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cdi_plugins import cnn, cnn_eval
-from cdi_plugins import superellipsoid as se
+from cdi_plugins import cnn
+from cdi_plugins.cnn import evaluate as cnn_eval
+from cdi_plugins.simulate import superellipsoid as se
 
 logger = logging.getLogger("benchmarks.cnn_eval")
 HERE = Path(__file__).parent
@@ -77,10 +78,10 @@ def main(argv=None) -> int:
 def speed_table(net, intensity: np.ndarray, batches=(16, 32, 64, 256), n: int = 1024) -> list:
     """ms per pattern of the network alone (best of 3 passes over ``n`` patterns), per
     thread count, batch size and memory layout: the default (contiguous) layout against
-    the channels-last one that :func:`cdi_plugins.cnn_model.forward_batches` uses."""
+    the channels-last one that :func:`cdi_plugins.cnn.model.forward_batches` uses."""
     import copy
 
-    from cdi_plugins.cnn_model import normalize_pattern
+    from cdi_plugins.cnn.model import normalize_pattern
 
     x = normalize_pattern(torch.from_numpy(intensity[:n]))
     layouts = {"contiguous": (copy.deepcopy(net).eval().to(memory_format=torch.contiguous_format),

@@ -3,7 +3,7 @@ simulated mitochondrion-like patterns at several photon budgets (Pan et al. 2022
 
 For each budget: one background-subtracted 128 x 128 pattern of the same simulated
 mitochondrion (beamstop, Poisson noise), ``--runs`` OSS runs (positivity, shrink-wrap),
-then every method of :mod:`cdi_plugins.selection` on the same runs. Figures per method:
+then every method of :mod:`cdi_plugins.convre.baselines` on the same runs. Figures per method:
 wPRTF resolution (1/e) in pixels and in nm for the paper's geometry (5.5 keV, 1.496 m,
 60 um effective pixels), amplitude variance per shell, and the real-space error of the
 method's image against the truth (which the paper could not measure). The learned
@@ -38,9 +38,13 @@ import torch  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 import cdi_plugins as cdi  # noqa: E402
-from cdi_plugins import convre_report, metrics, mitochondria, selection  # noqa: E402
-from cdi_plugins import features as feature_net  # noqa: E402
-from cdi_plugins.clustering import cluster, convre, features, prepare_by_chi2  # noqa: E402
+from cdi_plugins import metrics  # noqa: E402
+from cdi_plugins.convre import baselines as selection  # noqa: E402
+from cdi_plugins.convre import cluster, convre, prepare_by_chi2  # noqa: E402
+from cdi_plugins.convre import features as feature_net  # noqa: E402
+from cdi_plugins.convre import report as convre_report  # noqa: E402
+from cdi_plugins.convre.features import features  # noqa: E402
+from cdi_plugins.simulate import mitochondria  # noqa: E402
 from tomopy_dlalign.common.modelfiles import atomic_path  # noqa: E402
 
 logger = logging.getLogger("convre_bench")

@@ -34,8 +34,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 import convre_bench as cb  # noqa: E402
 
-from cdi_plugins import metrics, mitochondria  # noqa: E402
-from cdi_plugins.clustering import RULES, average_runs, convre  # noqa: E402
+from cdi_plugins import metrics  # noqa: E402
+from cdi_plugins.convre import RULES, average_runs, convre  # noqa: E402
+from cdi_plugins.simulate import mitochondria  # noqa: E402
 from tomopy_dlalign.common.modelfiles import atomic_path  # noqa: E402
 
 logger = logging.getLogger("convre_draws")
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
 
 
 def rule_variants(objs, chi2, obj, seed) -> dict:
-    """Both selection rules (:data:`cdi_plugins.clustering.RULES`), each through
+    """Both selection rules (:data:`cdi_plugins.convre.RULES`), each through
     :func:`convre` on the same features and k-means seed (so on the same clusters, except
     that ``best-run`` may give an isolated best run a cluster of its own), for the learned
     features and for raw pixels: runs kept, how many of them are

@@ -1,5 +1,12 @@
 """Coherent diffraction imaging: phase retrieval, ConvRe clustering, PRTF, complex CNN.
 
+The subpackages follow the data path: :mod:`~cdi_plugins.io` (files),
+:mod:`~cdi_plugins.physics` (the far-field forward model and the data conventions),
+:mod:`~cdi_plugins.simulate` (objects and patterns), :mod:`~cdi_plugins.phasing`
+(iterative phase retrieval), :mod:`~cdi_plugins.metrics` (chi^2, PRTF, resolution),
+:mod:`cdi_plugins.convre` (clustering of runs), :mod:`~cdi_plugins.cnn` (the complex
+CNN) and :mod:`~cdi_plugins.cli` (the ``cdi-plugins`` command).
+
 Example
 -------
 >>> import cdi_plugins as cdi
@@ -12,13 +19,27 @@ Example
 
 from tomopy_dlalign.common import __version__
 
-from . import algorithms, cnn, io, metrics, simulate, superellipsoid
-from .algorithms import ER, HIO, OSS, RAAR, Algorithm, Schedule, as_schedule, parse_schedule
-from .clustering import ConvReResult, convre
+from . import cnn, io, metrics, simulate
 from .cnn import unwrap_phase
+from .convre import ConvReResult, convre
 from .metrics import prtf, resolution
-from .phasing import PhasingResult, phase_retrieval, random_start, support_from_autocorrelation
-from .shrinkwrap import ShrinkWrap
+from .phasing import (
+    ER,
+    HIO,
+    OSS,
+    RAAR,
+    Algorithm,
+    PhasingResult,
+    Schedule,
+    ShrinkWrap,
+    algorithms,
+    as_schedule,
+    parse_schedule,
+    phase_retrieval,
+    random_start,
+    support_from_autocorrelation,
+)
+from .simulate import superellipsoid
 
 __all__ = [
     "__version__", "algorithms", "io", "metrics", "simulate",

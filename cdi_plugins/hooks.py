@@ -2,7 +2,7 @@
 
 The built-in phasing algorithms register under the kind ``phasing``; a third party adds
 one the same way, returning ``{name: factory}`` where ``factory(*args)`` builds a
-:class:`cdi_plugins.algorithms.Algorithm`.
+:class:`cdi_plugins.phasing.algorithms.Algorithm`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,6 @@ from tomopy_dlalign.plugins import hookimpl
 
 @hookimpl
 def register_phasing():
-    from .algorithms import ER, HIO, OSS, RAAR
+    from .phasing.algorithms import ER, HIO, OSS, RAAR
 
     return {"er": ER, "hio": HIO, "raar": RAAR, "oss": OSS}

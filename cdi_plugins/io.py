@@ -31,7 +31,7 @@ import numpy as np
 from tomopy_dlalign.common.h5files import atomic_h5, open_h5, require_dataset, write_provenance
 from tomopy_dlalign.common.validation import as_array
 
-from .phasing import PhasingResult
+from .phasing.engine import PhasingResult
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 import cdi_plugins as cdi
-from cdi_plugins import cnn, cnn_eval
-from cdi_plugins import superellipsoid as se
+from cdi_plugins import cnn
+from cdi_plugins.cnn import evaluate as cnn_eval
+from cdi_plugins.simulate import superellipsoid as se
 
 logging.basicConfig(level=logging.INFO)
 out = Path("cdi_cnn_example")

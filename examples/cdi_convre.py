@@ -13,7 +13,10 @@ import logging
 import numpy as np
 
 import cdi_plugins as cdi
-from cdi_plugins import convre_report, metrics, mitochondria, selection
+from cdi_plugins import metrics
+from cdi_plugins.convre import baselines as selection
+from cdi_plugins.convre import report as convre_report
+from cdi_plugins.simulate import mitochondria
 
 
 def main() -> None:

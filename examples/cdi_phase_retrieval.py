@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 
 import cdi_plugins as cdi
-from cdi_plugins import io, metrics, report, simulate
+from cdi_plugins import io, metrics, simulate
+from cdi_plugins.phasing import report
 
 logging.basicConfig(level=logging.INFO)
 out = Path("cdi_example")

@@ -1,0 +1,187 @@
+"""``cdi-plugins cnn ...``: make the superellipsoid data, train, evaluate, predict.
+
+::
+
+    cdi-plugins cnn make-dataset /tmp/cnn/train.h5 --n 32768 --seed 1
+    cdi-plugins cnn make-dataset /tmp/cnn/test.h5 --n 2048 --seed 2
+    cdi-plugins cnn train /tmp/cnn/train.h5 --test /tmp/cnn/test.h5 -o cnn.safetensors
+    cdi-plugins cnn evaluate /tmp/cnn/test.h5 --train /tmp/cnn/train.h5 --report rep/
+    cdi-plugins cnn predict pattern.cxi -o prediction.h5 --refine --report rep/
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+
+from .patterns import read_pattern
+
+logger = logging.getLogger("cdi_plugins.cli")
+
+
+def _threads(args) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def cmd_make_dataset(args) -> int:
+    from ..simulate import superellipsoid as se
+
+    _threads(args)
+    cfg = se.SuperellipsoidConfig(size=args.size, photons=args.photons or None)
+    path = se.make_dataset(args.output, args.n, seed=args.seed, config=cfg, chunk=args.chunk,
+                           show_progress=False if args.no_progress else None)
+    logger.info("dataset %s: %d particles (seed %d)", path, args.n, args.seed)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from ..cnn import training
+
+    _threads(args)
+    command = "cdi-plugins " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    training.train(
+        args.dataset, args.output, test=args.test, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
+        n_train=args.n, encoder=tuple(args.encoder), decoder=tuple(args.decoder),
+        checkpoint=args.checkpoint, command=command, device=args.device,
+        show_progress=False if args.no_progress else None, time_limit=args.time_limit)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from ..cnn import evaluate
+
+    _threads(args)
+    evaluate.evaluate(args.dataset, model=args.model, train=args.train, n=args.n,
+                      report=args.report, output=args.json, n_refine=args.refine,
+                      n_starts=args.starts, seed=args.seed, n_iter=args.iter,
+                      n_train=args.n_train,
+                      show_progress=False if args.no_progress else None)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .. import cnn
+    from ..cnn import evaluate
+
+    _threads(args)
+    intensity, mask, geom = read_pattern(args.input)
+    net = cnn.load_model(args.model)
+    amp, phase = cnn.predict(intensity, model=net)
+    chi2 = float(cnn.modulus_chi2(intensity, amp, phase)[0])
+    logger.info("CNN prediction: chi2 of the modulus %.4g", chi2)
+    res = None
+    if args.refine:
+        res = cnn.refine(intensity, amp, phase, mask=mask, n_runs=args.runs, seed=args.seed,
+                         device=args.device)
+        logger.info("refined: chi2 %.4g -> %.4g", chi2, res.final_chi2[res.best])
+    if args.output:
+        cnn.write_prediction(args.output, intensity, amp, phase, res, model=net)
+    if args.report:
+        evaluate.prediction_report(intensity, amp, phase, res, args.report)
+    final = f"; refined chi2 = {res.final_chi2[res.best]:.4g}" if res is not None else ""
+    print(f"CNN chi2 = {chi2:.4g}{final}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Register ``cnn`` and its subcommands on the ``cdi-plugins`` subparsers."""
+    cnn = sub.add_parser("cnn", help="complex CNN phase retrieval (Wu et al. 2021)",
+                         description=__doc__.split("\n")[0])
+    csub = cnn.add_subparsers(dest="cnn_command", required=True)
+
+    _add_make_dataset(csub)
+    _add_train(csub)
+    _add_evaluate(csub)
+    _add_predict(csub)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: the machine is shared)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _add_make_dataset(csub) -> None:
+    """``cnn make-dataset``."""
+    p = csub.add_parser("make-dataset", help="superellipsoid patterns and targets (HDF5, "
+                                             "resumable)")
+    p.add_argument("output", help="HDF5 file (resumed if it exists)")
+    p.add_argument("--n", type=int, default=32768, help="particles")
+    p.add_argument("--seed", type=int, required=True,
+                   help="dataset seed (use different seeds for training and test data)")
+    p.add_argument("--size", type=int, default=64, help="pattern size")
+    p.add_argument("--photons", type=float, default=0.0,
+                   help="photons per pattern (Poisson noise); 0 = noiseless")
+    p.add_argument("--chunk", type=int, default=256, help="particles per written block")
+    _common(p)
+    p.set_defaults(func=cmd_make_dataset)
+
+
+def _add_train(csub) -> None:
+    """``cnn train``."""
+    p = csub.add_parser("train", help="train the CNN (loss of eq. 4)")
+    p.add_argument("dataset", help="training dataset (make-dataset)")
+    p.add_argument("-o", "--output", required=True, help="weights file (.safetensors); the "
+                                                         "model card is written beside it")
+    p.add_argument("--test", help="held-out dataset for the figures in the model card")
+    p.add_argument("--n", type=int, default=None, help="use the first N training particles")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 0.01 for SGD, 3e-3 for Adam)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                   help="adam: AdamW + one-cycle cosine; sgd: the paper's SGD, lr x0.95 "
+                        "every 10 epochs")
+    # the shipped network's widths (CNNConfig's defaults; torch is not imported here)
+    p.add_argument("--encoder", type=int, nargs="+", default=[8, 16, 32, 64])
+    p.add_argument("--decoder", type=int, nargs="+", default=[32, 16])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file (default: OUTPUT.ckpt); training resumes from it")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="stop after this many minutes (the schedule is cut short)")
+    p.add_argument("--device", default="auto")
+    _common(p)
+    p.set_defaults(func=cmd_train)
+
+
+def _add_evaluate(csub) -> None:
+    """``cnn evaluate``."""
+    p = csub.add_parser("evaluate", help="chi^2 on held-out data, NNS baseline, "
+                                         "refinement comparison, PNG report")
+    p.add_argument("dataset", help="held-out test dataset")
+    p.add_argument("--model", default=None, help="weights (default: the shipped ones)")
+    p.add_argument("--train", default=None, help="training dataset for the NNS baseline")
+    p.add_argument("--n", type=int, default=None, help="test patterns (default all)")
+    p.add_argument("--n-train", type=int, default=None,
+                   help="NNS references: the first N training particles (default all)")
+    p.add_argument("--refine", type=int, default=0,
+                   help="test patterns for the four-initialisation comparison")
+    p.add_argument("--starts", type=int, default=4, help="random starts per initialisation")
+    p.add_argument("--iter", type=int, default=600, help="ER/HIO iterations")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--report", default=None, help="folder for PNG figures")
+    p.add_argument("--json", default=None, help="write the figures as JSON")
+    _common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_predict(csub) -> None:
+    """``cnn predict``."""
+    p = csub.add_parser("predict", help="predict amplitude and phase of a 64x64 pattern")
+    p.add_argument("input", help="pattern file (.cxi or Data Exchange .h5)")
+    p.add_argument("--model", default=None, help="weights (default: the shipped ones)")
+    p.add_argument("-o", "--output", help="result file (Data Exchange layout)")
+    p.add_argument("--refine", action="store_true", help="refine with ER/HIO + shrink-wrap")
+    p.add_argument("--runs", type=int, default=4, help="refinement runs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--report", default=None, help="folder for PNG figures")
+    _common(p)
+    p.set_defaults(func=cmd_predict)

@@ -1,0 +1,185 @@
+"""Figures of the complex CNN's evaluation (Wu et al. 2021, Figs. 3-5), as PNG.
+
+- ``cnn_gallery.png``: test patterns, true and predicted amplitude and phase (Fig. 4);
+- ``nns_gallery.png``: the same for the nearest-neighbour search;
+- ``cnn_chi2_hist.png``: histograms of chi^2 of the modulus, the amplitude and the
+  phase, with their Gamma fits, CNN and NNS (Fig. 3b-d);
+- ``cnn_refine_chi2.png``: mean and spread of chi^2 vs iteration for the four
+  initialisations of the refinement (Fig. 5f);
+- ``cnn_training.png``: training and validation loss per epoch (Fig. 3a).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from .unwrap import unwrap_phase  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+_LABELS = {"chi2_modulus": "modulus (eq. 5)", "chi2_amplitude": "amplitude",
+           "chi2_phase": "phase"}
+
+
+def _masked_phase(phase01, amplitude, threshold=0.05):
+    return np.where(amplitude > threshold * amplitude.max(), phase01, np.nan)
+
+
+def plot_gallery(path, intensity, amp_true, phase_true, amp_pred, phase_pred, chi2,
+                 title: str) -> Path:
+    """Rows: pattern (log), true amplitude, predicted amplitude, true phase, predicted
+    phase (scaled to (0, 1), shown inside the particle)."""
+    n = len(intensity)
+    fig, axes = plt.subplots(5, n, figsize=(1.9 * n, 9.6), constrained_layout=True)
+    axes = np.asarray(axes).reshape(5, n)
+    rows = ("pattern (log)", "amplitude, truth", "amplitude, predicted", "phase, truth",
+            "phase, predicted")
+    for j in range(n):
+        axes[0, j].imshow(np.log10(intensity[j] + 1e-6 * intensity[j].max()), cmap="magma")
+        axes[0, j].set_title(f"chi2 {chi2[j]:.3f}", fontsize=8)
+        axes[1, j].imshow(amp_true[j], cmap="gray", vmin=0, vmax=1)
+        axes[2, j].imshow(amp_pred[j], cmap="gray", vmin=0, vmax=1)
+        axes[3, j].imshow(_masked_phase(phase_true[j], amp_true[j]), cmap="twilight",
+                          vmin=0, vmax=1)
+        axes[4, j].imshow(_masked_phase(phase_pred[j], amp_pred[j]), cmap="twilight",
+                          vmin=0, vmax=1)
+    for i, r in enumerate(rows):
+        axes[i, 0].set_ylabel(r, fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_histograms(path, cnn: dict, nns: dict | None, fits: dict) -> Path:
+    """chi^2 histograms with their Gamma fits (location 0), CNN and optionally NNS.
+
+    ``fits[name][metric]`` is the fit of one histogram
+    (:func:`cdi_plugins.cnn.evaluate.gamma_fit`), ``name`` in ``"CNN"``, ``"NNS"``."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    for ax, key in zip(axes, _LABELS, strict=True):
+        sets = [("CNN", cnn[key], "C0")]
+        if nns is not None:
+            sets.append(("NNS", nns[key], "C3"))
+        hi = np.percentile(np.concatenate([s[1] for s in sets]), 99)
+        bins = np.linspace(0, hi, 60)
+        for name, v, color in sets:
+            v = np.asarray(v, np.float64)
+            ax.hist(v, bins=bins, density=True, alpha=0.45, color=color,
+                    label=f"{name}: mean {v.mean():.4f}")
+            fit = fits[name][key]
+            if np.isfinite(fit["mean"]):
+                x = np.linspace(bins[1] / 4, hi, 300)
+                ax.plot(x, stats.gamma.pdf(x, fit["shape"], scale=fit["scale"]), color=color,
+                        label=f"{name} Gamma fit: mean {fit['mean']:.4f}")
+        ax.set_xlabel(f"chi2, {_LABELS[key]}")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"held-out test patterns (n = {len(cnn['chi2_modulus'])})")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_refinement(path, comp: dict) -> Path:
+    """Mean and standard deviation over patterns of chi^2 vs iteration (log scale)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), constrained_layout=True)
+    colors = ["C0", "C2", "C3", "C1"]
+    for (name, curves), color in zip(comp["curves"].items(), colors, strict=False):
+        it = np.arange(1, curves.shape[1] + 1)
+        logc = np.log10(np.maximum(curves, 1e-12))
+        mean, std = logc.mean(axis=0), logc.std(axis=0)
+        ax.plot(it, 10**mean, color=color, label=f"{name}: final {np.mean(curves[:, -1]):.2g}")
+        ax.fill_between(it, 10 ** (mean - std), 10 ** (mean + std), color=color, alpha=0.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("chi2 (eq. 5), geometric mean +- 1 sd over patterns")
+    ax.set_title(f"{comp['n_patterns']} test patterns, {comp['n_starts']} random starts each; "
+                 f"CNN-seeded below random start: {100 * comp['cnn_below_random_mean']:.0f}%",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_training(path, card: dict) -> Path | None:
+    """Training and validation loss per epoch from the model card."""
+    hist = card.get("training", {}).get("history", [])
+    if not hist:
+        return None
+    ep = [h["epoch"] for h in hist]
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    ax.plot(ep, [h["train_loss"] for h in hist], "o-", label="training")
+    ax.plot(ep, [h["val_loss"] for h in hist], "s-", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss, eq. (4)")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_prediction(intensity, amplitude, phase, result, path) -> dict:
+    """One prediction: pattern, amplitude, phase, unwrapped phase; and the refinement."""
+    obj = amplitude * np.exp(1j * phase)
+    panels = [("pattern (log)", np.log10(intensity + 1e-6 * intensity.max()), "magma"),
+              ("CNN amplitude", amplitude, "gray"),
+              ("CNN phase (rad)", np.where(amplitude > 0.1 * amplitude.max(), phase, np.nan),
+               "twilight"),
+              ("CNN phase, unwrapped", unwrap_phase(obj), "viridis")]
+    if result is not None:
+        best = result.objects[result.best]
+        h = best.shape[0]
+        crop = slice(h // 4, h - h // 4)
+        b = best[crop, crop]
+        panels += [("refined amplitude", np.abs(b), "gray"),
+                   ("refined phase, unwrapped", unwrap_phase(b), "viridis")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4),
+                             constrained_layout=True)
+    for ax, (title, img, cmap) in zip(axes, panels, strict=True):
+        im = ax.imshow(img, cmap=cmap)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(im, ax=ax, shrink=0.7)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return {"prediction": str(path)}
+
+
+def save_figures(folder: Path, test: dict, amp, phase01, per: dict, nns_per: dict | None,
+                 comp: dict | None, card: dict, fits: dict, n_show: int = 8) -> dict:
+    """Write every figure of :func:`cdi_plugins.cnn.evaluate.evaluate`; returns their
+    paths. ``fits`` as for :func:`plot_histograms`."""
+    show = np.arange(min(n_show, len(amp)))
+    files = {"gallery": str(plot_gallery(
+        folder / "cnn_gallery.png", test["intensity"][show], test["amplitude"][show],
+        test["phase"][show], amp[show], phase01[show], per["chi2_modulus"][show],
+        "CNN on held-out patterns (phase scaled to (0, 1), shown inside the particle)"))}
+    if nns_per is not None:
+        files["nns_gallery"] = str(plot_gallery(
+            folder / "nns_gallery.png", test["intensity"][show], test["amplitude"][show],
+            test["phase"][show], test["nns_amplitude"][show], test["nns_phase"][show],
+            nns_per["chi2_modulus"][show], "nearest neighbour in the training set"))
+    files["histograms"] = str(plot_histograms(folder / "cnn_chi2_hist.png", per, nns_per,
+                                                   fits))
+    if comp is not None:
+        files["refinement"] = str(plot_refinement(folder / "cnn_refine_chi2.png", comp))
+    tr = plot_training(folder / "cnn_training.png", card)
+    if tr is not None:
+        files["training"] = str(tr)
+    logger.info("figures written to %s", folder)
+    return files

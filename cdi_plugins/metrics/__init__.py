@@ -1,0 +1,43 @@
+"""Quality measures of phase retrieval: chi^2, run alignment, PRTF, wPRTF, resolution,
+variance and correlations per resolution shell.
+
+- :mod:`~cdi_plugins.metrics.fourier`: resolution shells and the data misfit :func:`chi2`;
+- :mod:`~cdi_plugins.metrics.alignment`: translation, twin and global phase of runs
+  (:func:`align_to`, :func:`align_runs`) and :func:`real_space_error`;
+- :mod:`~cdi_plugins.metrics.transfer`: :func:`prtf`, the Wiener filter of the wPRTF,
+  :func:`resolution`;
+- :mod:`~cdi_plugins.metrics.correlation`: amplitude variance, shell correlation, FRC.
+
+Spatial frequency ``q`` is in cycles per real-space pixel (0.5 at the edge of the array
+along an axis); the full-period resolution is ``1/q`` pixels, or ``pixel_size / q`` in
+length units with :func:`real_space_pixel_size`. Shells are one Fourier pixel wide.
+"""
+
+from .alignment import (
+    Alignment,
+    align_runs,
+    align_to,
+    global_phase,
+    real_space_error,
+    translation,
+    twin,
+)
+from .correlation import amplitude_variance, frc, halfset_frc, shell_correlation
+from .fourier import chi2, shell_index
+from .transfer import (
+    INV_E,
+    Resolution,
+    noise_level,
+    prtf,
+    real_space_pixel_size,
+    resolution,
+    wiener_filter,
+)
+
+__all__ = [
+    "INV_E", "chi2", "shell_index",
+    "twin", "translation", "global_phase", "Alignment", "align_to", "align_runs",
+    "real_space_error",
+    "noise_level", "wiener_filter", "prtf", "Resolution", "resolution", "real_space_pixel_size",
+    "amplitude_variance", "shell_correlation", "frc", "halfset_frc",
+]

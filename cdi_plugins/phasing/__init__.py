@@ -1,0 +1,23 @@
+"""Iterative phase retrieval: the step from a measured pattern to many reconstructions.
+
+- :mod:`~cdi_plugins.phasing.constraints`: the Fourier-modulus and support projections,
+  in PyTorch, on a batch of runs;
+- :mod:`~cdi_plugins.phasing.algorithms`: ER, HIO, RAAR, OSS and the schedules that
+  chain them (a plugin adds more);
+- :mod:`~cdi_plugins.phasing.shrinkwrap`: support updates;
+- :mod:`~cdi_plugins.phasing.starts`: starting supports and random starting objects;
+- :mod:`~cdi_plugins.phasing.engine`: :func:`phase_retrieval`, the host loop, and its
+  :class:`PhasingResult`;
+- :mod:`~cdi_plugins.phasing.report`: the figures of a phasing run.
+"""
+
+from .algorithms import ER, HIO, OSS, RAAR, Algorithm, Schedule, as_schedule, parse_schedule
+from .engine import PhasingResult, phase_retrieval
+from .shrinkwrap import ShrinkWrap
+from .starts import centred_box, random_start, support_from_autocorrelation
+
+__all__ = [
+    "phase_retrieval", "PhasingResult", "random_start", "support_from_autocorrelation",
+    "centred_box", "ShrinkWrap",
+    "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",
+]

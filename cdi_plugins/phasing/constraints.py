@@ -1,0 +1,169 @@
+"""Fourier-modulus and support constraints on a batch of runs, in PyTorch.
+
+This is the physics every phasing algorithm is built from: the projection onto the
+measured Fourier modulus (:meth:`Constraints.modulus`), the projection onto the support
+and the optional real or positivity constraint (:meth:`Constraints.estimate`), the
+chi^2 of eq. (5) of Wu et al. (2021), and Gaussian filters applied in Fourier space.
+
+All runs of a reconstruction live in one complex tensor ``(n_runs, H, W)``. Real-space
+objects are centred; Fourier-space tensors are kept in FFT order (zero frequency at index
+0) so that no ``fftshift`` is needed inside the loop: the measured intensity, centred on
+disk (DESIGN.md section 2), is shifted once, when its :class:`Measurement` is built.
+Only the modulus of the transform is constrained, so the position of the real-space
+origin does not matter.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..physics import farfield_torch, inverse_farfield_torch, magnitude
+
+CONSTRAINTS = ("none", "real", "positive")
+
+
+class Measurement:
+    """A measured pattern on the device, in FFT order: built once per phasing run and
+    shared by every batch of runs.
+
+    Parameters
+    ----------
+    intensity : numpy.ndarray
+        Measured intensity ``(H, W)``, zero frequency at the centre, float32, validated
+        (:func:`cdi_plugins.physics.check_intensity`).
+    mask : numpy.ndarray
+        Boolean ``(H, W)``, True where a pixel is missing (left free by the modulus
+        projection and excluded from chi^2).
+    device : torch.device
+        Where the tensors live.
+    """
+
+    def __init__(self, intensity: np.ndarray, mask: np.ndarray, device: torch.device) -> None:
+        self.device = device
+        self.shape = intensity.shape
+        shifted = np.fft.ifftshift(intensity)
+        missing = np.fft.ifftshift(mask)
+        self.amplitude = torch.from_numpy(np.sqrt(shifted).astype(np.float32)).to(device)
+        self.measured = torch.from_numpy(~missing).to(device)
+        self.norm = float(shifted[~missing].sum()) or 1.0
+        h, w = self.shape
+        ky = torch.fft.fftfreq(h, device=device).reshape(-1, 1)
+        kx = torch.fft.fftfreq(w, device=device).reshape(1, -1)
+        #: squared spatial frequency in cycles per pixel, FFT order
+        self.freq2 = (ky**2 + kx**2).to(torch.float32)
+
+
+class Constraints:
+    """The measured modulus, the missing-data mask and the supports of a batch of runs.
+
+    Parameters
+    ----------
+    data : Measurement
+        The measured pattern, already on the device.
+    support : numpy.ndarray
+        Boolean ``(n_runs, H, W)``: the starting support of every run.
+    max_support : numpy.ndarray
+        Boolean ``(n_runs, H, W)``: shrink-wrap never grows a support beyond it.
+    constraint : {"none", "real", "positive"}
+        Extra real-space constraint inside the support.
+
+    Notes
+    -----
+    The FFT is unitary (``norm="ortho"``), so ``sum(|rho|^2) == sum(I)`` for an object
+    that fits the data exactly (Parseval).
+    """
+
+    def __init__(self, data: Measurement, support: np.ndarray, max_support: np.ndarray,
+                 constraint: str) -> None:
+        self.device = data.device
+        self.shape = data.shape
+        self.amplitude = data.amplitude
+        self.measured = data.measured
+        self.norm = data.norm
+        self.freq2 = data.freq2
+        self.support = torch.from_numpy(np.ascontiguousarray(support)).to(self.device)
+        self.max_support = torch.from_numpy(np.ascontiguousarray(max_support)).to(self.device)
+        self.constraint = constraint
+        self._cached: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # -- transforms -----------------------------------------------------------------
+    @staticmethod
+    def fft(x: torch.Tensor) -> torch.Tensor:
+        """The far field in FFT order (:func:`cdi_plugins.physics.farfield_torch`)."""
+        return farfield_torch(x, centred=False)
+
+    @staticmethod
+    def ifft(x: torch.Tensor) -> torch.Tensor:
+        """Its inverse, FFT order in and out."""
+        return inverse_farfield_torch(x, centred=False)
+
+    def _fourier(self, rho: torch.Tensor) -> torch.Tensor:
+        # ER's iterate is its own estimate: the transform taken for chi^2 is reused here.
+        if self._cached is not None and self._cached[0] is rho:
+            return self._cached[1]
+        return self.fft(rho)
+
+    # -- projections ----------------------------------------------------------------
+    def modulus(self, rho: torch.Tensor) -> torch.Tensor:
+        """Project onto the measured Fourier modulus, leaving missing pixels free.
+
+        ``P_M(rho) = F^-1[ sqrt(I) F(rho) / |F(rho)| ]`` on measured pixels and
+        ``F(rho)`` unchanged on missing ones.
+        """
+        f = self._fourier(rho)
+        amp = magnitude(f)
+        factor = torch.where(self.measured, self.amplitude / amp.clamp_min(1e-30),
+                             torch.ones_like(amp))
+        return self.ifft(f * factor)
+
+    def accept(self, y: torch.Tensor) -> torch.Tensor:
+        """Where ``y`` satisfies the real-space constraints: inside the support and,
+        with ``constraint="positive"``, where its real part is not negative."""
+        if self.constraint == "positive":
+            return self.support & (y.real >= 0)
+        return self.support
+
+    def _apply_value_constraint(self, y: torch.Tensor) -> torch.Tensor:
+        if self.constraint == "real":
+            return torch.complex(y.real, torch.zeros_like(y.real))
+        if self.constraint == "positive":
+            return torch.complex(y.real.clamp_min(0), torch.zeros_like(y.real))
+        return y
+
+    def estimate(self, rho: torch.Tensor) -> torch.Tensor:
+        """Project onto the support (and the real or positivity constraint):
+        ``P_S(rho)``, the reconstruction an iterate stands for."""
+        return torch.where(self.support, self._apply_value_constraint(rho),
+                           torch.zeros((), dtype=rho.dtype, device=rho.device))
+
+    def inside(self, y: torch.Tensor) -> torch.Tensor:
+        """``y`` with the value constraint applied (used where :meth:`accept` is True)."""
+        return self._apply_value_constraint(y)
+
+    # -- error ----------------------------------------------------------------------
+    def chi2(self, estimate: torch.Tensor, reuse: bool = False) -> torch.Tensor:
+        """chi^2 of eq. (5) of Wu et al. (2021) per run, on measured pixels.
+
+        ``chi2 = sum (|F(x)| - sqrt(I))^2 / sum I``. With ``reuse=True`` the transform
+        is kept for the next :meth:`modulus` of the same tensor (ER).
+        """
+        f = self.fft(estimate)
+        self._cached = (estimate, f) if reuse else None
+        diff = (magnitude(f) - self.amplitude) * self.measured
+        return (diff**2).sum(dim=(-2, -1)) / self.norm
+
+    # -- filters --------------------------------------------------------------------
+    def gaussian_blur(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """Convolve real-space ``x`` with a unit-area Gaussian of ``sigma`` pixels."""
+        kernel = torch.exp(-2.0 * math.pi**2 * sigma**2 * self.freq2)
+        return self.ifft(self.fft(x) * kernel)
+
+    def fourier_gaussian(self, alpha: float) -> torch.Tensor:
+        """OSS's Fourier-space window ``exp(-k^2 / (2 alpha^2))``, ``k`` in Fourier pixels
+        (Rodriguez et al. 2013), FFT order."""
+        h, w = self.shape
+        n = max(h, w)
+        return torch.exp(-0.5 * self.freq2 * n * n / (alpha * alpha))

@@ -1,0 +1,167 @@
+"""Where phasing starts: the starting supports and the starting objects.
+
+:func:`support_from_autocorrelation` gives a loose support from the pattern alone,
+:func:`centred_box` the largest object an oversampling of 2 allows, :func:`random_start`
+reproducible random phases; :func:`check_support` and :func:`check_init` validate the
+supports and starting objects a caller gives :func:`cdi_plugins.phase_retrieval`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from tomopy_dlalign.common.validation import as_array
+
+from ..physics import as_pattern, inverse_farfield
+
+
+def support_from_autocorrelation(intensity, mask=None, threshold: float = 0.04,
+                                 scale: float = 0.6) -> np.ndarray:
+    """A loose starting support from the pattern's autocorrelation.
+
+    The autocorrelation ``|F^-1(I)|`` of an object spans twice the object (its support is
+    the object's support minus itself). The pixels above ``threshold`` times its maximum,
+    shrunk about the centre by ``scale`` (0.5 would give the size of a centrosymmetric
+    object; 0.6 leaves room to spare), make a centred support that holds the object and
+    keeps it from drifting to the corners of the array; shrink-wrap then tightens it.
+    Missing pixels take the value of the nearest measured pixel: left at zero, a
+    beamstop would remove the smooth low-frequency part of the autocorrelation and
+    distort its support.
+
+    Parameters
+    ----------
+    intensity : array_like or Pattern
+        ``(H, W)`` centred intensity (or a validated :class:`~cdi_plugins.physics.Pattern`).
+    mask : array_like of bool, optional
+        True where pixels are missing.
+    threshold : float
+        Relative threshold in (0, 1).
+    scale : float
+        Shrink factor of the autocorrelation's support, in (0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        bool ``(H, W)``, centred.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> obj = np.zeros((32, 32)); obj[12:20, 14:18] = 1
+    >>> I = np.abs(np.fft.fftshift(np.fft.fft2(obj)))**2
+    >>> s = support_from_autocorrelation(I)
+    >>> bool(s[16, 16]), bool(s[0, 0])
+    (True, False)
+    """
+    pat = as_pattern(intensity, mask)
+    arr, m = pat.intensity, pat.mask
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    if not 0 < scale <= 1:
+        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    if m.any():
+        nearest = ndimage.distance_transform_edt(m, return_distances=False, return_indices=True)
+        filled = arr[tuple(nearest)]
+    else:
+        filled = arr
+    auto = np.abs(inverse_farfield(filled))
+    big = auto > threshold * auto.max()
+    # sample the autocorrelation's support at (r - c) / scale: a copy shrunk about c
+    h, w = arr.shape
+    yy = np.rint((np.arange(h) - h // 2) / scale).astype(int) + h // 2
+    xx = np.rint((np.arange(w) - w // 2) / scale).astype(int) + w // 2
+    inside_y = (yy >= 0) & (yy < h)
+    inside_x = (xx >= 0) & (xx < w)
+    out = np.zeros_like(big)
+    out[np.ix_(inside_y, inside_x)] = big[np.ix_(yy[inside_y], xx[inside_x])]
+    return out
+
+
+def centred_box(shape: tuple[int, int], fraction: float = 0.5) -> np.ndarray:
+    """Centred rectangle covering ``fraction`` of each axis: the largest object that is
+    oversampled ``1 / fraction`` times (the fixed "support 2" of Wu et al. 2021).
+
+    Example
+    -------
+    >>> int(centred_box((8, 8)).sum())
+    16
+    """
+    h, w = shape
+    out = np.zeros(shape, dtype=bool)
+    bh, bw = max(int(round(h * fraction)), 1), max(int(round(w * fraction)), 1)
+    out[h // 2 - bh // 2: h // 2 - bh // 2 + bh, w // 2 - bw // 2: w // 2 - bw // 2 + bw] = True
+    return out
+
+
+def random_start(intensity, mask=None, n_runs: int = 1, seed=None) -> np.ndarray:
+    """Random starting objects: the measured modulus with uniformly random phases.
+
+    Run ``r`` draws its phases from ``numpy.random.SeedSequence(seed).spawn(...)[r]``,
+    so its start does not depend on how many runs share the batch.
+
+    Parameters
+    ----------
+    intensity : array_like or Pattern
+        ``(H, W)`` centred intensity (or a validated :class:`~cdi_plugins.physics.Pattern`).
+    mask : array_like of bool, optional
+        Missing pixels start with zero amplitude.
+    n_runs : int
+        Number of starts.
+    seed : int, optional
+        Seed; ``None`` draws fresh entropy.
+
+    Returns
+    -------
+    numpy.ndarray
+        complex64 ``(n_runs, H, W)`` centred real-space objects.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> I = np.ones((16, 16), np.float32)
+    >>> a = random_start(I, n_runs=3, seed=1); b = random_start(I, n_runs=1, seed=1)
+    >>> a.shape, bool(np.array_equal(a[0], b[0]))
+    ((3, 16, 16), True)
+    """
+    pat = as_pattern(intensity, mask)
+    arr, m = pat.intensity, pat.mask
+    amp = np.where(m, 0.0, np.sqrt(arr))
+    children = np.random.SeedSequence(seed).spawn(int(n_runs))
+    out = np.empty((int(n_runs), *arr.shape), dtype=np.complex64)
+    for r, child in enumerate(children):
+        phase = np.random.default_rng(child).uniform(-np.pi, np.pi, arr.shape)
+        out[r] = inverse_farfield(amp * np.exp(1j * phase))
+    return out
+
+
+def check_support(support, shape, n_runs: int, name: str) -> np.ndarray:
+    """Validate supports (bool or 0/1) for ``n_runs`` runs of a ``shape`` pattern:
+    one ``(H, W)`` for all or one per run; returns bool ``(n_runs, H, W)``."""
+    s = np.asarray(support)
+    if s.ndim not in (2, 3) or s.shape[-2:] != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} or (n_runs, *{tuple(shape)}) "
+                         f"to match the intensity, got {s.shape}")
+    if s.ndim == 3 and s.shape[0] not in (1, n_runs):
+        raise ValueError(f"{name} holds {s.shape[0]} supports for {n_runs} runs")
+    if s.dtype != bool:
+        s = as_array(s, name, dtype=None)
+        if not np.isin(s, (0, 1)).all():
+            raise ValueError(f"{name} must be boolean or 0/1")
+        s = s.astype(bool)
+    if not s.reshape(-1, *shape).any(axis=(1, 2)).all():
+        raise ValueError(f"{name} is empty (no True pixel) for at least one run")
+    return np.broadcast_to(s.reshape(-1, *shape), (n_runs, *shape)).copy()
+
+
+def check_init(init, shape, n_runs: int) -> np.ndarray:
+    """Validate starting objects: one ``(H, W)`` for all runs or one per run; returns
+    complex64 ``(n_runs, H, W)``."""
+    a = as_array(init, "init", ndim=(2, 3), dtype=np.complex64)
+    if a.shape[-2:] != tuple(shape):
+        raise ValueError(f"init must have shape {tuple(shape)} or (n_runs, *{tuple(shape)}), "
+                         f"got {a.shape}")
+    a = a.reshape(-1, *shape)
+    if a.shape[0] not in (1, n_runs):
+        raise ValueError(f"init holds {a.shape[0]} objects for n_runs={n_runs}")
+    return np.broadcast_to(a, (n_runs, *shape)).copy()

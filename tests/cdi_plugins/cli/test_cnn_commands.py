@@ -1,0 +1,88 @@
+"""The ``cdi-plugins cnn`` commands: make-dataset, train, predict, evaluate, errors."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from cdi_plugins import cli, io
+from cdi_plugins.simulate import superellipsoid as se
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.slow
+def test_make_dataset_train_evaluate_chain(tmp_path):
+    train, test = tmp_path / "train.h5", tmp_path / "test.h5"
+    assert cli.main(["cnn", "make-dataset", str(train), "--n", "160", "--seed", "1",
+                     "--chunk", "80", "--no-progress"]) == 0
+    assert cli.main(["cnn", "make-dataset", str(test), "--n", "40", "--seed", "2",
+                     "--chunk", "40", "--no-progress"]) == 0
+    weights = tmp_path / "tiny.safetensors"
+    assert cli.main(["cnn", "train", str(train), "--test", str(test), "-o", str(weights),
+                     "--epochs", "1", "--batch-size", "32", "--encoder", "4", "8", "8", "16",
+                     "--decoder", "8", "4", "--no-progress"]) == 0
+    card = __import__("json").loads(weights.with_suffix(".json").read_text())
+    assert card["data"]["train_seed"] == 1 and card["test"]["seed"] == 2
+    assert card["training"]["epochs_run"] == 1 and "chi2_phase" in card["test"]
+    rep = tmp_path / "rep"
+    assert cli.main(["cnn", "evaluate", str(test), "--model", str(weights), "--train",
+                     str(train), "--refine", "1", "--starts", "1", "--iter", "40",
+                     "--report", str(rep), "--json", str(tmp_path / "e.json"),
+                     "--no-progress"]) == 0
+    for name in ("cnn_gallery.png", "nns_gallery.png", "cnn_chi2_hist.png",
+                 "cnn_refine_chi2.png", "cnn_training.png"):
+        assert (rep / name).read_bytes()[:4] == b"\x89PNG", name
+
+
+def test_evaluate_refuses_test_data_with_the_training_seed(tmp_path):
+    from cdi_plugins import cnn
+    from cdi_plugins.cnn.model import CNNConfig, ComplexCNN
+
+    data = tmp_path / "train.h5"
+    se.make_dataset(data, 8, seed=1, chunk=8)
+    weights = tmp_path / "w.safetensors"
+    net = ComplexCNN(CNNConfig(encoder=(4, 8, 8, 16), decoder=(8, 4)))
+    cnn.save_model(net, weights, {"data": {"train_seed": 1}})
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["cnn", "evaluate", str(data), "--model", str(weights), "--no-progress"])
+    assert exc.value.code == 2
+
+
+def test_predict_cxi_pattern_with_refinement(tmp_path, capsys):
+    b = se.generate(1, seed=77)
+    pattern, out = tmp_path / "p.cxi", tmp_path / "pred.h5"
+    io.write_cxi(pattern, b.intensity[0])
+    assert cli.main(["cnn", "predict", str(pattern), "-o", str(out), "--refine", "--runs",
+                     "1", "--device", "cpu", "--report", str(tmp_path / "rep")]) == 0
+    assert "CNN chi2" in capsys.readouterr().out
+    with h5py.File(out) as f:
+        assert f["exchange/cnn_amplitude"].shape == (32, 32)
+        unwrapped = f["exchange/cnn_phase_unwrapped"][()]
+        assert np.isfinite(unwrapped).any() and np.isnan(unwrapped).any()
+        assert f["exchange/object"].shape == (1, 64, 64)
+    assert (tmp_path / "rep" / "cnn_prediction.png").exists()
+
+
+def test_predict_wrong_size_pattern_is_a_clear_cli_error(tmp_path, capsys):
+    pattern = tmp_path / "big.cxi"
+    io.write_cxi(pattern, np.ones((128, 128), np.float32))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["cnn", "predict", str(pattern)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "intensity must be 64x64" in err and "got (128, 128)" in err
+
+
+def test_evaluate_scores_cnn_and_nns_on_held_out_file(tmp_path):
+    from cdi_plugins.cnn import evaluate as cnn_eval
+
+    train, test = tmp_path / "train.h5", tmp_path / "test.h5"
+    se.make_dataset(train, 64, seed=31, chunk=64)
+    se.make_dataset(test, 16, seed=32, chunk=16)
+    out = cnn_eval.evaluate(test, train=train, output=tmp_path / "e.json")
+    for k in ("chi2_modulus", "chi2_amplitude", "chi2_phase"):
+        assert 0 < out["cnn"][k]["mean"] < 1 and 0 < out["nns"][k]["mean"]
+    assert out["timing"]["batched_ms"] > 0 and out["nns"]["ms_per_pattern"] > 0
+    assert (tmp_path / "e.json").exists()
