@@ -24,28 +24,12 @@ import numpy as np
 
 from ..common.h5files import atomic_h5, open_h5, require_dataset, write_provenance
 from ..common.validation import as_array
+from .lazy import LazyStack
+from .selection import index_range
 
 logger = logging.getLogger(__name__)
 
 _ACQ = "/process/acquisition"
-
-
-def _range(value, name, size) -> slice:
-    if value is None:
-        return slice(None)
-    if isinstance(value, slice):
-        return value
-    try:
-        parts = [int(v) for v in value]
-    except TypeError as exc:
-        raise TypeError(f"{name} must be (start, end) or (start, end, step), got {value!r}") \
-            from exc
-    if len(parts) not in (2, 3):
-        raise ValueError(f"{name} must be (start, end) or (start, end, step), got {value!r}")
-    start, end = parts[0], parts[1]
-    if not 0 <= start < end <= size:
-        raise ValueError(f"{name}={tuple(parts)} is outside the {size} available")
-    return slice(*parts)
 
 
 def _group_name(exchange_rank: int) -> str:
@@ -103,7 +87,7 @@ def _read_theta(f, grp, nproj_total, proj, path):
 
 
 def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 0,
-            allow_nan: bool = False):
+            allow_nan: bool = False, lazy: bool = False):
     """Read a Data Exchange file: ``(prj, flat, dark, theta)``, theta in radians.
 
     Parameters
@@ -119,10 +103,13 @@ def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 
         0 reads ``/exchange``, ``n`` reads ``/exchange{n}`` (other ranks of a file).
     allow_nan : bool
         By default NaN or infinite values are an error naming the dataset.
+    lazy : bool
+        Return ``prj`` as a :class:`~tomopy_dlalign.io.LazyStack` that reads from the
+        file only when indexed (not checked for NaN).
 
     Returns
     -------
-    prj : ndarray (nproj, nslice, ncol), the stored dtype
+    prj : ndarray (nproj, nslice, ncol), the stored dtype, or a LazyStack
     flat, dark : ndarray (nframes, nslice, ncol) or None
     theta : ndarray (nproj,), float64 radians
 
@@ -151,11 +138,14 @@ def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 
             raise ValueError(f"{gname}/data in {str(path)!r} must be 3D (nproj, nslice, ncol), "
                              f"got shape {ds.shape}")
         nproj, nslice, ncol = ds.shape
-        p_sel = _range(proj, "proj", nproj)
-        s_sel = _range(sino, "sino", nslice)
-        prj = ds[p_sel, s_sel, :]
-        if not allow_nan:
-            _check_finite(prj, f"{gname}/data", path)
+        p_sel = index_range(proj, "proj", nproj)
+        s_sel = index_range(sino, "sino", nslice)
+        if lazy:
+            prj = LazyStack(path, ds.name, np.arange(nproj)[p_sel], s_sel)
+        else:
+            prj = ds[p_sel, s_sel, :]
+            if not allow_nan:
+                _check_finite(prj, f"{gname}/data", path)
         shape = (prj.shape[1], ncol)
         flat = _read_field(f, grp, "data_white", f"{_ACQ}/flat_fields/flat_field_value",
                            s_sel, shape, path, allow_nan)
