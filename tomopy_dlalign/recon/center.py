@@ -14,8 +14,12 @@ Two estimators, chosen by the angular range:
   whose centre of mass sits at ``(x0, y0)``; a least-squares fit gives the axis.
 
 Both work on the projections summed over detector rows, so vertical jitter and thin
-slabs (down to one row) do not matter. Horizontal jitter with zero mean averages out;
-its mean is indistinguishable from an axis offset.
+slabs (down to one row) do not matter. Horizontal jitter of the form
+``a + b cos(theta) + c sin(theta)`` is indistinguishable from an axis offset ``a`` and a
+translation of the sample: the centre-of-mass estimate returns the axis plus the ``a``
+of the jitter's least-squares fit, the only axis the projections define. The mirror
+estimate needs projections whose jitter is small against the features of the sample:
+for a sample wider than the field of view with strong jitter, give the axis.
 """
 
 from __future__ import annotations
@@ -43,8 +47,9 @@ def find_center(tomo, theta, method: str = "auto", search: float | None = None,
     theta : ndarray (nproj,)
         Angles in radians, in any order.
     method : {"auto", "mirror", "mass"}
-        ``"auto"`` uses ``"mirror"`` when the angles cover at least half a turn and
-        ``"mass"`` otherwise (see the module's notes).
+        ``"auto"`` uses ``"mass"`` when the object stays inside the field of view (the
+        projections fall to zero at both edges) and ``"mirror"`` otherwise, which needs
+        at least half a turn (see the module's notes).
     search : float, optional
         Half-width in pixels of the search around ``init`` (``"mirror"`` only); default a
         quarter of the width.
@@ -84,14 +89,22 @@ def find_center(tomo, theta, method: str = "auto", search: float | None = None,
     if method == "mirror" and not half_turn:
         raise ValueError(f"method='mirror' needs angles over at least half a turn; theta "
                          f"spans {np.degrees(np.ptp(th)):.1f} degrees (use method='mass')")
-    if method == "mass" or (method == "auto" and not half_turn):
+    if method == "auto":
+        method = "mass" if _inside_field_of_view(sino) or not half_turn else "mirror"
+    if method == "mass":
         c = _by_mass(sino, th)
     else:
         c0 = ncol / 2.0 if init is None else float(init)
         c = _by_mirror(sino, th, c0, ncol / 4.0 if search is None else float(search))
-    logger.info("rotation axis found at %.2f px (%s method)", c,
-                "mirror" if method != "mass" and half_turn else "mass")
+    logger.info("rotation axis found at %.2f px (%s method)", c, method)
     return c
+
+
+def _inside_field_of_view(sino: np.ndarray, edge: int = 2, level: float = 0.02) -> bool:
+    """Whether the projections (rows of ``sino``) fall to about zero at both edges."""
+    peak = np.abs(sino).max(axis=1)
+    ends = np.maximum(np.abs(sino[:, :edge]).mean(axis=1), np.abs(sino[:, -edge:]).mean(axis=1))
+    return bool(np.median(ends / np.maximum(peak, 1e-30)) < level)
 
 
 def resolve_center(center, tomo: np.ndarray, theta: np.ndarray, name: str = "center") -> float:
