@@ -72,25 +72,45 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
-def _line_integrals(path, no_prep: bool, sino=None):
-    """Read a Data Exchange scan and return ``(line integrals, theta)``: normalised and
-    ``-log``-ed unless ``no_prep`` says the file holds line integrals already."""
+def _center_arg(text: str) -> float | str:
+    """``--center``: a number of pixels, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of pixels or 'auto', got {text!r}") from None
+
+
+def _line_integrals(args, sino=None):
+    """Read any supported scan (:func:`tomopy_dlalign.io.read`) and return ``(line
+    integrals, theta, center)``: normalised and ``-log``-ed unless ``--no-prep`` says the
+    file holds line integrals already; ``center`` is ``--center``, else the file's axis,
+    else ``"auto"``."""
     from . import io, minus_log, normalize
 
-    prj, flat, dark, theta = io.read_dx(path, sino=sino)
-    if no_prep:
-        return prj.astype(np.float32, copy=False), theta
-    if flat is None or dark is None:
-        raise ValueError(f"{path} has no flat or dark fields; pass --no-prep if the data "
-                         "are already line integrals")
-    return minus_log(normalize(prj, flat, dark)), theta
+    scan = io.read(args.input, sino=sino)
+    if scan.theta is None:
+        raise ValueError(f"{args.input} holds no rotation angles: not a tomographic scan")
+    center = args.center if args.center is not None else scan.center
+    center = "auto" if center is None else center
+    if args.no_prep:
+        return np.asarray(scan.data, np.float32), scan.theta, center
+    if scan.flat is None:
+        raise ValueError(f"{args.input} has no flat fields; pass --no-prep if the data are "
+                         "already line integrals")
+    dark = scan.dark if scan.dark is not None else np.zeros_like(scan.flat[:1])
+    if scan.dark is None:
+        logger.info("%s has no dark fields: taking the dark level as 0", args.input)
+    return minus_log(normalize(scan.data, scan.flat, dark)), scan.theta, center
 
 
-def _reconstruct(prj, theta, args):
+def _reconstruct(prj, theta, center, args):
     from . import plugins
 
     func = plugins.get("recon", args.algorithm)
-    kwargs = {"center": args.center, "device": args.device}
+    kwargs = {"center": center, "device": args.device}
     if args.algorithm == "mlem":
         kwargs.update(num_iter=args.iters, show_progress=True)
     return func(prj, theta, **kwargs)
@@ -100,14 +120,14 @@ def _cmd_recon(args) -> int:
     from . import io
 
     sino = tuple(args.sino) if args.sino else None
-    prj, theta = _line_integrals(args.input, args.no_prep, sino)
+    prj, theta, center = _line_integrals(args, sino)
     t0 = time.perf_counter()
-    rec = _reconstruct(prj, theta, args)
+    rec = _reconstruct(prj, theta, center, args)
     logger.info("%s of %s in %.2f s", args.algorithm, prj.shape, time.perf_counter() - t0)
     io.write_dx(args.output, rec, data_units="1/pixel",
                 parameters={"command": "recon", "input": str(args.input),
                             "algorithm": args.algorithm, "iters": args.iters,
-                            "center": args.center, "sino": sino})
+                            "center": center, "sino": sino})
     logger.info("wrote %s: reconstruction %s", args.output, rec.shape)
     return 0
 
@@ -133,10 +153,15 @@ def _cmd_demo(args) -> int:
                 extras={"true_shift_x": (dx, "pixel"), "true_shift_y": (dy, "pixel"),
                         "truth": (vol * 0.05, "1/pixel")},
                 parameters={"command": "demo", "family": args.family, "jitter": jitter})
-    line, th = _line_integrals(scan_path, no_prep=False)
+    # the simulated axis is the detector's middle: scored against the drawn jitter, the
+    # shifts must be measured from it (center="auto" would absorb the jitter's mean)
+    axis = args.size / 2
+    line, th, _ = _line_integrals(argparse.Namespace(input=scan_path, no_prep=False,
+                                                     center=axis))
     info = AlignInfo()
-    aligned, ex, ey = align(line, th, iters=args.iters, info=info, show_progress=True)
-    rec_before, rec_after = fbp(line, th), fbp(aligned, th)
+    aligned, ex, ey = align(line, th, center=axis, iters=args.iters, info=info,
+                            show_progress=True)
+    rec_before, rec_after = fbp(line, th, center=axis), fbp(aligned, th, center=axis)
     rmse = residual_rmse(ex, ey, dx, dy)
     rigid = residual_rmse(ex, ey, dx, dy, theta=th)
     io.write_dx(out / "aligned.h5", aligned, theta=th, data_units="1/pixel",
@@ -166,16 +191,16 @@ def _cmd_align(args) -> int:
     from .prep import AlignInfo, residual_rmse
     from .prep.report import alignment_report
 
-    line, theta = _line_integrals(args.input, args.no_prep)
+    line, theta, center = _line_integrals(args)
     info = AlignInfo()
-    aligned, dx, dy = align(line, theta, center=args.center, model=args.model,
+    aligned, dx, dy = align(line, theta, center=center, model=args.model,
                             iters=args.iters, polish=not args.no_polish, device=args.device,
                             info=info, show_progress=True)
     logger.info("aligned %d projections in %.2f s", len(dx), info.seconds)
     io.write_dx(args.output, aligned, theta=theta, data_units="1/pixel",
                 extras={"shift_x": (dx, "pixel"), "shift_y": (dy, "pixel")},
                 parameters={"command": "align", "input": str(args.input), "iters": args.iters,
-                            "center": args.center, "polish": not args.no_polish},
+                            "center": info.center, "polish": not args.no_polish},
                 model=str(args.model or "shipped JitterNet"), template=args.input)
     if args.report:
         truth = {}
@@ -183,8 +208,9 @@ def _cmd_align(args) -> int:
             if "/exchange/true_shift_x" in f and "/exchange/true_shift_y" in f:
                 truth = {"truth_dx": f["/exchange/true_shift_x"][()],
                          "truth_dy": f["/exchange/true_shift_y"][()]}
-        files = alignment_report(args.report, theta, dx, dy, line, aligned, fbp(line, theta),
-                                 fbp(aligned, theta), **truth)
+        files = alignment_report(args.report, theta, dx, dy, line, aligned,
+                                 fbp(line, theta, center=info.center),
+                                 fbp(aligned, theta, center=info.center), **truth)
         if truth:
             logger.info("residual RMSE vs the file's true shifts: %.3f px",
                         residual_rmse(dx, dy, truth["truth_dx"], truth["truth_dy"]))
@@ -211,8 +237,8 @@ def _cmd_train(args) -> int:
 def _cmd_adapt(args) -> int:
     from .training import adapt
 
-    line, theta = _line_integrals(args.input, args.no_prep)
-    adapt(line, theta, center=args.center, model=args.model, epochs=args.epochs,
+    line, theta, center = _line_integrals(args)
+    adapt(line, theta, center=center, model=args.model, epochs=args.epochs,
           n_sets=args.sets, output=args.output)
     logger.info("adapted weights written to %s (model card beside them)", args.output)
     return 0
@@ -258,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="weights file (default: the shipped model)")
     s.add_argument("--iters", type=int, default=1)
     s.add_argument("--no-polish", action="store_true", help="skip the sub-pixel polish")
-    s.add_argument("--center", type=float, default=None)
+    s.add_argument("--center", type=_center_arg, default=None,
+                   help="rotation axis in pixels, or auto (default: the file's, else auto)")
     s.add_argument("--device", default="auto")
     s.add_argument("--no-prep", action="store_true", help="data are already line integrals")
     s.set_defaults(func=_cmd_align)
@@ -287,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="weights to start from (default: the shipped model)")
     s.add_argument("--epochs", type=int, default=4)
     s.add_argument("--sets", type=int, default=12, help="simulated scans of the sample")
-    s.add_argument("--center", type=float, default=None)
+    s.add_argument("--center", type=_center_arg, default=None,
+                   help="rotation axis in pixels, or auto (default: the file's, else auto)")
     s.add_argument("--no-prep", action="store_true", help="data are already line integrals")
     s.set_defaults(func=_cmd_adapt)
 
@@ -303,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--algorithm", default="mlem", help="a registered recon (mlem, fbp, ...)")
     s.add_argument("--iters", type=int, default=20, help="iterations (mlem)")
-    s.add_argument("--center", type=float, default=None, help="rotation axis in pixels")
+    s.add_argument("--center", type=_center_arg, default=None,
+                   help="rotation axis in pixels, or auto (default: the file's, else auto)")
     s.add_argument("--sino", type=int, nargs=2, metavar=("START", "END"),
                    help="reconstruct only these slices")
     s.add_argument("--device", default="auto")
