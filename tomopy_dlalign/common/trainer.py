@@ -129,7 +129,15 @@ class _Checkpoint:
     def load(self, state: FitState) -> bool:
         if self.path is None or not self.path.exists():
             return False
-        ck = torch.load(self.path, weights_only=True, map_location="cpu")
+        try:
+            ck = torch.load(self.path, weights_only=True, map_location="cpu")
+        except Exception as exc:  # torch raises many kinds on a foreign or damaged file
+            raise ValueError(f"checkpoint {str(self.path)!r} cannot be read ({exc}); delete "
+                             "it to start afresh") from exc
+        missing = {"model", "optimizer", "identity", "state"} - set(ck)
+        if missing:
+            raise ValueError(f"{str(self.path)!r} is not a checkpoint of this training loop "
+                             f"(no {', '.join(sorted(missing))}); delete it to start afresh")
         _check_identity(json.loads(ck["identity"]), self.identity, self.path)
         self.net.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])

@@ -88,3 +88,14 @@ def test_time_limit_stops_after_the_first_batch_and_keeps_the_checkpoint(tmp_pat
 def test_bad_loop_settings_are_refused(bad):
     with pytest.raises(ValueError):
         FitConfig(**bad)
+
+
+def test_a_file_that_is_not_a_checkpoint_of_the_loop_is_refused_by_name(tmp_path):
+    net, opt, sched, plan, loss, _ = _problem()
+    foreign = tmp_path / "old.ckpt"
+    torch.save({"model": net.state_dict(), "epoch": 3}, foreign)
+    with pytest.raises(ValueError, match="not a checkpoint of this training loop"):
+        fit(net, opt, sched, plan, loss, FitConfig(epochs=1, checkpoint=foreign))
+    foreign.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="cannot be read"):
+        fit(net, opt, sched, plan, loss, FitConfig(epochs=1, checkpoint=foreign))
