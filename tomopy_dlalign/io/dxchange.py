@@ -26,6 +26,7 @@ from ..common.h5files import atomic_h5, open_h5, require_dataset, write_provenan
 from ..common.validation import as_array
 from .lazy import LazyStack
 from .selection import index_range
+from .units import theta_in_degrees
 
 logger = logging.getLogger(__name__)
 
@@ -211,13 +212,7 @@ def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
     fields = (("data_white", "flat", flat), ("data_dark", "dark", dark))
     checked = {key: _check_stack(value, name, arr.shape[2], arr.shape[1])
                for key, name, value in fields if value is not None}
-    deg = None
-    if theta is not None:
-        th = as_array(theta, "theta", ndim=1, dtype=np.float64)
-        if th.size != arr.shape[0]:
-            raise ValueError(f"theta has {th.size} angles but data holds {arr.shape[0]} "
-                             "projections")
-        deg = np.rad2deg(th)
+    deg = theta_in_degrees(theta, arr.shape[0])
     extra_arrays = {}
     for name, spec in (extras or {}).items():
         if not (isinstance(spec, tuple) and len(spec) == 2):

@@ -30,7 +30,7 @@ from ..common.validation import as_array
 from .lazy import LazyStack
 from .scan import Scan
 from .selection import index_range
-from .units import angles_in_rad, energy_in_kev, length_in_m
+from .units import angles_in_rad, energy_in_kev, length_in_m, theta_in_degrees
 
 logger = logging.getLogger(__name__)
 
@@ -313,13 +313,7 @@ def write_nxtomo(path: str | os.PathLike, data, flat=None, dark=None, theta=None
     if any(v.dtype != dtype for _, v in stacks):
         logger.warning("write_nxtomo: data, flat and dark share one dataset; storing all as %s",
                        dtype)
-    deg = None
-    if theta is not None:
-        th = as_array(theta, "theta", ndim=1, dtype=np.float64)
-        if th.size != arr.shape[0]:
-            raise ValueError(f"theta has {th.size} angles but data holds {arr.shape[0]} "
-                             "projections")
-        deg = np.rad2deg(th)
+    deg = theta_in_degrees(theta, arr.shape[0])
     pixel_size = _positive(pixel_size, "pixel_size")
     energy = _positive(energy, "energy")
     keys = np.concatenate([np.full(len(v), k, dtype=np.int64) for k, v in stacks])

@@ -11,6 +11,8 @@ import logging
 
 import numpy as np
 
+from ..common.validation import as_array
+
 logger = logging.getLogger(__name__)
 
 _LENGTH = {"m": 1.0, "meter": 1.0, "metre": 1.0, "cm": 1e-2, "mm": 1e-3, "um": 1e-6,
@@ -63,3 +65,16 @@ def angles_in_rad(values, units, where: str) -> np.ndarray:
     if key not in _ANGLE:
         raise ValueError(f"{where} has units {_text(units)!r}; expected degree or rad")
     return arr if _ANGLE[key] else np.deg2rad(arr)
+
+
+def theta_in_degrees(theta, nproj: int) -> np.ndarray | None:
+    """Angles to store on disk: ``theta`` (radians, one per projection) in degrees, or
+    None; the writers' one check of the count."""
+
+
+    if theta is None:
+        return None
+    th = as_array(theta, "theta", ndim=1, dtype=np.float64)
+    if th.size != nproj:
+        raise ValueError(f"theta has {th.size} angles but data holds {nproj} projections")
+    return np.rad2deg(th)

@@ -10,11 +10,8 @@ THETA = np.linspace(0, np.pi, 6, endpoint=False)
 
 
 @pytest.fixture
-def stacks(rng):
-    prj = rng.integers(0, 60000, (6, 4, 10)).astype(np.uint16)
-    flat = rng.integers(0, 60000, (2, 4, 10)).astype(np.uint16)
-    dark = rng.integers(0, 100, (1, 4, 10)).astype(np.uint16)
-    return prj, flat, dark
+def stacks(raw_stacks):
+    return raw_stacks(6, 4, 10, nflat=2, ndark=1)
 
 
 def test_multipage_round_trip_is_bit_exact_and_memory_mapped(tmp_path, stacks):
@@ -93,12 +90,11 @@ def test_wrong_angle_count_names_the_file(tmp_path, stacks):
 
 
 @pytest.mark.parametrize("compression", [None, "zlib"])
-def test_truncated_file_is_refused_naming_it(tmp_path, rng, compression):
+def test_truncated_file_is_refused_naming_it(tmp_path, rng, compression, truncate):
     path = tmp_path / "cut.tif"
     tifffile.imwrite(path, rng.integers(0, 9, (6, 32, 32)).astype(np.uint16),
                      compression=compression)
-    raw = path.read_bytes()
-    path.write_bytes(raw[: len(raw) // 2])
+    truncate(path, path)
     with pytest.raises(ValueError, match=r"cut\.tif' (is truncated|could not be read)"):
         io.read_tiff(path)
 

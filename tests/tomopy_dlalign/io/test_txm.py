@@ -102,10 +102,8 @@ def test_proj_and_sino_ranges_read_only_those_images_and_rows():
     assert np.array_equal(io.read_xrm(XRM, sino=(0, 8)).flat, io.read_xrm(XRM).flat[:, :8])
 
 
-def test_truncated_file_is_refused_naming_it(tmp_path):
-    cut = tmp_path / "cut.txrm"
-    raw = TXRM.read_bytes()
-    cut.write_bytes(raw[: len(raw) // 2])
+def test_truncated_file_is_refused_naming_it(tmp_path, truncate):
+    cut = truncate(TXRM, tmp_path / "cut.txrm")
     with pytest.raises(ValueError, match=r"cut\.txrm' is truncated"):
         io.read_txrm(cut)
 
