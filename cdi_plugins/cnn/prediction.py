@@ -48,7 +48,7 @@ def save_model(net: ComplexCNN, path: str | os.PathLike, card: dict | None = Non
 
 
 def load_model(path: str | os.PathLike | None = None) -> ComplexCNN:
-    """Load a :class:`~cdi_plugins.cnn_model.ComplexCNN` from a safetensors file.
+    """Load a :class:`~cdi_plugins.cnn.model.ComplexCNN` from a safetensors file.
 
     Parameters
     ----------

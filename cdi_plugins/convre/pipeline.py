@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 def average_runs(objects, keep, chi2) -> np.ndarray:
     """The mean of the runs ``keep``, aligned among themselves: to the lowest-chi^2 of
     them, then to their mean (:func:`prepare`), complex64 ``(H, W)``. One run is returned
-    as it is. Every selection method (:mod:`cdi_plugins.selection`) and :func:`convre`
+    as it is. Every selection method (:mod:`cdi_plugins.convre.baselines`) and :func:`convre`
     average their kept runs this way, so their images differ by the runs they keep only.
     """
     objs = check_runs(objects, min_runs=1)

@@ -24,7 +24,7 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
     ``before``/``after`` are the projection stacks, ``rec_before``/``rec_after`` the
     reconstructions; with ``truth_dx``/``truth_dy`` the true jitter is drawn too and the
     residual is shown (after removing the common offset; the title also gives its RMSE
-    without the rigid motion of the sample, see :func:`tomopy_dlalign.align.residuals`).
+    without the rigid motion of the sample, see :func:`tomopy_dlalign.prep.scoring.residuals`).
     """
     plt = _plt()
     folder = Path(folder)
