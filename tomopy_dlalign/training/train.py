@@ -111,7 +111,8 @@ def train(datasets: Sequence[str | os.PathLike], output: str | os.PathLike, epoc
 
     Returns
     -------
-    dict, the model card.
+    dict, the model card. ``initial_validation_mse_px2`` is the validation error of the
+    starting weights (random or ``init``), ``validation_mse_px2`` the best reached.
 
     Notes
     -----
@@ -152,9 +153,12 @@ def train(datasets: Sequence[str | os.PathLike], output: str | os.PathLike, epoc
                         scheduler_step="validation", patience=patience,
                         max_minutes=max_minutes, show_progress=show_progress,
                         desc="JitterNet")
+    with torch.no_grad():
+        initial = _evaluate(model, xv, yv, 256, dev)
     state = fit(model, opt, sched, plan, loss, fit_cfg,
                 validate=lambda: _evaluate(model, xv, yv, 256, dev), on_best=on_best)
     card = json.loads(output.with_suffix(".json").read_text())
+    card["initial_validation_mse_px2"] = initial
     card["stopped_after_epochs"] = state.epoch
     card["history"] = _history(state)
     write_text_atomic(output.with_suffix(".json"), json.dumps(card, indent=2))

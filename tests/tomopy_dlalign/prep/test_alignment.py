@@ -99,6 +99,24 @@ def test_adapt_lowers_the_error_on_an_unseen_kind_of_sample():
     assert residual_rmse(ex1, ey1, dx, dy) < residual_rmse(ex0, ey0, dx, dy)
 
 
+def test_adapt_never_ends_worse_than_its_starting_weights_on_a_noisy_scan():
+    vol = simulate.phantom("nanoparticles", 64, 48, seed=5) * 0.05
+    jittered, dx, dy = tda.add_jitter(tda.reproject(vol, THETA), -5, 5, seed=2)
+    noisy = simulate.add_noise(jittered, "salt_pepper", 0.4, seed=3)
+    base = tda.load_model()
+    info = {}
+    adapted = tda.adapt(noisy, THETA, center=AXIS, model=base, n_sets=4, epochs=2, seed=0,
+                        info=info)
+    assert info["noise"][0] == "salt_pepper" and abs(info["noise"][1] - 0.4) < 0.02
+    assert {"start_mse", "adapted_mse", "kept"} <= set(info)
+    _, ex0, ey0 = tda.align(noisy, THETA, center=AXIS, model=base)
+    _, ex1, ey1 = tda.align(noisy, THETA, center=AXIS, model=adapted)
+    assert (residual_rmse(ex1, ey1, dx, dy, theta=THETA)
+            <= residual_rmse(ex0, ey0, dx, dy, theta=THETA) + 0.02)
+    if info["kept"] == "start":
+        assert adapted is base
+
+
 def test_translating_the_sample_is_a_sinusoidal_jitter_that_the_rigid_residual_removes():
     # A sample moved by (2, -3) px in the slice plane projects to its original projections
     # shifted by tx cos(theta) + ty sin(theta): no alignment can tell it from jitter.
