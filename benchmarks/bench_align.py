@@ -37,7 +37,8 @@ BASELINES = {"phase corr.": tda.align_pc, "reprojection": tda.align_reprojection
 
 def _score(name, ex, ey, dx, dy, seconds, clean_jittered, vol, theta, base):
     cx, cy = np.mean(dx - ex), np.mean(dy - ey)
-    rec = tda.fbp(tda.shift(clean_jittered, -(ex + cx), -(ey + cy)), theta)
+    rec = tda.fbp(tda.shift(clean_jittered, -(ex + cx), -(ey + cy)), theta,
+                  center=clean_jittered.shape[2] / 2)
     mid = slice(vol.shape[0] // 4, 3 * vol.shape[0] // 4)
     ssim = structural_similarity(rec[mid], vol[mid], data_range=float(vol.max()))
     rx, ry = residuals(ex, ey, dx, dy)
@@ -66,14 +67,15 @@ def run_case(family, size, jitter, noise, seed, quick=False):
     rows = [_score("none", 0 * dx, 0 * dy, *args, 0.0, clean_jittered, vol, theta, base)]
     for name, kw in NETWORK.items():
         t = time.perf_counter()
-        _, ex, ey = tda.align(data, theta, **kw)
+        _, ex, ey = tda.align(data, theta, center=size / 2, **kw)
         rows.append(_score(name, ex, ey, *args, time.perf_counter() - t, clean_jittered, vol,
                            theta, base))
     targets = {r["method"]: (r["rmse_px"], r["seconds"]) for r in rows[1:]
                if r["method"] in ("jitternet x1", "jitternet x1, no polish")}
     for name, method in BASELINES.items():
         info = AlignInfo()
-        method(data, theta, iters=5 if (quick or size > 128) else 10, info=info)
+        method(data, theta, center=size / 2, iters=5 if (quick or size > 128) else 10,
+               info=info)
         for k in (1, 5, 10):
             if k <= len(info.history):
                 ex, ey = info.history[k - 1]

@@ -32,7 +32,7 @@ def main():
     for name, kw in (("align(polish=False)", dict(polish=False)),
                      ("align(polish_size=256)", dict(polish_size=256))):
         t = time.perf_counter()
-        _, ex, ey = tda.align(jittered, theta, **kw)
+        _, ex, ey = tda.align(jittered, theta, center=512.0, **kw)
         print(f"{name} on {jittered.shape}: {time.perf_counter() - t:.1f} s; RMSE "
               f"{residual_rmse(ex, ey, dx, dy):.2f} px, rigid motion removed "
               f"{residual_rmse(ex, ey, dx, dy, theta=theta):.2f} px (jitter +-80 px); peak "
