@@ -39,8 +39,8 @@ from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 import cdi_plugins as cdi  # noqa: E402
 from cdi_plugins import metrics  # noqa: E402
+from cdi_plugins.convre import PHASING, cluster, convre, prepare_by_chi2  # noqa: E402
 from cdi_plugins.convre import baselines as selection  # noqa: E402
-from cdi_plugins.convre import cluster, convre, prepare_by_chi2  # noqa: E402
 from cdi_plugins.convre import features as feature_net  # noqa: E402
 from cdi_plugins.convre import report as convre_report  # noqa: E402
 from cdi_plugins.convre.features import features  # noqa: E402
@@ -71,7 +71,8 @@ def phase_budget(obj, photons, args, k):
     t0 = time.perf_counter()
     res = cdi.phase_retrieval(sim.intensity, mask=sim.mask, algorithm="oss", n_iter=args.iter,
                               n_runs=args.runs, seed=args.seed, device="cpu",
-                              constraint="positive", show_progress=not args.no_progress)
+                              constraint="positive", show_progress=not args.no_progress,
+                              **PHASING)
     dt = time.perf_counter() - t0
     with atomic_path(file) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, objects=res.objects, chi2=res.final_chi2, seconds=dt)

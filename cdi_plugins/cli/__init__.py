@@ -1,12 +1,14 @@
 """``cdi-plugins``: simulate patterns, phase them, and run the whole chain as a demo.
 
-One module per command group: :mod:`~cdi_plugins.cli.phasing` (simulate, phase, demo,
-list), :mod:`~cdi_plugins.cli.cnn` (``cnn ...``), :mod:`~cdi_plugins.cli.convre`
+One module per command group: :mod:`~cdi_plugins.cli.prepare` (detector frames to a
+pattern), :mod:`~cdi_plugins.cli.phasing` (simulate, phase, demo, list),
+:mod:`~cdi_plugins.cli.cnn` (``cnn ...``), :mod:`~cdi_plugins.cli.convre`
 (cluster, train-features); :mod:`~cdi_plugins.cli.patterns` reads the pattern files
 they are given.
 
 ::
 
+    cdi-plugins prepare frames.edf -o pattern.cxi --report
     cdi-plugins simulate -o pattern.cxi --object bio --size 256 --photons 1e8 --beamstop 3
     cdi-plugins phase pattern.cxi --algorithm oss --runs 48 -o result.h5 --report report/
     cdi-plugins phase pattern.cxi --algorithm "(HIO(0.9)**80*ER**20)**6" --runs 16
@@ -20,7 +22,7 @@ import argparse
 import logging
 import sys
 
-from . import cnn, convre, phasing
+from . import cnn, convre, phasing, prepare
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
+    prepare.add_commands(sub)
     phasing.add_commands(sub)
     cnn.add_commands(sub)
     convre.add_commands(sub)

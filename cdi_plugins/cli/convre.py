@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tomopy_dlalign.common import __version__
-from tomopy_dlalign.common.h5files import atomic_h5, write_provenance
+from tomopy_dlalign.common.h5files import atomic_h5, open_h5, write_provenance
 
 from .. import io, metrics
 from ..convre.selection import DEFAULT_RULE, RULES
@@ -58,7 +58,7 @@ def cmd_cluster(args) -> int:
     from ..convre import report as convre_report
 
     result = io.read_result(args.input)
-    with io.open_h5(args.input) as f:
+    with open_h5(args.input) as f:
         intensity = f["exchange/data"][()] if "exchange/data" in f else None
         mask = f["exchange/mask"][()].astype(bool) if "exchange/mask" in f else None
     geom = None
@@ -70,7 +70,9 @@ def cmd_cluster(args) -> int:
         raise ValueError(f"{args.input} holds no /exchange/data: ConvRe needs the pattern "
                          f"(write it with the result, as `cdi-plugins phase -o` does)")
     model = "pixels" if args.features == "pixels" else (args.weights or None)
-    cl = convre(result.objects, intensity=intensity, mask=mask, chi2=result.final_chi2,
+    # runs are ranked as phasing ranked them: by the free log-likelihood when pixels
+    # were withheld, else by chi^2
+    cl = convre(result.objects, intensity=intensity, mask=mask, chi2=result.scores,
                 n_clusters=args.clusters, model=model, max_clusters=args.max_clusters,
                 min_fraction=args.min_fraction, seed=args.seed, rule=args.rule)
     pixel_nm = geom.real_space_pixel(max(intensity.shape)) * 1e9 if geom else None

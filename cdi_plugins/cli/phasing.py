@@ -21,7 +21,7 @@ import numpy as np
 from tomopy_dlalign import plugins
 
 from .. import io, metrics, simulate
-from ..phasing import ShrinkWrap, phase_retrieval
+from ..phasing import DEFAULT_SCHEDULE, FREE_FRACTION, ShrinkWrap, phase_retrieval
 from .patterns import read_pattern
 
 logger = logging.getLogger("cdi_plugins.cli")
@@ -69,9 +69,9 @@ def cmd_simulate(args) -> int:
 
 
 def _add_phase_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
-    p.add_argument("--algorithm", default="oss",
+    p.add_argument("--algorithm", default=DEFAULT_SCHEDULE,
                    help="er, hio, raar, oss (or any registered name) or a schedule such as "
-                        "'(HIO(0.9)**80*ER**20)**6' (default: oss)")
+                        f"'(HIO(0.9)**80*ER**20)**6' (default: '{DEFAULT_SCHEDULE}')")
     p.add_argument("--iter", type=int, default=None,
                    help="iterations of a single algorithm (default 500)")
     p.add_argument("--runs", type=int, default=16, help="independent random starts")
@@ -84,17 +84,35 @@ def _add_phase_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
                    help="autocorrelation threshold of the starting support (held inside a "
                         "centred box of half the array)")
     p.add_argument("--no-shrinkwrap", action="store_true", help="keep the support fixed")
-    p.add_argument("--sw-start", type=int, default=50, help="first shrink-wrap iteration")
-    p.add_argument("--sw-every", type=int, default=20, help="iterations between updates")
-    p.add_argument("--sw-threshold", type=float, default=0.2, help="shrink-wrap threshold")
+    p.add_argument("--sw-start", type=int, default=0, help="first shrink-wrap iteration")
+    p.add_argument("--sw-every", type=int, default=None,
+                   help="iterations between updates (default: after each ER block)")
+    p.add_argument("--sw-threshold", type=float, default=0.25, help="shrink-wrap threshold")
+    p.add_argument("--sw-method", choices=("rms", "mean", "max"), default="rms",
+                   help="what the threshold is relative to: RMS or mean inside the support, "
+                        "or the maximum")
+    p.add_argument("--free-fraction", type=float, default=FREE_FRACTION,
+                   help="share of pixels withheld for the free log-likelihood that ranks "
+                        "the runs (0: rank by chi^2)")
+    p.add_argument("--protocol", choices=("default", "convre"), default="default",
+                   help="convre: the classic max-threshold shrink-wrap and no free pixels, "
+                        "the runs ConvRe's learned features were trained on (overrides "
+                        "the --sw-* and --free-fraction options)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def _phase(args, intensity, mask):
-    sw = False if args.no_shrinkwrap else ShrinkWrap(start=args.sw_start, every=args.sw_every,
-                                                     threshold=args.sw_threshold)
+    free = args.free_fraction
+    if args.no_shrinkwrap:
+        sw = False
+    elif getattr(args, "protocol", "default") == "convre":
+        sw, free = ShrinkWrap.max_rule(), 0.0
+    else:
+        sw = ShrinkWrap(start=args.sw_start, every=args.sw_every, threshold=args.sw_threshold,
+                        method=args.sw_method)
     return phase_retrieval(
         intensity, mask=mask, support_threshold=args.support_threshold,
+        free_fraction=free,
         algorithm=args.algorithm, n_iter=args.iter,
         n_runs=args.runs, seed=args.seed, device=args.device, constraint=args.constraint,
         shrinkwrap=sw, show_progress=False if args.no_progress else None)
@@ -108,14 +126,16 @@ def cmd_phase(args) -> int:
     q, curve = metrics.prtf(res.objects, intensity, mask, wiener=True, reference=res.best)
     pixel_nm = geom.real_space_pixel(max(intensity.shape)) * 1e9 if geom else None
     r = metrics.resolution(q, curve, pixel_size=pixel_nm)
-    logger.info("best run %d, chi2 %.3g; wPRTF resolution (1/e): %s", res.best,
-                res.final_chi2[res.best], r)
+    logger.info("best run %d (by %s), chi2 %.3g; wPRTF resolution (1/e): %s", res.best,
+                res.rank_by, res.final_chi2[res.best], r)
     if args.output:
         io.write_result(args.output, res, intensity, mask, geom)
     if args.report:
         report.save_report(res, intensity, mask, args.report, geom)
-    print(f"best run {res.best}: chi2 = {res.final_chi2[res.best]:.4g}; "
-          f"wPRTF resolution (1/e) = {r}")
+    free = (f", free LLK = {res.llk['free_poisson'][res.best]:.4g}"
+            if "free_poisson" in res.llk else "")
+    print(f"best run {res.best}: chi2 = {res.final_chi2[res.best]:.4g}, Poisson LLK = "
+          f"{res.llk['poisson'][res.best]:.4g}{free}; wPRTF resolution (1/e) = {r}")
     return 0
 
 
@@ -129,7 +149,8 @@ def cmd_demo(args) -> int:
     cmd_simulate(args)
     intensity, mask, geom = read_pattern(args.output)
     args.support_threshold, args.no_shrinkwrap = 0.04, False
-    args.sw_start, args.sw_every, args.sw_threshold = 50, 20, 0.2
+    args.sw_start, args.sw_every, args.sw_threshold, args.sw_method = 0, None, 0.25, "rms"
+    args.free_fraction = FREE_FRACTION
     args.constraint = "positive"
     res = _phase(args, intensity, mask)
     io.write_result(out / "result.h5", res, intensity, mask, geom)
@@ -138,7 +159,7 @@ def cmd_demo(args) -> int:
     err = metrics.real_space_error(res.objects[res.best], truth)
     q, curve = metrics.prtf(res.objects, intensity, mask, wiener=True, reference=res.best)
     r = metrics.resolution(q, curve, pixel_size=geom.real_space_pixel(args.size) * 1e9)
-    print(f"demo: {args.runs} OSS runs on a simulated {args.size}^2 pattern "
+    print(f"demo: {args.runs} runs of {args.algorithm} on a simulated {args.size}^2 pattern "
           f"({args.photons:.0e} photons, beamstop {args.beamstop} px); best run "
           f"{res.best}: chi2 = {res.final_chi2[res.best]:.3g}, real-space error vs truth = "
           f"{err:.3f}, wPRTF resolution = {r}; files in {out}")
@@ -179,7 +200,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _add_simulate_args(p)
     _add_phase_args(p, seed=False)
     p.add_argument("--out", default="cdi_demo", help="output folder")
-    p.set_defaults(func=cmd_demo, photons=1e8, beamstop=1.0, runs=16)
+    p.set_defaults(func=cmd_demo, photons=1e8, beamstop=1.0, runs=16, algorithm="oss")
 
     p = sub.add_parser("list", help="list the registered phasing algorithms")
     p.set_defaults(func=cmd_list)

@@ -114,9 +114,11 @@ def refine(intensity, amplitude, phase, mask=None, support=None, n_runs: int = 1
     if shrinkwrap is True:
         shrinkwrap = refine_shrinkwrap()
     schedule = algorithm or scaled_schedule(int(n_iter))
+    # every measured pixel is fitted: the refinement is judged by chi^2 against its start
     res = phase_retrieval(pat, support=sup, max_support=box, algorithm=schedule,
                           n_runs=int(n_runs), seed=seed, device=device, init=init,
-                          shrinkwrap=shrinkwrap, show_progress=show_progress)
+                          shrinkwrap=shrinkwrap, show_progress=show_progress,
+                          free_fraction=0)
     if init is not None:
         start_chi2 = metrics.chi2(init, arr, m)
         worse = np.flatnonzero(res.final_chi2 > start_chi2)
@@ -137,12 +139,13 @@ def refine(intensity, amplitude, phase, mask=None, support=None, n_runs: int = 1
 
 def refine_shrinkwrap() -> ShrinkWrap:
     """Shrink-wrap of the refinement (Appendix B): from iteration 100, every 10, blur
-    1 -> 0.5 px, threshold 0.02.
+    1 -> 0.5 px, threshold 0.02 of the maximum (Wu et al.'s rule).
 
     The threshold is low because the particles' smoothed edges and the dips of their
     projected amplitude carry a share of the pattern: a support that cuts them off
     leaves a chi^2 floor that no number of iterations removes."""
-    return ShrinkWrap(start=100, every=10, sigma_start=1.0, sigma_end=0.5, threshold=0.02)
+    return ShrinkWrap(start=100, every=10, sigma_start=1.0, sigma_end=0.5, threshold=0.02,
+                      method="max", max_shrink=1.0)
 
 
 def scaled_schedule(n_iter: int) -> str:

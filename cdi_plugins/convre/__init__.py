@@ -16,12 +16,12 @@ One module per step of :func:`convre` (:mod:`~cdi_plugins.convre.pipeline`):
 from .clustering import Clustering, cluster, isolated_run, merge_within_spread
 from .features import FeatureNet
 from .pipeline import ConvReResult, average_runs, convre
-from .prepare import Prepared, check_runs, prepare, prepare_by_chi2
+from .prepare import PHASING, Prepared, check_runs, prepare, prepare_by_chi2
 from .selection import DEFAULT_RULE, RULES, ClusterScore, select_cluster
 
 __all__ = [
     "convre", "ConvReResult", "average_runs",
-    "check_runs", "Prepared", "prepare", "prepare_by_chi2",
+    "PHASING", "check_runs", "Prepared", "prepare", "prepare_by_chi2",
     "FeatureNet",
     "Clustering", "cluster", "isolated_run", "merge_within_spread",
     "ClusterScore", "RULES", "DEFAULT_RULE", "select_cluster",

@@ -56,7 +56,7 @@ from tomopy_dlalign.common.validation import as_array
 from .. import metrics
 from ..phasing import phase_retrieval
 from ..simulate import mitochondria
-from .prepare import prepare_by_chi2
+from .prepare import PHASING, prepare_by_chi2
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def make_training_set(n_objects: int = 64, n_runs: int = 24, size: int = 128,
                                                      seed=seed * 100003 + k)
             res = phase_retrieval(sim.intensity, mask=sim.mask, algorithm="oss",
                                   n_iter=n_iter, n_runs=n_runs, seed=run_seed, device="cpu",
-                                  constraint="positive", show_progress=False)
+                                  constraint="positive", show_progress=False, **PHASING)
             runs, chi2 = res.objects, res.final_chi2
             errors.append([metrics.real_space_error(o, obj) for o in runs])
             seconds.append(time.perf_counter() - t0)

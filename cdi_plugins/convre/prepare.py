@@ -16,6 +16,13 @@ import numpy as np
 from tomopy_dlalign.common.validation import as_array
 
 from .. import metrics
+from ..phasing.shrinkwrap import ShrinkWrap
+
+#: How the runs ConvRe clusters are phased: the classic max-threshold shrink-wrap and no
+#: withheld pixels, as the shipped feature extractor's training runs were. Pass it to
+#: ``phase_retrieval(..., **PHASING)`` (CLI: ``cdi-plugins phase --protocol convre``);
+#: runs phased otherwise differ in kind from what the features learned to tell apart.
+PHASING = {"shrinkwrap": ShrinkWrap.max_rule(), "free_fraction": 0.0}
 
 
 def check_runs(objects, name: str = "objects", min_runs: int = 2) -> np.ndarray:

@@ -2,6 +2,9 @@
 variance and correlations per resolution shell.
 
 - :mod:`~cdi_plugins.metrics.fourier`: resolution shells and the data misfit :func:`chi2`;
+- :mod:`~cdi_plugins.metrics.likelihood`: Poisson, Gaussian and Euclidean
+  log-likelihoods, the free log-likelihood's pixels (:func:`free_pixels`), the Fourier
+  :func:`r_factor`;
 - :mod:`~cdi_plugins.metrics.alignment`: translation, twin and global phase of runs
   (:func:`align_to`, :func:`align_runs`) and :func:`real_space_error`;
 - :mod:`~cdi_plugins.metrics.transfer`: :func:`prtf`, the Wiener filter of the wPRTF,
@@ -24,6 +27,7 @@ from .alignment import (
 )
 from .correlation import amplitude_variance, frc, halfset_frc, shell_correlation
 from .fourier import chi2, shell_index
+from .likelihood import NOISE_MODELS, free_pixels, log_likelihood, r_factor
 from .transfer import (
     INV_E,
     Resolution,
@@ -36,6 +40,7 @@ from .transfer import (
 
 __all__ = [
     "INV_E", "chi2", "shell_index",
+    "NOISE_MODELS", "free_pixels", "log_likelihood", "r_factor",
     "twin", "translation", "global_phase", "Alignment", "align_to", "align_runs",
     "real_space_error",
     "noise_level", "wiener_filter", "prtf", "Resolution", "resolution", "real_space_pixel_size",

@@ -12,12 +12,13 @@
 """
 
 from .algorithms import ER, HIO, OSS, RAAR, Algorithm, Schedule, as_schedule, parse_schedule
-from .engine import PhasingResult, phase_retrieval
+from .engine import DEFAULT_SCHEDULE, FREE_FRACTION, PhasingResult, phase_retrieval
 from .shrinkwrap import ShrinkWrap
 from .starts import centred_box, random_start, support_from_autocorrelation
 
 __all__ = [
-    "phase_retrieval", "PhasingResult", "random_start", "support_from_autocorrelation",
+    "phase_retrieval", "PhasingResult", "DEFAULT_SCHEDULE", "FREE_FRACTION",
+    "random_start", "support_from_autocorrelation",
     "centred_box", "ShrinkWrap",
     "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",
 ]

@@ -39,13 +39,18 @@ class Measurement:
         projection and excluded from chi^2).
     device : torch.device
         Where the tensors live.
+    free : numpy.ndarray, optional
+        Boolean ``(H, W)``, measured pixels withheld from the modulus projection and
+        from chi^2, kept for the free log-likelihood
+        (:func:`cdi_plugins.metrics.free_pixels`).
     """
 
-    def __init__(self, intensity: np.ndarray, mask: np.ndarray, device: torch.device) -> None:
+    def __init__(self, intensity: np.ndarray, mask: np.ndarray, device: torch.device,
+                 free: np.ndarray | None = None) -> None:
         self.device = device
         self.shape = intensity.shape
         shifted = np.fft.ifftshift(intensity)
-        missing = np.fft.ifftshift(mask)
+        missing = np.fft.ifftshift(mask if free is None else mask | free)
         self.amplitude = torch.from_numpy(np.sqrt(shifted).astype(np.float32)).to(device)
         self.measured = torch.from_numpy(~missing).to(device)
         self.norm = float(shifted[~missing].sum()) or 1.0
@@ -99,6 +104,15 @@ class Constraints:
     def ifft(x: torch.Tensor) -> torch.Tensor:
         """Its inverse, FFT order in and out."""
         return inverse_farfield_torch(x, centred=False)
+
+    def scale_to_data(self, rho: torch.Tensor) -> torch.Tensor:
+        """``rho`` scaled so that its far field holds the measured intensity over the
+        constrained pixels (each run on its own): a start of the right scale whatever
+        its origin and whatever the mask takes away."""
+        f = self.fft(rho)
+        calc = (magnitude(f).square() * self.measured).sum(dim=(-2, -1))
+        scale = (self.norm / calc.clamp_min(1e-30)).sqrt()
+        return rho * scale[:, None, None].to(rho.dtype)
 
     def _fourier(self, rho: torch.Tensor) -> torch.Tensor:
         # ER's iterate is its own estimate: the transform taken for chi^2 is reused here.

@@ -2,11 +2,19 @@
 
 :func:`phase_retrieval` is the host loop: it validates the inputs once, builds the
 :class:`~cdi_plugins.phasing.constraints.Constraints`, draws reproducible random starts
-(:mod:`cdi_plugins.phasing.starts`), runs a
+(:mod:`cdi_plugins.phasing.starts`), scales them to the measured intensity, runs a
 :class:`~cdi_plugins.phasing.algorithms.Schedule` of registered algorithms on all runs at
-once (CPU or CUDA), applies shrink-wrap, records chi^2 per iteration and run, and returns
-NumPy arrays. The measured pattern goes to the device once per call; the runs stay there
-from their start to their end.
+once (CPU or CUDA), applies shrink-wrap, records chi^2 per iteration and run, scores
+every run by its Poisson and free log-likelihoods
+(:mod:`cdi_plugins.metrics.likelihood`) and returns NumPy arrays. The measured pattern
+goes to the device once per call; the runs stay there from their start to their end.
+
+The defaults are those that phase measured patterns (photon counts, a beamstop, gaps):
+the schedule :data:`DEFAULT_SCHEDULE` (PyNX's example: HIO, then HIO and short ER blocks
+each followed by a support update, then ER), shrink-wrap relative to the RMS of the
+blurred amplitude inside the support with a blur that narrows from 2 to 0.5 px
+(:class:`~cdi_plugins.phasing.shrinkwrap.ShrinkWrap`), 5 % of the pixels withheld for the
+free log-likelihood, and runs ranked by that free log-likelihood.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import torch
 from tomopy_dlalign.common.device import resolve_device
 from tomopy_dlalign.common.progress import progress
 
+from ..metrics.likelihood import NOISE_MODELS, free_pixels, log_likelihood
 from ..physics import Pattern, as_pattern
 from .algorithms import as_schedule
 from .constraints import CONSTRAINTS, Constraints, Measurement
@@ -34,6 +43,11 @@ from .starts import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: the default schedule: 200 HIO, 20 x (40 HIO + 5 ER, then a support update), 100 ER
+DEFAULT_SCHEDULE = "HIO**200 * (HIO**40 * ER**5)**20 * ER**100"
+#: share of the pixels withheld from the modulus constraint for the free log-likelihood
+FREE_FRACTION = 0.05
 
 
 @dataclass
@@ -49,13 +63,20 @@ class PhasingResult:
         bool ``(n_runs, H, W)``, the final support of each run.
     chi2 : numpy.ndarray
         float32 ``(n_runs, n_iter)``, chi^2 (eq. 5 of Wu et al. 2021) of each run's
-        estimate after every iteration.
+        estimate after every iteration, on the pixels the runs were fitted to.
     schedule : str
         The schedule that ran, in operator form.
     seed : int or None
         The seed of the random starts.
     parameters : dict
         Everything else needed to reproduce the run (for provenance).
+    llk : dict of str to numpy.ndarray
+        ``(n_runs,)`` log-likelihoods per pixel of each final object
+        (:func:`cdi_plugins.metrics.log_likelihood`): ``"poisson"``, ``"gaussian"``,
+        ``"euclidean"`` on the fitted pixels and ``"free_poisson"``, ... on the free
+        ones (absent without free pixels).
+    free_mask : numpy.ndarray or None
+        bool ``(H, W)``, the pixels withheld from the modulus constraint.
     """
 
     objects: np.ndarray
@@ -64,6 +85,8 @@ class PhasingResult:
     schedule: str
     seed: int | None = None
     parameters: dict = field(default_factory=dict)
+    llk: dict = field(default_factory=dict)
+    free_mask: np.ndarray | None = None
 
     @property
     def final_chi2(self) -> np.ndarray:
@@ -71,13 +94,24 @@ class PhasingResult:
         return self.chi2[:, -1]
 
     @property
+    def rank_by(self) -> str:
+        """What ranks the runs: ``"free_poisson"`` (the free log-likelihood) when free
+        pixels were withheld, else ``"chi2"``."""
+        return "free_poisson" if "free_poisson" in self.llk else "chi2"
+
+    @property
+    def scores(self) -> np.ndarray:
+        """The ranking score of each run, lower is better, ``(n_runs,)`` (:attr:`rank_by`)."""
+        return self.final_chi2 if self.rank_by == "chi2" else self.llk[self.rank_by]
+
+    @property
     def best(self) -> int:
-        """Index of the run with the lowest final chi^2."""
-        return int(np.argmin(self.final_chi2))
+        """Index of the run with the lowest score (:attr:`scores`)."""
+        return int(np.nanargmin(self.scores))
 
     @property
     def best_object(self) -> np.ndarray:
-        """The reconstruction with the lowest final chi^2, ``(H, W)``."""
+        """The best-ranked reconstruction, ``(H, W)``."""
         return self.objects[self.best]
 
 
@@ -90,7 +124,7 @@ def _run(data: Measurement, sup: np.ndarray, max_sup: np.ndarray, start: np.ndar
          show_progress: bool | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All runs, ``batch_size`` at a time: objects, supports and chi^2 (NumPy)."""
     n_runs = len(start)
-    sw_sigmas = sw.sigmas(len(schedule)) if sw is not None else {}
+    sw_sigmas = sw.sigmas(schedule) if sw is not None else {}
     logger.info("phasing %s pattern, %d run(s) in batches of %d on %s: %s%s", data.shape,
                 n_runs, batch_size, data.device, schedule,
                 f", shrink-wrap at {len(sw_sigmas)} iterations" if sw_sigmas else "")
@@ -111,6 +145,8 @@ def _run_batch(ops: Constraints, start: np.ndarray, schedule, sw, sw_sigmas: dic
     # ramp, so the loop can stay in FFT order without any shift
     rho = torch.from_numpy(np.ascontiguousarray(start)).to(ops.device)
     n = len(start)
+    with torch.no_grad():
+        rho = ops.scale_to_data(rho)
     chi2 = torch.empty((n, len(schedule)), dtype=torch.float32, device=ops.device)
     it = 0
     with torch.no_grad():
@@ -134,7 +170,7 @@ def phase_retrieval(
     intensity,
     mask=None,
     support=None,
-    algorithm="oss",
+    algorithm=DEFAULT_SCHEDULE,
     n_iter: int | None = None,
     n_runs: int = 1,
     seed: int | None = None,
@@ -146,6 +182,7 @@ def phase_retrieval(
     show_progress: bool | None = None,
     batch_size: int | None = None,
     support_threshold: float = 0.04,
+    free_fraction: float = FREE_FRACTION,
 ) -> PhasingResult:
     """Retrieve the phase of a diffraction pattern with many independent runs at once.
 
@@ -163,13 +200,13 @@ def phase_retrieval(
     algorithm : str, Algorithm, Schedule or list of (name, n_iter)
         ``"er"``, ``"hio"``, ``"raar"``, ``"oss"`` or any name registered under the plugin
         kind ``phasing``; a schedule such as ``"(HIO(0.9)**80*ER**20)**6"``,
-        ``(HIO(0.9)**80 * ER()**20)**6`` or ``[("HIO", 80), ("ER", 20)] * 6``.
+        ``(HIO(0.9)**80 * ER()**20)**6`` or ``[("HIO", 80), ("ER", 20)] * 6``. Default
+        :data:`DEFAULT_SCHEDULE` (1200 iterations, ending with 100 ER).
     n_iter : int, optional
         Iterations for a single algorithm (default 500); must be None or equal to the
         total of a schedule.
     n_runs : int
-        Independent runs (random starts), all run as one batch. With ``init`` holding
-        several objects, ``n_runs`` defaults to their number.
+        Independent runs (random starts); default the number of ``init`` objects.
     seed : int, optional
         Seed of the random starts (:func:`random_start`); same seed, same result.
     device : str
@@ -182,21 +219,22 @@ def phase_retrieval(
     shrinkwrap : ShrinkWrap or bool
         ``True``: :class:`ShrinkWrap` defaults; ``False``/``None``: a fixed support.
     max_support : array_like of bool, optional
-        Shrink-wrap never grows a support beyond it; default the given starting support,
-        else the centred half-array box.
+        Shrink-wrap's bound; default the given support, else the centred half-array box.
     show_progress : bool, optional
         Progress bar; default only on a terminal.
     batch_size : int, optional
-        Runs phased together in one tensor. Default: all of them on CUDA; on the CPU
-        about 2^20 pixels per batch (4 runs of 512^2), a working set that stays in the
-        caches. Runs are independent, so the result does not depend on it.
+        Runs phased together. Default: all on CUDA; about 2^20 pixels per batch on the
+        CPU (cache-sized). The result does not depend on it.
     support_threshold : float
         Threshold of the default support (:func:`support_from_autocorrelation`).
+    free_fraction : float
+        Share of pixels withheld from the fit (:func:`cdi_plugins.metrics.free_pixels`,
+        from ``seed``) for the free log-likelihood that ranks runs; 0: rank by chi^2.
 
     Returns
     -------
     PhasingResult
-        ``objects`` complex64 ``(n_runs, H, W)``, ``supports``, ``chi2`` ``(n_runs, n_iter)``.
+        ``objects``, ``supports``, ``chi2`` ``(n_runs, n_iter)``, ``llk``, ``best``.
 
     Raises
     ------
@@ -206,11 +244,9 @@ def phase_retrieval(
 
     Notes
     -----
-    ``P_M`` replaces the modulus of ``F(rho)`` by ``sqrt(I)`` on measured pixels and
-    leaves missing pixels free. The algorithms (Fienup 1982; Luke 2005; Rodriguez et al.
-    2013) are in :mod:`~cdi_plugins.phasing.algorithms`, shrink-wrap (Marchesini et al.
-    2003) in :mod:`~cdi_plugins.phasing.shrinkwrap`. chi^2 is eq. (5) of Wu et al.
-    (2021): ``sum (|F(x)| - sqrt(I))^2 / sum I`` over measured pixels.
+    ``P_M`` sets the modulus of ``F(rho)`` to ``sqrt(I)`` on fitted pixels (measured, not
+    free), to whose intensity each start is scaled. Algorithms: :mod:`.algorithms`;
+    shrink-wrap: :mod:`.shrinkwrap`; chi^2: eq. (5) of Wu et al. (2021) on fitted pixels.
 
     Example
     -------
@@ -232,24 +268,44 @@ def phase_retrieval(
     dev = resolve_device(device)
     sup, max_sup = _supports(pat, support, max_support, n_runs, support_threshold)
     sw = _as_shrinkwrap(shrinkwrap)
+    free = _free_pixels(pat, free_fraction, seed)
     start = (random_start(pat, n_runs=n_runs, seed=seed) if init is None
              else check_init(init, pat.shape, n_runs))
     batch_size = _batch_size(batch_size, n_runs, dev, pat.intensity.size)
-    objects, supports, chi2 = _run(Measurement(pat.intensity, pat.mask, dev), sup, max_sup,
-                                   start, constraint, schedule, sw, batch_size, show_progress)
+    objects, supports, chi2 = _run(Measurement(pat.intensity, pat.mask, dev, free), sup,
+                                   max_sup, start, constraint, schedule, sw, batch_size,
+                                   show_progress)
+    llk = _likelihoods(objects, pat, free)
     elapsed = time.perf_counter() - t0
     logger.info("phasing done in %.2f s (%.1f it/s); final chi2 min %.3g, median %.3g",
                 elapsed, len(schedule) / elapsed, chi2[:, -1].min(), np.median(chi2[:, -1]))
-    return PhasingResult(
-        objects=objects, supports=supports, chi2=chi2, schedule=str(schedule), seed=seed,
-        parameters={
-            "schedule": str(schedule), "n_runs": n_runs, "seed": seed, "device": str(dev),
-            "batch_size": batch_size, "constraint": constraint,
-            "shrinkwrap": None if sw is None else vars(sw),
-            "init": "given" if init is not None else "random phases",
-            "shape": list(pat.shape), "n_masked": int(pat.mask.sum()),
-        },
-    )
+    params = {"schedule": str(schedule), "n_runs": n_runs, "seed": seed, "device": str(dev),
+              "batch_size": batch_size, "constraint": constraint, "shape": list(pat.shape),
+              "shrinkwrap": None if sw is None else vars(sw), "n_masked": int(pat.mask.sum()),
+              "init": "given" if init is not None else "random phases",
+              "free_fraction": free_fraction, "n_free": 0 if free is None else int(free.sum())}
+    return PhasingResult(objects=objects, supports=supports, chi2=chi2, schedule=str(schedule),
+                         seed=seed, parameters=params, llk=llk, free_mask=free)
+
+
+def _free_pixels(pat: Pattern, fraction: float, seed) -> np.ndarray | None:
+    """The withheld pixels; never from fresh entropy: the same call withholds the same."""
+    if not fraction:
+        return None
+    child = np.random.SeedSequence(0 if seed is None else seed).spawn(1)[0]
+    return free_pixels(pat.shape, fraction, mask=pat.mask, seed=child)
+
+
+def _likelihoods(objects: np.ndarray, pat: Pattern, free: np.ndarray | None) -> dict:
+    """Log-likelihoods of every run on the fitted pixels and, with ``free``, the free ones."""
+    fitted = pat.mask if free is None else pat.mask | free
+    out = {noise: log_likelihood(objects, pat.intensity, fitted, noise=noise)
+           for noise in NOISE_MODELS}
+    if free is not None and free.any():
+        out.update({f"free_{noise}": log_likelihood(objects, pat.intensity, pat.mask,
+                                                    pixels=free, noise=noise)
+                    for noise in NOISE_MODELS})
+    return out
 
 
 def _n_runs(n_runs, init) -> int:

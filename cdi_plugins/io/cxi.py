@@ -1,4 +1,4 @@
-"""CXI and Data Exchange files for diffraction patterns and phasing results.
+"""CXI files for diffraction patterns, and the far-field geometry.
 
 CXI (as PyNX writes a 2D pattern; DESIGN.md section 5)::
 
@@ -11,12 +11,8 @@ CXI (as PyNX writes a 2D pattern; DESIGN.md section 5)::
     /entry_1/instrument_1/beam_1/incident_wavelength m
     /entry_1/data_1/data                             soft link to the detector data
 
-:func:`read_cxi` also accepts ``/entry_1/image_1/{data, mask}``. Data Exchange
-(:func:`write_dx` / :func:`read_dx`) holds the pattern in ``/exchange/data`` and
-``/exchange/mask``; a phasing result (:func:`write_result` / :func:`read_result`) adds
-``/exchange/object`` (complex64), ``object_amplitude``, ``object_phase`` (rad),
-``support`` and ``chi2``, with a ``/process/cdi_plugins`` provenance group. Every writer
-is atomic (temporary file, then rename) and every array reads back bit for bit.
+:func:`read_cxi` also accepts ``/entry_1/image_1/{data, mask}``. The writer is atomic
+(temporary file, then rename) and every array reads back bit for bit.
 """
 
 from __future__ import annotations
@@ -28,10 +24,8 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from tomopy_dlalign.common.h5files import atomic_h5, open_h5, require_dataset, write_provenance
+from tomopy_dlalign.common.h5files import atomic_h5, open_h5, write_provenance
 from tomopy_dlalign.common.validation import as_array
-
-from .phasing.engine import PhasingResult
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +83,9 @@ class Geometry:
         return self.wavelength * self.distance / (int(n_pixels) * self.pixel_size)
 
 
-def _check_pattern(intensity, mask):
+def check_pattern(intensity, mask) -> tuple[np.ndarray, np.ndarray | None]:
+    """A pattern ``(H, W)`` or stack ``(B, H, W)`` as a float array, and its mask as bool
+    ``(H, W)`` (or None), for the writers."""
     arr = as_array(intensity, "intensity", ndim=(2, 3), dtype=None)
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float32)
@@ -128,7 +124,7 @@ def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry 
     """
     from tomopy_dlalign.common import __version__
 
-    arr, m = _check_pattern(intensity, mask)
+    arr, m = check_pattern(intensity, mask)
     with atomic_h5(path, "w") as f:
         f.create_dataset("cxi_version", data=140)
         det = f.require_group(_DET)
@@ -217,121 +213,3 @@ def read_cxi_geometry(path: str | os.PathLike) -> Geometry | None:
     return Geometry(wavelength=wl, distance=dist, pixel_size=pix)
 
 
-def _write_geometry_dx(f: h5py.File, geometry: Geometry | None) -> None:
-    if geometry is None:
-        return
-    det = f.require_group("measurement/instrument/detector")
-    det.create_dataset("distance", data=geometry.distance).attrs["units"] = "m"
-    det.create_dataset("pixel_size", data=geometry.pixel_size).attrs["units"] = "m"
-    src = f.require_group("measurement/instrument/source")
-    src.create_dataset("wavelength", data=geometry.wavelength).attrs["units"] = "m"
-    src.create_dataset("energy", data=geometry.energy).attrs["units"] = "J"
-
-
-def _read_geometry_dx(f: h5py.File) -> Geometry | None:
-    try:
-        return Geometry(
-            wavelength=float(f["measurement/instrument/source/wavelength"][()]),
-            distance=float(f["measurement/instrument/detector/distance"][()]),
-            pixel_size=float(f["measurement/instrument/detector/pixel_size"][()]),
-        )
-    except KeyError:
-        return None
-
-
-def write_dx(path: str | os.PathLike, intensity, mask=None, geometry: Geometry | None = None,
-             parameters: dict | None = None) -> None:
-    """Write a diffraction pattern in the Data Exchange layout, atomically.
-
-    ``/exchange/data`` (intensity, centred), ``/exchange/mask`` (bool, True = missing),
-    ``/measurement/instrument/...`` (geometry, SI units) and ``/process/cdi_plugins``.
-
-    Example
-    -------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "p.h5"
-    >>> write_dx(p, np.ones((8, 8), np.float32))
-    >>> read_dx(p)[0].shape
-    (8, 8)
-    """
-    from tomopy_dlalign.common import __version__
-
-    arr, m = _check_pattern(intensity, mask)
-    with atomic_h5(path, "w") as f:
-        ex = f.require_group("exchange")
-        ex.create_dataset("data", data=arr, compression="gzip", shuffle=True)
-        ex["data"].attrs["units"] = "counts"
-        ex.create_dataset("mask", data=np.zeros(arr.shape[-2:], bool) if m is None else m)
-        _write_geometry_dx(f, geometry)
-        write_provenance(f, "cdi_plugins", __version__, parameters)
-
-
-def read_dx(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, Geometry | None]:
-    """Read a Data Exchange diffraction file: ``(intensity, mask, geometry or None)``."""
-    with open_h5(path) as f:
-        data = require_dataset(f, "exchange/data")[()]
-        mds = f.get("exchange/mask")
-        mask = np.zeros(data.shape[-2:], bool) if mds is None else mds[()].astype(bool)
-        geom = _read_geometry_dx(f)
-    return data, mask, geom
-
-
-def write_result(path: str | os.PathLike, result: PhasingResult, intensity=None, mask=None,
-                 geometry: Geometry | None = None, mode: str = "w") -> None:
-    """Write a phasing result in the Data Exchange layout, atomically.
-
-    With ``mode="a"`` the result is added beside the data of an existing Data Exchange
-    file (replacing an earlier result); with ``mode="w"`` a new file is written, holding
-    ``intensity`` and ``mask`` too when given.
-
-    Datasets: ``/exchange/object`` complex64 ``(n_runs, H, W)``, ``object_amplitude``,
-    ``object_phase`` (rad), ``support``, ``chi2`` ``(n_runs, n_iter)``; the schedule and
-    all parameters are in ``/process/cdi_plugins``.
-    """
-    from tomopy_dlalign.common import __version__
-
-    if not isinstance(result, PhasingResult):
-        raise TypeError(f"result must be a PhasingResult, got {type(result).__name__}")
-    with atomic_h5(path, mode) as f:
-        ex = f.require_group("exchange")
-        for name in ("object", "object_amplitude", "object_phase", "support", "chi2"):
-            if name in ex:
-                del ex[name]
-        if intensity is not None:
-            arr, m = _check_pattern(intensity, mask)
-            for name in ("data", "mask"):
-                if name in ex:
-                    del ex[name]
-            ex.create_dataset("data", data=arr, compression="gzip", shuffle=True)
-            ex.create_dataset("mask", data=np.zeros(arr.shape[-2:], bool) if m is None else m)
-        ex.create_dataset("object", data=result.objects.astype(np.complex64))
-        ex.create_dataset("object_amplitude", data=np.abs(result.objects)).attrs["units"] = "a.u."
-        ex.create_dataset("object_phase", data=np.angle(result.objects)).attrs["units"] = "rad"
-        ex.create_dataset("support", data=result.supports)
-        ex.create_dataset("chi2", data=result.chi2).attrs["definition"] = (
-            "sum (|F(o)| - sqrt(I))^2 / sum I over measured pixels (Wu et al. 2021, eq. 5)")
-        if geometry is not None and "measurement" not in f:
-            _write_geometry_dx(f, geometry)
-        grp = write_provenance(f, "cdi_plugins", __version__,
-                               {**result.parameters, "schedule": result.schedule})
-        grp.attrs["schedule"] = result.schedule
-        if result.seed is not None:
-            grp.attrs["seed"] = int(result.seed)
-    logger.info("wrote %d reconstruction(s) to %s", len(result.objects), path)
-
-
-def read_result(path: str | os.PathLike) -> PhasingResult:
-    """Read a phasing result written by :func:`write_result`."""
-    import json
-
-    with open_h5(path) as f:
-        objects = require_dataset(f, "exchange/object")[()]
-        supports = require_dataset(f, "exchange/support")[()]
-        chi2 = require_dataset(f, "exchange/chi2")[()]
-        grp = f.get("process/cdi_plugins")
-        attrs = dict(grp.attrs) if grp is not None else {}
-    params = json.loads(attrs.get("parameters", "{}"))
-    seed = attrs.get("seed")
-    return PhasingResult(objects=objects, supports=supports, chi2=chi2,
-                         schedule=str(attrs.get("schedule", "")),
-                         seed=None if seed is None else int(seed), parameters=params)

@@ -1,0 +1,358 @@
+"""From detector frames to a phasing-ready pattern: masks, centre, crop, binning.
+
+:func:`prepare` runs the steps a CDI user does by hand on a measured pattern:
+
+1. sum (or average) the frames (:func:`cdi_plugins.io.read_frames`);
+2. mask what the file marks bad, and what the data show to be: non-finite or negative
+   values, pixels at or above ``saturation`` in any frame, detector gaps (rows or
+   columns that are zero along their whole length between lit neighbours), hot pixels
+   (far above the median of their neighbourhood) and dead ones (zero in every frame
+   among bright neighbours). Measured zeros elsewhere are photon counts of zero, kept as
+   measurements;
+3. find the zero frequency (:func:`find_centre`): the Friedel centre (the point about
+   which the pattern is most symmetric, from the masked self-convolution) or the centre
+   of mass, to sub-pixel precision;
+4. crop around it to an even, FFT-friendly size (factors 2, 3, 5, 7) and bin ``b x b``
+   (a binned pixel is missing when any of its pixels is), so that the zero frequency
+   lands on index ``(n//2, n//2)``;
+5. optionally fill missing pixels from their measured Friedel mates
+   (``I(q) = I(-q)`` for a real object).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from .detector import Frames, read_frames
+
+logger = logging.getLogger(__name__)
+
+CENTRE_METHODS = ("friedel", "com")
+
+
+@dataclass
+class PreparedPattern:
+    """What :func:`prepare` returns.
+
+    Attributes
+    ----------
+    intensity : numpy.ndarray
+        float32 ``(n, n)`` (or ``(h, w)``), zero frequency at ``(n//2, n//2)``.
+    mask : numpy.ndarray
+        bool, True = missing.
+    centre : tuple of float
+        The zero frequency found, ``(row, column)`` in pixels of the input frames.
+    crop : tuple of int
+        ``(row, column)`` of the first input pixel kept, and the binning.
+    counts : dict
+        Pixels of the input frame masked for each reason.
+    raw : numpy.ndarray
+        The summed input frame ``(H, W)`` (for the report).
+    raw_mask : numpy.ndarray
+        Its mask.
+    parameters : dict
+        The settings used (for provenance).
+    """
+
+    intensity: np.ndarray
+    mask: np.ndarray
+    centre: tuple
+    crop: tuple
+    counts: dict
+    raw: np.ndarray
+    raw_mask: np.ndarray
+    parameters: dict = field(default_factory=dict)
+
+
+def fft_size(n: int, even: bool = True) -> int:
+    """The largest size ``<= n`` whose prime factors are 2, 3, 5 and 7 (even if asked).
+
+    Example
+    -------
+    >>> fft_size(517), fft_size(100), fft_size(97)
+    (512, 100, 96)
+    """
+    for m in range(int(n), 1, -1):
+        if even and m % 2:
+            continue
+        k = m
+        for p in (2, 3, 5, 7):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+    raise ValueError(f"no FFT-friendly size up to {n}")
+
+
+# -- masks from the data -----------------------------------------------------------------
+def _gap_lines(frame: np.ndarray, bad: np.ndarray, axis: int) -> np.ndarray:
+    """Rows (axis=1) or columns (axis=0) that are zero along their whole length while the
+    lines around them are lit: detector gaps."""
+    zero = ((frame == 0) | bad).all(axis=axis)
+    mean = np.where(bad, 0, frame).mean(axis=axis)
+    lit = ndimage.maximum_filter1d(np.where(zero, 0, mean), 7) > 0.5
+    line = zero & lit
+    return np.broadcast_to(line[None, :] if axis == 0 else line[:, None], frame.shape)
+
+
+def data_mask(frames: np.ndarray, saturation: float | None = None,
+              hot_ratio: float = 20.0, dead_level: float = 50.0) -> dict[str, np.ndarray]:
+    """Bad pixels the data show, by reason: ``invalid``, ``saturated``, ``gaps``, ``hot``,
+    ``dead`` (each bool ``(H, W)``).
+
+    A pixel is hot when its sum exceeds ``hot_ratio * (brightest of its 8 neighbours + 1)``
+    (none of them missing). A connected patch of zeros is dead (a dead pixel, a beamstop's
+    shadow) when the pixels around it all hold ``dead_level`` or more (a patch of fewer
+    than 50 pixels) or do on average (a larger one): photon counting does not make holes
+    in bright regions. Zeros among dark pixels are
+    measurements and stay.
+    """
+    invalid = (~np.isfinite(frames) | (frames < 0)).any(axis=0)
+    frame = np.where(invalid, 0, np.nan_to_num(frames, nan=0, posinf=0)).sum(axis=0)
+    out = {"invalid": invalid}
+    out["saturated"] = ((frames >= saturation).any(axis=0) if saturation is not None
+                        else np.zeros_like(invalid))
+    out["gaps"] = _gap_lines(frame, invalid, 0) | _gap_lines(frame, invalid, 1)
+    ring = np.ones((3, 3), bool)
+    ring[1, 1] = False
+    # a missing neighbour could hide the pixel's speckle: such pixels are never called hot
+    brightest = ndimage.maximum_filter(np.where(invalid, np.inf, frame), footprint=ring,
+                                       mode="nearest")
+    out["hot"] = (frame > hot_ratio * (brightest + 1)) & ~invalid
+    out["dead"] = _dark_islands(frame, invalid | out["gaps"], dead_level)
+    return out
+
+
+def _dark_islands(frame: np.ndarray, bad: np.ndarray, level: float,
+                  small: int = 50) -> np.ndarray:
+    """Connected zeros whose surrounding pixels hold ``level`` or more: every one of them
+    around a patch of fewer than ``small`` pixels (one zero among counts of ``level`` is
+    a dead pixel, not a fluctuation), on average around larger ones (a beamstop)."""
+    labels, n = ndimage.label((frame == 0) & ~bad)
+    if n == 0:
+        return np.zeros(frame.shape, bool)
+    grown = ndimage.grey_dilation(labels, size=3)
+    ring = (labels == 0) & (grown > 0) & ~bad
+    idx = np.arange(1, n + 1)
+    total = ndimage.sum(frame, grown * ring, idx)
+    count = ndimage.sum(ring, grown * ring, idx)
+    darkest = ndimage.minimum(frame, grown * ring, idx)
+    size = ndimage.sum(np.ones_like(frame), labels, idx)
+    lit = np.where(size < small, darkest >= level, total >= level * np.maximum(count, 1))
+    lit = np.concatenate([[False], lit & (count > 0)])
+    return lit[labels] & (labels > 0)
+
+
+# -- the centre ------------------------------------------------------------------------
+def _subpixel(c: np.ndarray, k: tuple[int, int]) -> tuple[float, float]:
+    """Parabolic refinement of the peak ``k`` of ``c``."""
+    out = []
+    for ax in range(2):
+        lo, hi = list(k), list(k)
+        lo[ax] -= 1
+        hi[ax] += 1
+        if min(lo) < 0 or hi[ax] >= c.shape[ax]:
+            out.append(float(k[ax]))
+            continue
+        a, b, d = c[tuple(lo)], c[k], c[tuple(hi)]
+        den = a - 2 * b + d
+        out.append(k[ax] + (0.5 * (a - d) / den if den < 0 else 0.0))
+    return out[0], out[1]
+
+
+def _friedel_centre(frame: np.ndarray, valid: np.ndarray, search: float) -> tuple[float, float]:
+    """The point about which ``sqrt(I)`` is most symmetric: the peak of its masked
+    self-convolution ``(A * A)(k) / (A^2 * w)(k)``, at ``k = 2 c``."""
+    h, w = frame.shape
+    a = np.sqrt(np.where(valid, frame, 0))
+    shape = (2 * h, 2 * w)
+    fa, fw, fa2 = (np.fft.rfft2(x, shape) for x in (a, valid.astype(float), a * a))
+    conv = np.fft.irfft2(fa * fa, shape)
+    norm = np.fft.irfft2(fa2 * fw, shape)
+    score = conv / np.maximum(norm, 1e-12 * norm.max())
+    # only centres within `search` of the array centre, with enough pairs to judge
+    ky, kx = np.mgrid[0:2 * h, 0:2 * w]
+    near = (np.abs(ky - h) <= 2 * search * h) & (np.abs(kx - w) <= 2 * search * w)
+    pairs = np.fft.irfft2(fw * fw, shape)
+    score = np.where(near & (pairs > 0.25 * pairs.max()), score, -np.inf)
+    k = np.unravel_index(int(np.argmax(score)), score.shape)
+    ky0, kx0 = _subpixel(np.where(np.isfinite(score), score, score[k] - 1), k)
+    return ky0 / 2, kx0 / 2
+
+
+def find_centre(intensity, mask=None, method: str = "friedel",
+                search: float = 0.25) -> tuple[float, float]:
+    """The zero frequency of a far-field pattern, ``(row, column)``, to sub-pixel.
+
+    Parameters
+    ----------
+    intensity : array_like
+        ``(H, W)`` pattern, zero frequency anywhere.
+    mask : array_like of bool, optional
+        True where pixels are missing.
+    method : {"friedel", "com"}
+        ``"friedel"``: the centre of the pattern's point symmetry ``I(c + q) = I(c - q)``
+        (robust to a beamstop and gaps); ``"com"``: the intensity's centre of mass over
+        measured pixels (fast, biased by an asymmetric mask).
+    search : float
+        Friedel centres are looked for within this fraction of the array of its centre.
+
+    Returns
+    -------
+    tuple of float
+
+    Example
+    -------
+    >>> yy, xx = np.mgrid[0:64, 0:64]
+    >>> I = np.exp(-((yy - 30.3) ** 2 + (xx - 35.6) ** 2) / 20)
+    >>> [round(v, 1) for v in find_centre(I)]
+    [30.3, 35.6]
+    """
+    frame = np.asarray(intensity, dtype=np.float64)
+    if frame.ndim != 2:
+        raise ValueError(f"intensity must be 2D, got shape {frame.shape}")
+    valid = np.ones(frame.shape, bool) if mask is None else ~np.asarray(mask, bool)
+    valid &= np.isfinite(frame) & (frame >= 0)
+    if method == "com":
+        wgt = np.where(valid, frame, 0)
+        yy, xx = np.indices(frame.shape)
+        return float((wgt * yy).sum() / wgt.sum()), float((wgt * xx).sum() / wgt.sum())
+    if method != "friedel":
+        raise ValueError(f"method must be one of {CENTRE_METHODS}, got {method!r}")
+    return _friedel_centre(frame, valid, search)
+
+
+# -- crop, bin, fill -------------------------------------------------------------------
+def _crop_box(shape, centre, size: int | None, binning: int) -> tuple[int, int, int]:
+    """``(row0, col0, n)``: an ``n * binning`` square whose bin ``n//2`` holds the centre."""
+    cy, cx = (int(round(c)) for c in centre)
+    h, w = shape
+    half = min(cy, h - 1 - cy, cx, w - 1 - cx) + 1
+    largest = fft_size(max(2, 2 * half // binning - 2))
+    n = largest if size is None else int(size)
+    if n % 2 or n < 8:
+        raise ValueError(f"size must be even and at least 8, got {n}")
+    if n > largest:
+        raise ValueError(f"size {n} (x binning {binning}) does not fit around the centre "
+                         f"{tuple(round(c, 1) for c in centre)} of a {shape} frame: at most "
+                         f"{largest}")
+    return cy - (n // 2) * binning, cx - (n // 2) * binning, n
+
+
+def bin_pattern(intensity: np.ndarray, mask: np.ndarray, binning: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Sum ``binning x binning`` blocks; a block with any missing pixel is missing."""
+    if binning == 1:
+        return intensity, mask
+    h, w = intensity.shape
+    shp = (h // binning, binning, w // binning, binning)
+    summed = np.where(mask, 0, intensity).reshape(shp).sum(axis=(1, 3))
+    return summed, mask.reshape(shp).any(axis=(1, 3))
+
+
+def fill_friedel(intensity: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Missing pixels take the value of their measured Friedel mate ``-q`` (about index
+    ``(n//2, n//2)``); the first row and column, which have no mate, stay as they are."""
+    out, m = intensity.copy(), mask.copy()
+    mate_i = np.roll(intensity[::-1, ::-1], (1, 1), axis=(0, 1))
+    mate_m = np.roll(mask[::-1, ::-1], (1, 1), axis=(0, 1))
+    take = m & ~mate_m
+    take[0, :] = take[:, 0] = False
+    out[take] = mate_i[take]
+    m[take] = False
+    return out, m
+
+
+def _combine(frames: Frames, reduce: str, mask, saturation, hot_ratio, dead_level):
+    """The summed (or mean) frame, its mask, and the count of pixels per reason."""
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+    reasons = {"file": frames.mask.copy()}
+    if mask is not None:
+        extra = np.asarray(mask, bool)
+        if extra.shape != frames.data.shape[-2:]:
+            raise ValueError(f"mask must have the frames' shape {frames.data.shape[-2:]}, "
+                             f"got {extra.shape}")
+        reasons["given"] = extra
+    reasons.update(data_mask(frames.data, saturation, hot_ratio, dead_level))
+    bad = np.logical_or.reduce(list(reasons.values()))
+    clean = np.where(np.isfinite(frames.data) & (frames.data >= 0), frames.data, 0)
+    frame = clean.sum(axis=0) if reduce == "sum" else clean.mean(axis=0)
+    return np.where(bad, 0, frame), bad, {k: int(v.sum()) for k, v in reasons.items()}
+
+
+def prepare(frames, mask=None, centre="friedel", size: int | None = None, binning: int = 1,
+            reduce: str = "sum", saturation: float | None = None, hot_ratio: float = 20.0,
+            dead_level: float = 50.0, fill_mates: bool = False,
+            dataset: str | None = None) -> PreparedPattern:
+    """Detector frames to a centred, masked, cropped and binned pattern (module docstring).
+
+    Parameters
+    ----------
+    frames : Frames, array_like, str or list of paths
+        Frames ``(H, W)`` or ``(n, H, W)``, or detector files (:func:`read_frames`).
+    mask : array_like of bool, optional
+        Extra bad pixels ``(H, W)`` (e.g. a beamstop drawn by hand), True = bad.
+    centre : {"friedel", "com"} or (float, float)
+        How to find the zero frequency (:func:`find_centre`), or where it is.
+    size : int, optional
+        Output size (even) after binning; default the largest FFT-friendly size that fits
+        around the centre.
+    binning : int
+        Sum ``binning x binning`` pixels into one.
+    reduce : {"sum", "mean"}
+        How frames combine (a sum keeps photon counts).
+    saturation : float, optional
+        Pixels at or above it in any frame are masked.
+    hot_ratio, dead_level : float
+        Hot- and dead-pixel rules (:func:`data_mask`).
+    fill_mates : bool
+        Fill missing pixels from their measured Friedel mates (:func:`fill_friedel`).
+    dataset : str, optional
+        The dataset of an HDF5 file.
+
+    Returns
+    -------
+    PreparedPattern
+
+    Example
+    -------
+    >>> yy, xx = np.mgrid[0:70, 0:80]
+    >>> I = 1e3 * np.exp(-((yy - 33) ** 2 + (xx - 41) ** 2) / 30)
+    >>> p = prepare(I)
+    >>> p.intensity.shape, [round(c) for c in p.centre]
+    ((64, 64), [33, 41])
+    """
+    if not isinstance(frames, Frames):
+        if isinstance(frames, np.ndarray) or np.ndim(frames) >= 2:
+            data = np.asarray(frames, dtype=np.float32)
+            frames = Frames(data.reshape(-1, *data.shape[-2:]),
+                            np.zeros(data.shape[-2:], bool), ["<array>"])
+        else:
+            frames = read_frames(frames, dataset=dataset)
+    if int(binning) < 1:
+        raise ValueError(f"binning must be a positive integer, got {binning}")
+    binning = int(binning)
+    frame, bad, counts = _combine(frames, reduce, mask, saturation, hot_ratio, dead_level)
+    c = (tuple(float(v) for v in centre) if not isinstance(centre, str)
+         else find_centre(frame, bad, method=centre))
+    y0, x0, n = _crop_box(frame.shape, c, size, binning)
+    sl = (slice(y0, y0 + n * binning), slice(x0, x0 + n * binning))
+    intensity, m = bin_pattern(frame[sl], bad[sl], binning)
+    if fill_mates:
+        intensity, m = fill_friedel(intensity, m)
+    logger.info("prepared %s -> %s pattern: centre (%.2f, %.2f), binning %d, %d missing "
+                "(%s)", frame.shape, intensity.shape, c[0], c[1], binning, int(m.sum()),
+                ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+    return PreparedPattern(
+        intensity=intensity.astype(np.float32), mask=m, centre=c, crop=(y0, x0, binning),
+        counts=counts, raw=frame, raw_mask=bad,
+        parameters={"sources": frames.sources, "n_frames": len(frames.data),
+                    "reduce": reduce, "centre": list(c), "crop_origin": [y0, x0],
+                    "binning": binning, "size": n, "saturation": saturation,
+                    "hot_ratio": hot_ratio, "dead_level": dead_level,
+                    "fill_friedel": fill_mates, "masked": counts})
