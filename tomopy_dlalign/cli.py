@@ -250,7 +250,8 @@ def _cmd_make_dataset(args) -> int:
     cfg = DatasetConfig(n_volumes=args.volumes, families=tuple(args.families), size=args.size,
                         nslice=args.nslice, nproj=args.nproj, jitter=args.jitter,
                         noise=tuple(args.noise), max_salt_pepper=args.max_salt_pepper,
-                        seed=args.seed)
+                        wide=args.wide, axis_offset=args.axis_offset,
+                        angles=tuple(args.angles), artefacts=args.artefacts, seed=args.seed)
     path = make_dataset(args.output, cfg, show_progress=True)
     logger.info("dataset %s complete: %d volumes", path, cfg.n_volumes)
     return 0
@@ -351,6 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="uniform jitter in [-J, J] px (default 10 at 128 px = 20 at 256)")
     s.add_argument("--noise", nargs="+", default=["none", "poisson", "gaussian", "salt_pepper"])
     s.add_argument("--max-salt-pepper", type=float, default=0.6)
+    s.add_argument("--wide", type=float, default=1.0,
+                   help="samples up to this many times wider than the view (truncated scans)")
+    s.add_argument("--axis-offset", type=float, default=0.0,
+                   help="rotation axis uniform in ncol/2 +- this many pixels")
+    s.add_argument("--angles", nargs="+", default=["half"],
+                   help="angular ranges drawn from: half (180 deg), limited (+-60-70 deg), "
+                        "full (360 deg), uneven (180 deg, random steps)")
+    s.add_argument("--artefacts", type=float, default=0.0,
+                   help="share of volumes with rings, a drifting beam and dead pixels")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_cmd_make_dataset)
 

@@ -312,6 +312,8 @@ def _iterate(stack, iters, estimate, desc, info, show_progress, t0, scale: int =
 def _baseline(arr, th, c, iters, reference, desc, backend, device, info, show_progress):
     """Register the current stack against ``reference(current, A)``: both baselines."""
     t0 = time.perf_counter()
+    if info is not None:
+        info.center = c
     dev = resolve_device(device)
     stack = torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
     A = make_projector(th, arr.shape[2], c, backend=backend, device=dev)

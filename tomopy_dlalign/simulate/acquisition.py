@@ -1,5 +1,6 @@
-"""What a detector records of a phantom: a raw absorption scan with counting noise, and
-noisy copies of projections (salt-and-pepper, Gaussian, Poisson)."""
+"""What a detector records of a phantom: a raw absorption scan with counting noise, noisy
+copies of projections (salt-and-pepper, Gaussian, Poisson), and the artefacts of measured
+scans (rings, a drifting beam, dead pixels)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,57 @@ def add_noise(prj, kind: str = "salt_pepper", level: float = 0.1, seed=None) -> 
         raise ValueError(f"kind must be 'salt_pepper', 'gaussian' or 'poisson', got {kind!r}")
     return arr.astype(np.float32)
 
+
+
+def add_artefacts(prj, rings: float = 0.0, drift: float = 0.0, dead: float = 0.0,
+                  seed=None) -> np.ndarray:
+    """Detector and beam artefacts of measured line integrals, on a copy of ``prj``.
+
+    Parameters
+    ----------
+    prj : ndarray (nproj, nslice, ncol)
+        Line integrals (``-log`` of normalised transmissions).
+    rings : float
+        Standard deviation of a fixed gain error per detector pixel that the flat field
+        did not remove, in line-integral units: the same offset in every projection,
+        which reconstructs to rings.
+    drift : float
+        Amplitude of a slow change of the beam between the flat field and the
+        projections: an offset per projection following a random smooth curve over the
+        scan (two sinusoids), in line-integral units.
+    dead : float
+        Fraction of detector pixels that are dead (stuck at the stack's maximum, as a
+        zero-count pixel reads after ``minus_log``) in every projection.
+    seed : int or numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, float32
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> p = add_artefacts(np.zeros((4, 2, 8), np.float32), rings=0.1, seed=0)
+    >>> bool(np.allclose(p[0], p[3]))        # a ring offset is the same in every projection
+    True
+    """
+    for name, value in (("rings", rings), ("drift", drift), ("dead", dead)):
+        if not value >= 0:
+            raise ValueError(f"{name} must be non-negative, got {value}")
+    if dead > 1:
+        raise ValueError(f"dead must be a fraction in [0, 1], got {dead}")
+    rng = np.random.default_rng(seed)
+    arr = np.array(prj, dtype=np.float32, copy=True)
+    n = arr.shape[0]
+    if rings:
+        arr += rng.normal(0, rings, arr.shape[1:]).astype(np.float32)
+    if drift:
+        t = np.linspace(0, 1, n)
+        phase, freq = rng.uniform(0, 2 * np.pi, 2), rng.uniform(0.5, 2.0, 2)
+        curve = np.sin(2 * np.pi * freq[0] * t + phase[0]) + 0.5 * np.sin(
+            2 * np.pi * freq[1] * t + phase[1])
+        arr += (drift * curve / np.abs(curve).max()).astype(np.float32)[:, None, None]
+    if dead:
+        stuck = rng.random(arr.shape[1:]) < dead
+        arr[:, stuck] = arr.max()
+    return arr

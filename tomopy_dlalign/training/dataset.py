@@ -23,11 +23,14 @@ from ..common.progress import progress
 from ..prep.alignment import reproject_cycle
 from ..prep.shifts import shift
 from ..recon.projectors import make_projector
-from ..simulate import FAMILIES, add_noise, phantom
+from ..simulate import FAMILIES, add_artefacts, add_noise, phantom
 
 logger = logging.getLogger(__name__)
 
 NOISE_KINDS = ("none", "poisson", "gaussian", "salt_pepper")
+#: angular ranges of the simulated scans: 180 degrees evenly, +-60 to +-70 degrees (TXM),
+#: 360 degrees, or 180 degrees with uneven steps
+ANGLE_KINDS = ("half", "limited", "full", "uneven")
 
 
 @dataclass
@@ -43,6 +46,10 @@ class DatasetConfig:
     noise: tuple[str, ...] = NOISE_KINDS
     max_salt_pepper: float = 0.6
     attenuation: float = 0.05  # line integral scale of the densest voxel per pixel
+    wide: float = 1.0        # samples up to this many times wider than the field of view
+    axis_offset: float = 0.0  # rotation axis uniform in ncol / 2 +- this many pixels
+    angles: tuple[str, ...] = ("half",)
+    artefacts: float = 0.0   # share of volumes with rings, a drifting beam and dead pixels
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -53,13 +60,27 @@ class DatasetConfig:
         bad = [n for n in self.noise if n not in NOISE_KINDS]
         if bad:
             raise ValueError(f"noise must be among {NOISE_KINDS}, got {bad}")
+        bad = [a for a in self.angles if a not in ANGLE_KINDS]
+        if bad or not self.angles:
+            raise ValueError(f"angles must be among {ANGLE_KINDS}, got {list(self.angles)}")
         if self.n_volumes < 1 or self.size < 16 or self.nslice < 8 or self.nproj < 8:
             raise ValueError("n_volumes >= 1, size >= 16, nslice >= 8 and nproj >= 8 needed")
+        if self.wide < 1 or not 0 <= self.artefacts <= 1 or not 0 <= self.axis_offset:
+            raise ValueError(f"wide >= 1, artefacts in [0, 1] and axis_offset >= 0 needed, "
+                             f"got {self.wide}, {self.artefacts}, {self.axis_offset}")
 
 
 def simulate_pairs(vol: np.ndarray, theta: np.ndarray, jitter: float, rng: np.random.Generator,
-                   noise: str = "none", level: float = 0.0, projector=None):
-    """One volume's training pairs: ``(pairs (nproj, 2, H, W), targets (nproj, 2))``."""
+                   noise: str = "none", level: float = 0.0, projector=None,
+                   view: tuple[int, int] | None = None, artefacts: dict | None = None):
+    """One volume's training pairs: ``(pairs (nproj, 2, H, W), targets (nproj, 2))``.
+
+    ``projector`` (default: about the middle of ``vol``) sets the axis; ``view`` keeps
+    only detector columns ``[lo, hi)`` of the projections, as a detector narrower than
+    the sample sees it; ``artefacts`` are :func:`~tomopy_dlalign.simulate.add_artefacts`
+    arguments. The reference is made from what the detector recorded, exactly as at run
+    time.
+    """
     A = projector or make_projector(theta, vol.shape[2])
     clean = A.forward(vol)
     dx = rng.uniform(-jitter, jitter, theta.size)
@@ -67,10 +88,44 @@ def simulate_pairs(vol: np.ndarray, theta: np.ndarray, jitter: float, rng: np.ra
     prj = shift(clean, dx, dy)
     if noise != "none" and level > 0:
         prj = add_noise(prj, noise, level, seed=rng)
+    if view is not None:
+        prj = np.ascontiguousarray(prj[:, :, view[0]:view[1]])
+        A = make_projector(theta, view[1] - view[0], A.center - view[0])
+    if artefacts:
+        prj = add_artefacts(prj, **artefacts, seed=rng)
     ref = reproject_cycle(prj, theta, A.center, A)
     pairs = np.stack([prj, ref], axis=1)
     targets = np.stack([dx, dy - dy.mean()], axis=1)
     return pairs, targets
+
+
+def scan_geometry(rng: np.random.Generator, cfg: DatasetConfig):
+    """The angles, the sample's width and the axis of one simulated scan. With the
+    defaults (180 degrees, a sample inside the view, the axis in the middle) nothing is
+    drawn from ``rng``, so datasets made before these options stay reproducible."""
+    kind = cfg.angles[rng.integers(len(cfg.angles))] if len(cfg.angles) > 1 else cfg.angles[0]
+    n = cfg.nproj
+    if kind == "half":
+        theta = np.linspace(0, np.pi, n, endpoint=False)
+    elif kind == "full":
+        theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    elif kind == "limited":
+        span = np.radians(rng.uniform(60, 70))
+        theta = np.linspace(-span, span, n)
+    else:
+        theta = np.sort(rng.uniform(0, np.pi, n))
+    width = cfg.size
+    if cfg.wide > 1:
+        width = 2 * int(round(cfg.size * rng.uniform(1, cfg.wide) / 2))
+    offset = rng.uniform(-cfg.axis_offset, cfg.axis_offset) if cfg.axis_offset else 0.0
+    return theta, width, offset
+
+
+def _artefacts_for(rng, cfg: DatasetConfig, scale: float) -> dict | None:
+    if not cfg.artefacts or rng.random() >= cfg.artefacts:
+        return None
+    return {"rings": rng.uniform(0, 0.02) * scale, "drift": rng.uniform(0, 0.05) * scale,
+            "dead": rng.uniform(0, 0.002)}
 
 
 def _noise_for(rng, cfg: DatasetConfig):
@@ -79,6 +134,24 @@ def _noise_for(rng, cfg: DatasetConfig):
              "gaussian": rng.uniform(0.005, 0.05),
              "salt_pepper": rng.uniform(0.0, cfg.max_salt_pepper)}[kind]
     return kind, float(level)
+
+
+def _volume_pairs(rng, fam, cfg: DatasetConfig, A):
+    """The pairs of one volume of a dataset (``A``: the projector of the default
+    geometry, shared by every volume that uses it)."""
+    theta, width, offset = scan_geometry(rng, cfg)
+    vol = phantom(fam, width, cfg.nslice, seed=rng) * cfg.attenuation
+    kind, level = _noise_for(rng, cfg)
+    if width == cfg.size and offset == 0 and cfg.angles == ("half",):
+        projector, view = A, None
+    else:
+        lo = (width - cfg.size) // 2
+        projector = make_projector(theta, width, width / 2 + offset)
+        view = (lo, lo + cfg.size)
+    artefacts = _artefacts_for(rng, cfg, cfg.attenuation * cfg.size / 4)
+    pairs, targets = simulate_pairs(vol, theta, cfg.jitter, rng, kind, level, projector,
+                                    view, artefacts)
+    return pairs, targets, level, kind
 
 
 def make_dataset(path: str | os.PathLike, config: DatasetConfig | None = None,
@@ -98,7 +171,8 @@ def make_dataset(path: str | os.PathLike, config: DatasetConfig | None = None,
     mode = "a" if path.exists() else "w"
     with h5py.File(path, mode) as f:
         if "config" in f.attrs:
-            stored = json.loads(f.attrs["config"])
+            # options added later take their defaults in files made before them
+            stored = asdict(DatasetConfig()) | json.loads(f.attrs["config"])
             if stored != json.loads(json.dumps(asdict(cfg))):
                 raise ValueError(f"{str(path)!r} was made with another configuration; "
                                  "choose a new file name to make a different dataset")
@@ -121,9 +195,7 @@ def make_dataset(path: str | os.PathLike, config: DatasetConfig | None = None,
                           total=cfg.n_volumes - done):
             rng = np.random.default_rng([cfg.seed, i])
             fam = cfg.families[i % len(cfg.families)]
-            vol = phantom(fam, cfg.size, cfg.nslice, seed=rng) * cfg.attenuation
-            kind, level = _noise_for(rng, cfg)
-            pairs, targets = simulate_pairs(vol, theta, cfg.jitter, rng, kind, level, A)
+            pairs, targets, level, kind = _volume_pairs(rng, fam, cfg, A)
             m = n + cfg.nproj
             for name in ("pairs", "targets", "volume", "family", "noise"):
                 f[name].resize(m, axis=0)
