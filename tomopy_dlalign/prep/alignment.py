@@ -34,8 +34,10 @@ logger = logging.getLogger(__name__)
 MLEM_ITERS = 10
 #: MLEM iterations per round of the full-resolution polish (the stack is nearly aligned)
 POLISH_ITERS = 5
-#: rounds of the polish, the reconstruction carried over
+#: rounds of the polish, the reconstruction carried over (more for thin slabs, whose
+#: coarse step is a classic reprojection alignment rather than the network)
 POLISH_ROUNDS = 2
+POLISH_ROUNDS_THIN = 4
 #: largest image side the polish works at (larger stacks are binned for it)
 POLISH_SIZE = 512
 
@@ -113,8 +115,8 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
         scheme).
     polish : bool or int
         Finish with sub-pixel phase-correlation rounds against the reprojection of the
-        corrected stack, at full resolution: ``True`` for two rounds, an integer for
-        that many, ``False`` or 0 for none.
+        corrected stack, at full resolution: ``True`` for two rounds (four for a thin
+        slab), an integer for that many, ``False`` or 0 for none.
     polish_size : int
         Largest image side the polish works at: bigger stacks are binned by powers of two
         to at most this size for it (a full-resolution MLEM of 181 x 1024^2 takes many
@@ -171,6 +173,8 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
     stack = torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
     size = net.config.size
     thin = min(arr.shape[1:]) < size // 2
+    if polish is True:
+        rounds = POLISH_ROUNDS_THIN if thin else POLISH_ROUNDS
     if thin:
         logger.warning("prj images of %d x %d pixels are smaller than the network's %d x %d: "
                        "aligning the horizontal axis only, by iterative reprojection "
