@@ -7,7 +7,8 @@ Cases (181 angles over 180 degrees, a ``cells`` phantom the shipped model never 
 ``ncol / 2`` (found with ``center="auto"``), a sample 1.5 times wider than the field of
 view, +-60 degrees, 360 degrees, a raw scan with 1e3 counts per pixel (Poisson), and
 +-20 px at 256 px, and a 2-row slab of 640 columns with its axis at 296.3 and +-20 px
-(the geometry of a measured scan that ``align`` used to refuse). Every method gets ``center="auto"``: the axis is found from the data
+(the geometry of a measured scan that ``align`` used to refuse). Every method gets
+``center="auto"``: the axis is found from the data
 as a user's scan needs. Reported per case and method: the raw residual RMSE (common
 offsets removed), the RMSE with the unobservable rigid motion of the sample removed, and
 the axis found against the true one. With jitter, the true axis is the simulated axis
