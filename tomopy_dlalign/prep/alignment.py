@@ -40,6 +40,13 @@ POLISH_ROUNDS = 2
 POLISH_ROUNDS_THIN = 4
 #: largest image side the polish works at (larger stacks are binned for it)
 POLISH_SIZE = 512
+#: columns a thin slab is binned to (at least) for its coarse iterative alignment
+THIN_COLUMNS = 128
+#: reprojection cycles of the coarse alignment of a thin slab, per requested ``iters``
+THIN_CYCLES = 30
+#: MLEM iterations per polish round of a thin slab (cheap with few rows; fewer leave a
+#: reference blurred enough to undo the coarse alignment's precision)
+POLISH_ITERS_THIN = 20
 
 
 @dataclass
@@ -110,9 +117,12 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
     model : JitterNet or path, optional
         ``None`` loads the weights that ship with the package (offline).
     iters : int
-        Reconstruct-reproject-predict cycles; each one starts from the stack corrected
-        by the previous ones (the network as the fast first step of a reprojection
-        scheme).
+        Reconstruct-reproject-predict cycles, at most; each one starts from the stack
+        corrected by the previous ones (the network as the fast first step of a
+        reprojection scheme). Each cycle scores the shifts of the one before by the
+        reprojection error of the corrected stack; the cycles stop when one raises it,
+        and the most consistent shifts are kept, so more cycles never end less
+        consistent than one.
     polish : bool or int
         Finish with sub-pixel phase-correlation rounds against the reprojection of the
         corrected stack, at full resolution: ``True`` for two rounds (four for a thin
@@ -157,8 +167,7 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
     ((60, 32, 64), (60,))
     """
     arr, th, c = check_inputs(prj, theta, center)
-    if not isinstance(iters, (int, np.integer)) or iters < 1:
-        raise ValueError(f"iters must be a positive integer, got {iters!r}")
+    iters = check_iters(iters)
     if not isinstance(polish, (bool, int, np.integer)) or polish < 0:
         raise ValueError(f"polish must be True, False or a number of rounds >= 0, "
                          f"got {polish!r}")
@@ -187,16 +196,18 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
 
         def estimate(current):
             ref = reproject_cycle(current, th, c / factor, A)
-            return predict(net, current, ref, batch_size=batch_size, device=dev)
+            ex, ey = predict(net, current, ref, batch_size=batch_size, device=dev)
+            return ex, ey, consistency(current, ref)
 
         dx, dy = _iterate(small, iters, estimate, "align", info, show_progress, t0,
-                          scale=factor)
+                          scale=factor, stop_early=True)
     if rounds:
         pf = 1
         while max(arr.shape[1:]) // pf > polish_size:
             pf *= 2
         full = bin_columns(stack, pf) if thin else downsample(stack, pf)
         sx, sy = _polish(full, th, c / pf, dx / pf, dy / pf, backend, rounds=rounds,
+                         num_iter=POLISH_ITERS_THIN if thin else POLISH_ITERS,
                          rows_only=thin)
         dx, dy = sx * pf, sy * pf
         if info is not None:
@@ -230,10 +241,6 @@ def bin_columns(prj: torch.Tensor, factor: int) -> torch.Tensor:
     return F.avg_pool2d(prj[:, None], (1, factor), ceil_mode=False)[:, 0] * factor
 
 
-#: columns a thin slab is binned to (at least) for its coarse iterative alignment
-THIN_COLUMNS = 128
-#: reprojection cycles of the coarse alignment of a thin slab, per requested ``iters``
-THIN_CYCLES = 10
 
 
 def _rows_only(stack, th, c, iters, backend, info, show_progress, t0):
@@ -253,7 +260,7 @@ def _rows_only(stack, th, c, iters, backend, info, show_progress, t0):
         ref = A.forward(state["rec"])
         ex, _ = phase_correlation(current.sum(1, keepdim=True).cpu().numpy(),
                                   ref.sum(1, keepdim=True).cpu().numpy())
-        return ex, np.zeros_like(ex)
+        return ex, np.zeros_like(ex), consistency(current, ref)
 
     return _iterate(small, THIN_CYCLES * iters, estimate, "align (rows only)", info,
                     show_progress, t0, scale=factor)
@@ -294,23 +301,69 @@ def _polish(stack, th, c, dx, dy, backend, rounds=POLISH_ROUNDS, num_iter=POLISH
     return dx, dy
 
 
-def _iterate(stack, iters, estimate, desc, info, show_progress, t0, scale: int = 1):
+def _iterate(stack, iters, estimate, desc, info, show_progress, t0, scale: int = 1,
+             stop_early: bool = False):
     """Shift ``stack`` (a tensor) by the shifts found so far, estimate the residual jitter
-    with ``estimate(current)``, accumulate, ``iters`` times. Shifts are returned in pixels
-    of the full-size stack (``scale`` times those of ``stack``); the common vertical
-    offset is removed, since reprojection cannot see it."""
+    with ``estimate(current)``, accumulate, up to ``iters`` times. Shifts are returned in
+    pixels of the full-size stack (``scale`` times those of ``stack``); the common vertical
+    offset is removed, since reprojection cannot see it.
+
+    ``estimate`` also returns the reprojection error of the stack it was given, which
+    scores the shifts of the previous cycle; with ``iters > 1`` the last shifts are scored
+    too, and the most consistent shifts after the first cycle are returned, so that more
+    cycles never end less consistent than one. With ``stop_early`` the cycles stop as soon
+    as one raises the error.
+    """
     dx = np.zeros(stack.shape[0])
     dy = np.zeros(stack.shape[0])
-    for _ in progress(range(iters), desc, show_progress):
-        current = shift_tensor(stack, -dx / scale, -dy / scale) if dx.any() or dy.any() \
-            else stack
-        ex, ey = estimate(current)
-        dx += ex * scale
-        dy += ey * scale
+    best = None  # (error, dx, dy) of the most consistent shifts scored so far
+    for k in progress(range(iters), desc, show_progress):
+        ex, ey, err = estimate(_shifted(stack, dx, dy, scale))
+        if k > 0:
+            if best is not None and err >= best[0] and stop_early:
+                logger.debug("%s: cycle %d raised the reprojection error (%.5f >= %.5f), "
+                             "stopping", desc, k, err, best[0])
+                break
+            best = _better(best, err, dx, dy)
+        dx = dx + ex * scale
+        dy = dy + ey * scale
         dy -= dy.mean()
         if info is not None:
             info.record(dx, dy, t0)
+    else:
+        if iters > 1:
+            best = _better(best, estimate(_shifted(stack, dx, dy, scale))[2], dx, dy)
+    if best is not None and not (np.array_equal(best[1], dx) and np.array_equal(best[2], dy)):
+        logger.debug("%s: keeping the most consistent shifts (error %.5f)", desc, best[0])
+        dx, dy = best[1], best[2]
+        if info is not None:
+            info.record(dx, dy, t0)
     return dx, dy
+
+
+def _shifted(stack, dx, dy, scale):
+    """``stack`` with the shifts found so far (in full-size pixels) removed."""
+    return shift_tensor(stack, -dx / scale, -dy / scale) if dx.any() or dy.any() else stack
+
+
+def _better(best, err, dx, dy):
+    """The more consistent of ``best`` and ``(err, dx, dy)``; ties keep the earlier."""
+    if best is None or err < best[0]:
+        return (float(err), dx.copy(), dy.copy())
+    return best
+
+
+def consistency(current: torch.Tensor, ref: torch.Tensor) -> float:
+    """Relative misfit ``||p - A x|| / ||p||`` of a stack and its reprojection."""
+    num = torch.linalg.vector_norm((current - ref).float())
+    return float(num / torch.linalg.vector_norm(current.float()).clamp(min=1e-30))
+
+
+def check_iters(iters) -> int:
+    """``iters`` as a positive int, or a ValueError that names it."""
+    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 1:
+        raise ValueError(f"iters must be a positive integer, got {iters!r}")
+    return int(iters)
 
 
 def _baseline(arr, th, c, iters, reference, desc, backend, device, info, show_progress):
@@ -323,7 +376,9 @@ def _baseline(arr, th, c, iters, reference, desc, backend, device, info, show_pr
     A = make_projector(th, arr.shape[2], c, backend=backend, device=dev)
 
     def estimate(current):
-        return phase_correlation(current.cpu().numpy(), reference(current, A).cpu().numpy())
+        ref = reference(current, A)
+        ex, ey = phase_correlation(current.cpu().numpy(), ref.cpu().numpy())
+        return ex, ey, consistency(current, ref)
 
     dx, dy = _iterate(stack, iters, estimate, desc, info, show_progress, t0)
     if info is not None:
@@ -336,8 +391,10 @@ def align_pc(prj, theta, center: float | str | None = "auto", iters: int = 1, de
              show_progress: bool | None = None):
     """Baseline: phase correlation of each projection against the reprojection of a
     fresh MLEM reconstruction, repeated ``iters`` times. Returns ``(aligned, dx, dy)``
-    in the same senses as :func:`align`."""
+    in the same senses as :func:`align`; with ``iters > 1`` the most consistent shifts
+    after the first cycle are kept."""
     arr, th, c = check_inputs(prj, theta, center)
+    iters = check_iters(iters)
     return _baseline(arr, th, c, iters, lambda cur, A: reproject_cycle(cur, th, c, A),
                      "phase correlation", backend, device, info, show_progress)
 
@@ -350,9 +407,11 @@ def align_reprojection(prj, theta, center: float | str | None = "auto", iters: i
     The reconstruction is carried over between cycles (``recon_iters`` MLEM iterations
     per cycle, continuing from the last volume), each projection is registered against
     its reprojection by phase correlation and shifted, ``iters`` times. Returns
-    ``(aligned, dx, dy)`` in the same senses as :func:`align`.
+    ``(aligned, dx, dy)`` in the same senses as :func:`align`; the most consistent
+    shifts after the first cycle are kept.
     """
     arr, th, c = check_inputs(prj, theta, center)
+    iters = check_iters(iters)
     state = {"rec": None}
 
     def reference(current, A):
