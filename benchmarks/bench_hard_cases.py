@@ -6,7 +6,7 @@ Cases (181 angles over 180 degrees, a ``cells`` phantom the shipped model never 
 +-10 px jitter at 128 px unless stated): a 1-row and a 2-row slab, the axis 20 px off
 ``ncol / 2`` (found with ``center="auto"``), a sample 1.5 times wider than the field of
 view, +-60 degrees, 360 degrees, a raw scan with 1e3 counts per pixel (Poisson), and
-+-20 px at 256 px, and a 2-row slab of 640 columns with its axis at 296.3 and +-20 px
++-20 px at 256 px (128 rows), and a 2-row slab of 640 columns with its axis at 296.3 and +-20 px
 (the geometry of a measured scan that ``align`` used to refuse). Every method gets
 ``center="auto"``: the axis is found from the data
 as a user's scan needs. Reported per case and method: the raw residual RMSE (common
@@ -65,7 +65,7 @@ def cases() -> list[dict]:
         _case("+-60 degrees", np.radians(np.linspace(-60, 60, 121))),
         _case("360 degrees", np.linspace(0, 2 * np.pi, 361, endpoint=False)),
         _case("Poisson 1e3 counts", HALF, counts=1e3),
-        _case("+-20 px at 256 px", HALF, size=256, rows=64, jitter=20.0),
+        _case("+-20 px at 256 px", HALF, size=256, rows=128, jitter=20.0),
         # the measured scan: 2 rows, 640 columns, axis at 296.3, +-20 px
         _case("2 rows x 640, axis 296.3", HALF, size=640, rows=2, jitter=20.0, axis=296.3),
     ]
