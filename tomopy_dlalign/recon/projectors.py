@@ -16,7 +16,8 @@ Backends
 --------
 ``cpu``
     ASTRA's 2D CPU ``linear`` projector turned into a sparse system matrix once per
-    geometry (cached), applied to all slices at once as one sparse-dense product with
+    geometry (cached in memory and on disk, see :mod:`.matrix_cache`), applied to all
+    slices at once as one sparse-dense product with
     PyTorch's threaded CSR kernels.
 ``torch``
     Pure PyTorch ray sampling with bilinear interpolation, on CPU or CUDA, for machines
@@ -41,6 +42,7 @@ import torch
 
 from ..common.device import resolve_device
 from ..common.validation import as_array, as_center, as_theta
+from . import matrix_cache
 
 logger = logging.getLogger(__name__)
 
@@ -191,13 +193,26 @@ def system_matrix(theta, ncol: int, center: float | None = None):
     return mat.astype(np.float32).tocsr()
 
 
+def _matrices(theta: np.ndarray, ncol: int, center: float):
+    """``(A, AT)`` of a geometry as SciPy CSR matrices: from the disk cache
+    (:mod:`.matrix_cache`) when it holds them, else built with ASTRA and written there."""
+    key = matrix_cache.geometry_key(theta, ncol, center, astra.__version__)
+    mats = matrix_cache.load(key)
+    if mats is None:
+        mat = system_matrix(theta, ncol, center)
+        mats = (mat, mat.T.tocsr())
+        logger.debug("built system matrix %s with %d non-zeros", mat.shape, mat.nnz)
+        matrix_cache.save(key, *mats)
+    return mats
+
+
 def _csr_to_torch(mat) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(
-            torch.from_numpy(mat.indptr.astype(np.int32)),
-            torch.from_numpy(mat.indices.astype(np.int32)),
-            torch.from_numpy(mat.data.astype(np.float32)),
+            torch.from_numpy(np.asarray(mat.indptr, dtype=np.int32)),
+            torch.from_numpy(np.asarray(mat.indices, dtype=np.int32)),
+            torch.from_numpy(np.asarray(mat.data, dtype=np.float32)),
             size=mat.shape,
             check_invariants=False,
         )
@@ -214,9 +229,8 @@ class SparseMatrixProjector(Projector):
         with _MATRIX_LOCK:
             cached = _MATRIX_CACHE.get(key)
             if cached is None:
-                mat = system_matrix(self.theta, self.ncol, self.center)
-                cached = (_csr_to_torch(mat), _csr_to_torch(mat.T.tocsr()))
-                logger.debug("built system matrix %s with %d non-zeros", mat.shape, mat.nnz)
+                cached = tuple(_csr_to_torch(m) for m in _matrices(self.theta, self.ncol,
+                                                                   self.center))
                 _MATRIX_CACHE[key] = cached
                 while len(_MATRIX_CACHE) > _MATRIX_CACHE_SIZE:
                     _MATRIX_CACHE.popitem(last=False)
