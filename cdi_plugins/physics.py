@@ -115,6 +115,11 @@ def magnitude(z: torch.Tensor) -> torch.Tensor:
 
 
 # -- the data conventions ---------------------------------------------------------------
+#: the largest total intensity phased: float32 holds 3.4e38, and the transforms and sums
+#: of a pattern reach its total times its number of pixels
+MAX_TOTAL_INTENSITY = 1e30
+
+
 def check_intensity(intensity, name: str = "intensity") -> np.ndarray:
     """Validate one diffraction pattern: 2D, finite, non-negative, even sizes.
 
@@ -126,7 +131,10 @@ def check_intensity(intensity, name: str = "intensity") -> np.ndarray:
     Raises
     ------
     ValueError
-        Not 2D, NaN or infinite or negative values, odd or small sizes, all zero.
+        Not 2D, NaN or infinite or negative values, odd or small sizes, all zero, a
+        total above :data:`MAX_TOTAL_INTENSITY` (float32 overflow).
+    TypeError
+        Complex or non-numeric values.
     """
     arr = as_array(intensity, name, ndim=2, dtype=np.float32, nonnegative=True)
     h, w = arr.shape
@@ -138,6 +146,11 @@ def check_intensity(intensity, name: str = "intensity") -> np.ndarray:
         )
     if not arr.any():
         raise ValueError(f"{name} is zero everywhere: there is nothing to phase")
+    total = float(arr.sum(dtype=np.float64))
+    if total > MAX_TOTAL_INTENSITY:
+        raise ValueError(f"{name} totals {total:.3g}, above {MAX_TOTAL_INTENSITY:.0e}: the "
+                         "float32 Fourier transforms of phasing would overflow; rescale the "
+                         "pattern (phasing does not depend on its scale)")
     return arr
 
 

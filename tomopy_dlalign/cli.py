@@ -1,4 +1,10 @@
-"""Command line: ``tomopy-dlalign {demo, simulate, recon, info, plugins}``."""
+"""Command line: ``tomopy-dlalign {demo, align, train, adapt, simulate, recon,
+make-dataset, info, plugins}``.
+
+Any error is one line on stderr naming the file and what is wrong; the exit code is 2
+for bad input, 130 for Ctrl-C and 1 for an internal error (whose traceback ``--debug``
+shows). ``--overwrite`` replaces read-only outputs.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from .common.cli import add_common_options, run_cli
 
 logger = logging.getLogger("tomopy_dlalign")
 
@@ -222,7 +230,10 @@ def _cmd_align(args) -> int:
 def _cmd_train(args) -> int:
     from .models.jitternet import JitterNetConfig
     from .training import train
+    from .training.dataset import check_dataset
 
+    for path in args.datasets:
+        check_dataset(path)
     cfg = JitterNetConfig(size=args.net_size, widths=tuple(args.widths))
     card = train(args.datasets, args.output, epochs=args.epochs, batch_size=args.batch_size,
                  lr=args.lr, patience=args.patience, seed=args.seed, device=args.device,
@@ -371,19 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _configure_logging(args) -> None:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tomopy-dlalign`` console script: the exit code (0; 2 for bad
+    input, 130 for Ctrl-C, 1 for an internal error; :mod:`tomopy_dlalign.common.cli`)."""
+    parser = build_parser()
+    add_common_options(parser)
+    return run_cli(parser, argv, _configure_logging)
 
 
 if __name__ == "__main__":  # pragma: no cover

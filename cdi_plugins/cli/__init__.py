@@ -22,6 +22,8 @@ import argparse
 import logging
 import sys
 
+from tomopy_dlalign.common.cli import add_common_options, run_cli
+
 from . import cnn, convre, phasing, prepare
 
 
@@ -38,16 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``cdi-plugins`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _configure_logging(args) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("cdi_plugins").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    try:
-        return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
-        parser.exit(2, f"cdi-plugins {args.command}: error: {exc}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cdi-plugins`` console script.
+
+    Any error is one line on stderr naming the file and what is wrong, and ends the
+    program as argparse does (``SystemExit``) with the code 2 for bad input, 130 for
+    Ctrl-C and 1 for an internal error, whose traceback ``--debug`` shows
+    (:mod:`tomopy_dlalign.common.cli`).
+    """
+    parser = build_parser()
+    add_common_options(parser)
+    return run_cli(parser, argv, _configure_logging, raise_exit=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

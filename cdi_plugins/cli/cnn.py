@@ -28,6 +28,20 @@ def _threads(args) -> None:
         torch.set_num_threads(args.threads)
 
 
+def _check_datasets(*paths) -> None:
+    """A clear error naming the file for a dataset that is missing, not HDF5, truncated
+    or not made by ``cnn make-dataset``, before any work starts."""
+    from tomopy_dlalign.common.h5files import open_h5
+
+    for path in paths:
+        if path is None:
+            continue
+        with open_h5(path) as f:
+            if "config" not in f.attrs or "intensity" not in f:
+                raise ValueError(f"{str(path)!r} is not a superellipsoid dataset (made by "
+                                 "`cdi-plugins cnn make-dataset`)")
+
+
 def cmd_make_dataset(args) -> int:
     from ..simulate import superellipsoid as se
 
@@ -42,6 +56,7 @@ def cmd_make_dataset(args) -> int:
 def cmd_train(args) -> int:
     from ..cnn import training
 
+    _check_datasets(args.dataset, args.test)
     _threads(args)
     command = "cdi-plugins " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     training.train(
@@ -56,6 +71,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from ..cnn import evaluate
 
+    _check_datasets(args.dataset, args.train)
     _threads(args)
     evaluate.evaluate(args.dataset, model=args.model, train=args.train, n=args.n,
                       report=args.report, output=args.json, n_refine=args.refine,

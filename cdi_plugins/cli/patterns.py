@@ -3,19 +3,30 @@ given."""
 
 from __future__ import annotations
 
+from tomopy_dlalign.common.h5files import open_h5
+
 from .. import io
+
+_CXI_ROOT, _DX_DATA = "entry_1", "exchange/data"
 
 
 def read_pattern(path: str):
     """``(intensity (H, W), mask, geometry or None)`` of a CXI or Data Exchange file
-    holding one pattern."""
-    try:
+    holding one pattern; a file in neither layout is an error naming both."""
+    with open_h5(path) as f:
+        layout = "cxi" if _CXI_ROOT in f else "dx" if _DX_DATA in f else None
+    if layout is None:
+        raise KeyError(f"{path} holds no diffraction pattern: expected the CXI layout "
+                       f"(/entry_1/data_1/data or the detector's data) or Data Exchange "
+                       f"(/exchange/data)")
+    if layout == "cxi":
         intensity, mask = io.read_cxi(path)
         geom = io.read_cxi_geometry(path)
-    except KeyError:
+    else:
         intensity, mask, geom = io.read_dx(path)
     if intensity.ndim == 3:
         if intensity.shape[0] != 1:
-            raise SystemExit(f"{path} holds {intensity.shape[0]} patterns; phase one at a time")
+            raise ValueError(f"{path} holds {intensity.shape[0]} patterns; phase one at a "
+                             "time")
         intensity = intensity[0]
     return intensity, mask, geom

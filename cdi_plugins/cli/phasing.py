@@ -59,10 +59,10 @@ def cmd_simulate(args) -> int:
     sim = _simulate(args)
     geom = io.Geometry(**DEFAULT_GEOMETRY)
     params = {k: v for k, v in vars(args).items() if k != "func"}
-    io.write_cxi(args.output, sim.intensity, sim.mask, geom, parameters=params)
-    # the truth travels with the pattern, outside the places readers look for data
-    with h5py.File(args.output, "a") as f:
-        f.create_dataset("entry_1/sample_1/simulated_object", data=sim.object)
+    # the truth travels with the pattern, outside the places readers look for data, and
+    # is written in the same atomic step: a kill never leaves a pattern without it
+    io.write_cxi(args.output, sim.intensity, sim.mask, geom, parameters=params,
+                 extras={"entry_1/sample_1/simulated_object": sim.object})
     logger.info("simulated %s object, %s pattern, %d missing pixels -> %s", args.object,
                 sim.intensity.shape, int(sim.mask.sum()), args.output)
     return 0

@@ -16,13 +16,19 @@ The network knows nothing about how its training data were made (that lives in
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from tomopy_dlalign.common.modelfiles import parse_config
+
 MODEL_NAME = "cdi_plugins.ComplexCNN"
+#: allowed keys and bounds of a stored configuration (see ``parse_config``)
+SCHEMA = {"size": (int, 8, 4096), "encoder": (list, 1, 512), "decoder": (list, 1, 512),
+          "negative_slope": (float, 0.0, 1.0)}
 
 
 @dataclass
@@ -49,6 +55,7 @@ class CNNConfig:
     def __post_init__(self) -> None:
         self.encoder = tuple(int(c) for c in self.encoder)
         self.decoder = tuple(int(c) for c in self.decoder)
+        parse_config(self.to_json(), SCHEMA, "the arguments", MODEL_NAME)
         if self.encoder[-1] % 2:
             raise ValueError(f"the last encoder width must be even (it is split in two "
                              f"for the decoders), got {self.encoder[-1]}")
@@ -65,8 +72,10 @@ class CNNConfig:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> CNNConfig:
-        return cls(**json.loads(text))
+    def from_json(cls, text: str, path: str | os.PathLike = "the given text") -> CNNConfig:
+        """The configuration stored in a weights file, checked (keys, types, bounded
+        sizes) before any network is built; a clear ``ValueError`` naming ``path``."""
+        return cls(**parse_config(text, SCHEMA, path, MODEL_NAME))
 
 
 class ConvBlock(nn.Sequential):

@@ -78,7 +78,7 @@ def load_model(path: str | os.PathLike | None = None) -> ComplexCNN:
     if key in _cache:
         return _cache[key]
     state, config = read_weights(path, MODEL_NAME)
-    net = ComplexCNN(CNNConfig.from_json(config))
+    net = ComplexCNN(CNNConfig.from_json(config, path))
     load_state(net, state, path, MODEL_NAME)
     net.eval()
     net.card = read_card(path)

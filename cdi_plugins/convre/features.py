@@ -61,6 +61,8 @@ from .prepare import PHASING, prepare_by_chi2
 logger = logging.getLogger(__name__)
 
 MODEL_NAME = "ConvReFeatureNet"
+#: allowed keys and bounds of a stored configuration (checked before any allocation)
+SCHEMA = {"channels": (list, 1, 512), "embed": (int, 1, 4096), "size": (int, 16, 1024)}
 DEFAULT_WEIGHTS = Path(__file__).parents[1] / "weights" / "convre_features.safetensors"
 
 
@@ -128,7 +130,10 @@ def load_model(path: str | Path | None = None) -> FeatureNet:
     """
     path = DEFAULT_WEIGHTS if path is None else Path(path)
     state, config = modelfiles.read_weights(path, MODEL_NAME)
-    cfg = json.loads(config)
+    cfg = modelfiles.parse_config(config, SCHEMA, path, MODEL_NAME)
+    missing = sorted({"channels", "embed", "size"} - set(cfg))
+    if missing:
+        raise ValueError(f"the {MODEL_NAME} configuration in {str(path)!r} lacks {missing}")
     net = FeatureNet(tuple(cfg["channels"]), cfg["embed"], cfg["size"])
     modelfiles.load_state(net, state, path, MODEL_NAME)
     return net.eval()

@@ -98,7 +98,8 @@ def check_pattern(intensity, mask) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry | None = None,
-              parameters: dict | None = None) -> None:
+              parameters: dict | None = None, extras: dict | None = None,
+              overwrite: bool | None = None) -> None:
     """Write a diffraction pattern as CXI (PyNX's layout), atomically.
 
     Parameters
@@ -113,6 +114,12 @@ def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry 
         Written in SI units (distance, pixel sizes, energy in J, wavelength in m).
     parameters : dict, optional
         Recorded in the provenance group ``/process/cdi_plugins``.
+    extras : dict, optional
+        More datasets, ``{path in the file: array}`` (a simulation's truth, for
+        example), written in the same atomic step.
+    overwrite : bool, optional
+        Replace a read-only ``path`` (default: the ``--overwrite`` setting); see
+        :mod:`tomopy_dlalign.common.outputs` for permissions, links and locking.
 
     Example
     -------
@@ -125,7 +132,8 @@ def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry 
     from tomopy_dlalign.common import __version__
 
     arr, m = check_pattern(intensity, mask)
-    with atomic_h5(path, "w") as f:
+    extra = {str(k): as_array(v, f"extras[{k!r}]", dtype=None) for k, v in (extras or {}).items()}
+    with atomic_h5(path, "w", overwrite=overwrite) as f:
         f.create_dataset("cxi_version", data=140)
         det = f.require_group(_DET)
         det.create_dataset("data", data=arr, compression="gzip", shuffle=True)
@@ -146,6 +154,8 @@ def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry 
         data1["data"] = h5py.SoftLink(f"{_DET}/data")
         if m is not None:
             data1["mask"] = h5py.SoftLink(f"{_DET}/mask")
+        for name, value in extra.items():
+            f.create_dataset(name, data=value)
         write_provenance(f, "cdi_plugins", __version__, parameters)
     logger.info("wrote CXI pattern %s to %s", arr.shape, path)
 
@@ -176,18 +186,39 @@ def read_cxi(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     ------
     FileNotFoundError, ValueError, KeyError
         Missing, non-HDF5 or truncated file, or no CXI data in it.
+    TypeError
+        Data that are not real numbers (complex, strings, booleans, compound).
+    ValueError
+        Data neither 2D ``(H, W)`` nor 3D ``(B, H, W)``, or empty.
     """
     with open_h5(path) as f:
         ds = _first(f, _CXI_DATA)
         if ds is None:
             raise KeyError(f"no CXI pattern in {str(path)!r}: looked for {', '.join(_CXI_DATA)}")
+        check_stored_pattern(ds, path)
         data = ds[()]
         mds = _first(f, _CXI_MASK)
+        if mds is not None and mds.dtype.kind not in "iufb":
+            raise TypeError(f"{mds.name} in {str(path)!r} must be a bit field of integers, "
+                            f"got {mds.dtype}")
         mask = np.zeros(data.shape[-2:], bool) if mds is None else mds[()] > 0
     if mask.shape != data.shape[-2:]:
         raise ValueError(f"{str(path)!r}: mask shape {mask.shape} does not match the data "
                          f"{data.shape}")
     return data, mask
+
+
+def check_stored_pattern(ds: h5py.Dataset, path) -> None:
+    """Refuse, naming the file and the dataset, data no phasing can use."""
+    where = f"{ds.name} in {str(path)!r}"
+    kind = ds.dtype
+    if kind.kind not in "iuf":
+        what = {"c": "complex", "b": "boolean", "S": "string", "U": "string",
+                "O": "object (string)", "V": "compound"}.get(kind.kind, str(kind))
+        raise TypeError(f"{where} must hold real intensities, got {what} data ({kind})")
+    if ds.ndim not in (2, 3) or 0 in ds.shape:
+        raise ValueError(f"{where} must be a 2D pattern (H, W) or a 3D stack (B, H, W), "
+                         f"got shape {ds.shape}")
 
 
 def read_cxi_geometry(path: str | os.PathLike) -> Geometry | None:

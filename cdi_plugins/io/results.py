@@ -20,7 +20,7 @@ import numpy as np
 from tomopy_dlalign.common.h5files import atomic_h5, open_h5, require_dataset, write_provenance
 
 from ..phasing.engine import PhasingResult
-from .cxi import Geometry, check_pattern
+from .cxi import Geometry, check_pattern, check_stored_pattern
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +77,15 @@ def write_dx(path: str | os.PathLike, intensity, mask=None, geometry: Geometry |
 def read_dx(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, Geometry | None]:
     """Read a Data Exchange diffraction file: ``(intensity, mask, geometry or None)``."""
     with open_h5(path) as f:
-        data = require_dataset(f, "exchange/data")[()]
+        ds = require_dataset(f, "exchange/data")
+        check_stored_pattern(ds, path)
+        data = ds[()]
         mds = f.get("exchange/mask")
         mask = np.zeros(data.shape[-2:], bool) if mds is None else mds[()].astype(bool)
         geom = _read_geometry_dx(f)
+    if mask.shape != data.shape[-2:]:
+        raise ValueError(f"{str(path)!r}: /exchange/mask shape {mask.shape} does not match "
+                         f"the data {data.shape}")
     return data, mask, geom
 
 

@@ -121,6 +121,12 @@ def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | Non
     q, curve : numpy.ndarray
         Shell frequencies in cycles per pixel and the (w)PRTF.
 
+    Raises
+    ------
+    ValueError
+        Every pixel masked, or zero intensity on every measured pixel (the curve would
+        be undefined everywhere).
+
     Example
     -------
     >>> o = np.zeros((32, 32), complex); o[12:20, 10:22] = 1
@@ -134,6 +140,10 @@ def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | Non
     if objs.shape[-2:] != arr.shape:
         raise ValueError(f"objects have shape {objs.shape[-2:]}, intensity {arr.shape}")
     valid = ~as_mask(mask, arr.shape)
+    if not valid.any():
+        raise ValueError("mask marks every pixel as missing: the PRTF has no measured pixel")
+    if not arr[valid].any():
+        raise ValueError("intensity is zero on every measured pixel: the PRTF is undefined")
     if align and len(objs) > 1:
         objs = align_runs(objs, reference)
     mean_amp = np.abs(farfield(objs.astype(np.complex128).mean(axis=0)))

@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -338,6 +339,10 @@ def as_schedule(spec, n_iter: int | None = None) -> Schedule:
     50
     """
     default_iter = 500
+    if n_iter is not None and (isinstance(n_iter, bool) or not isinstance(n_iter, Integral)
+                               or n_iter < 1):
+        raise ValueError(f"n_iter must be a positive integer (or None for the default "
+                         f"{default_iter}), got {n_iter!r}")
     if isinstance(spec, Schedule):
         sched = spec
     elif isinstance(spec, Algorithm):

@@ -40,6 +40,7 @@ import h5py
 import numpy as np
 import torch
 
+from tomopy_dlalign.common.h5files import resumable_h5
 from tomopy_dlalign.common.progress import progress
 
 from ..physics import farfield_torch
@@ -403,13 +404,13 @@ def _targets(vol: torch.Tensor, smooth: torch.Tensor):
 
 def _torch_seed(seed) -> int:
     if seed is None:
-        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
-    return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0] >> 1)
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0]) >> 1
+    return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0]) >> 1
 
 
 def make_dataset(path: str | os.PathLike, n: int, seed: int,
                  config: SuperellipsoidConfig | None = None, chunk: int = 256,
-                 show_progress: bool | None = None) -> Path:
+                 show_progress: bool | None = None, overwrite: bool | None = None) -> Path:
     """Generate (or resume, or extend) an HDF5 file of ``n`` particles.
 
     Chunk ``j`` (particles ``j * chunk`` to ``(j + 1) * chunk``) is drawn with the seed
@@ -421,6 +422,12 @@ def make_dataset(path: str | os.PathLike, n: int, seed: int,
     ``(N, m, m)`` (float32), ``params`` ``(N, 14)`` (columns named in the attribute
     ``parameters``), and the attributes ``config`` (JSON), ``seed``, ``chunk`` and
     ``done`` (particles complete).
+
+    The run survives a kill at any instant: the file appears complete with its
+    parameters and no particle (written under a temporary name, then renamed), and a
+    chunk counts once ``done`` is updated. Only a file made by ``make_dataset``
+    (attribute ``created_by``) is written into; any other existing file is refused, and
+    so is a read-only one unless ``overwrite``.
 
     Parameters
     ----------
@@ -436,6 +443,8 @@ def make_dataset(path: str | os.PathLike, n: int, seed: int,
         Particles per generated and written block.
     show_progress : bool, optional
         Progress bar (default: only on a terminal).
+    overwrite : bool, optional
+        Write into a read-only dataset file (default: the ``--overwrite`` setting).
 
     Returns
     -------
@@ -456,26 +465,15 @@ def make_dataset(path: str | os.PathLike, n: int, seed: int,
     if int(chunk) < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
     path = Path(path)
-    m = cfg.size // 2
     ident = {"config": json.loads(json.dumps(asdict(cfg))), "seed": int(seed),
              "chunk": int(chunk)}
-    with h5py.File(path, "a") as f:
-        if "config" in f.attrs:
-            stored = {"config": json.loads(f.attrs["config"]), "seed": int(f.attrs["seed"]),
-                      "chunk": int(f.attrs["chunk"])}
-            if stored != ident:
-                raise ValueError(f"{str(path)!r} was made with another configuration, seed "
-                                 f"or chunk ({stored}); choose a new file name")
-        else:
-            f.attrs["config"] = json.dumps(ident["config"])
-            f.attrs["seed"] = int(seed)
-            f.attrs["chunk"] = int(chunk)
-            f.attrs["parameters"] = json.dumps(PARAMETERS)
-            f.attrs["done"] = 0
-            for name, tail in (("intensity", (cfg.size, cfg.size)), ("amplitude", (m, m)),
-                               ("phase", (m, m)), ("params", (len(PARAMETERS),))):
-                f.create_dataset(name, (0, *tail), np.float32, maxshape=(None, *tail),
-                                 chunks=(min(chunk, 256), *tail))
+    with resumable_h5(path, MARKER, _skeleton(cfg, int(seed), int(chunk)),
+                      ("intensity", "amplitude", "phase", "params"), overwrite) as f:
+        stored = {"config": json.loads(f.attrs["config"]), "seed": int(f.attrs["seed"]),
+                  "chunk": int(f.attrs["chunk"])}
+        if stored != ident:
+            raise ValueError(f"{str(path)!r} was made with another configuration, seed "
+                             f"or chunk ({stored}); choose a new file name")
         done = int(f.attrs["done"])
         # restart at a chunk boundary: a chunk is the unit of reproducibility
         done -= done % chunk
@@ -491,11 +489,34 @@ def make_dataset(path: str | os.PathLike, n: int, seed: int,
                               ("phase", b.phase), ("params", b.params)):
                 f[name].resize(hi, axis=0)
                 f[name][lo:hi] = arr[:k]
+            f.flush()  # the chunk is on disk before it is counted
             f.attrs["done"] = hi
             f.flush()
             if (j + 1) % 20 == 0:
                 logger.info("make-dataset: %d/%d particles", hi, n)
     return path
+
+
+#: the ``created_by`` attribute of a file made by :func:`make_dataset`
+MARKER = "cdi_plugins make-dataset"
+
+
+def _skeleton(cfg: SuperellipsoidConfig, seed: int, chunk: int):
+    """What a new dataset file holds before its first chunk: the parameters and empty
+    datasets."""
+    m = cfg.size // 2
+
+    def build(f: h5py.File) -> None:
+        f.attrs["config"] = json.dumps(asdict(cfg))
+        f.attrs["seed"] = seed
+        f.attrs["chunk"] = chunk
+        f.attrs["parameters"] = json.dumps(PARAMETERS)
+        f.attrs["done"] = 0
+        for name, tail in (("intensity", (cfg.size, cfg.size)), ("amplitude", (m, m)),
+                           ("phase", (m, m)), ("params", (len(PARAMETERS),))):
+            f.create_dataset(name, (0, *tail), np.float32, maxshape=(None, *tail),
+                             chunks=(min(chunk, 256), *tail))
+    return build
 
 
 def read_dataset(path: str | os.PathLike, n: int | None = None) -> dict:

@@ -3,7 +3,11 @@
 - :mod:`~tomopy_dlalign.common.validation`: argument checks with messages that name the argument.
 - :mod:`~tomopy_dlalign.common.device`: the torch device behind ``device="auto"``.
 - :mod:`~tomopy_dlalign.common.progress`: progress bars that can be turned off.
-- :mod:`~tomopy_dlalign.common.h5files`: atomic HDF5 writing and the ``/process`` record.
+- :mod:`~tomopy_dlalign.common.outputs`: every output file: atomic, umask permissions,
+  read-only refused unless ``overwrite``, links written through, one writer at a time.
+- :mod:`~tomopy_dlalign.common.h5files`: atomic HDF5 writing, resumable generator files
+  and the ``/process`` record.
+- :mod:`~tomopy_dlalign.common.cli`: both command lines' one-line errors and exit codes.
 - :mod:`~tomopy_dlalign.common.modelfiles`: safetensors weights and their model cards.
 - :mod:`~tomopy_dlalign.common.trainer`: the one training loop (checkpoint, resume,
   progress, seeds, time limit) that every network of both packages trains with.

@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from .outputs import atomic_output
 
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in ``path``'s folder; rename it to ``path`` when the block
-    ends without an error, so that an interrupted write never leaves a corrupt file
-    (weights, checkpoints, caches)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+def atomic_path(path: str | os.PathLike, overwrite: bool | None = None):
+    """Yield a unique temporary path in ``path``'s folder; rename it to ``path`` when the
+    block ends without an error, so that an interrupted write never leaves a corrupt
+    file (weights, checkpoints, caches). The rules of
+    :func:`~tomopy_dlalign.common.outputs.atomic_output` apply."""
+    return atomic_output(path, overwrite)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -45,11 +39,6 @@ def save_weights(state: dict, path: str | os.PathLike, model: str, config: str,
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"config": config, "model": model})
-        # safetensors creates its file readable by its owner alone; weights are shared
-        # like any other file the user writes (permissions from the umask)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
     if card is not None:
         write_text_atomic(path.with_suffix(".json"), json.dumps(card, indent=2, default=str))
 
@@ -75,6 +64,45 @@ def read_weights(path: str | os.PathLike, model: str) -> tuple[dict, str]:
         raise ValueError(f"{str(path)!r} does not hold {model} weights "
                          f"(metadata model={meta.get('model')!r})")
     return state, meta["config"]
+
+
+def parse_config(text: str, schema: dict, path: str | os.PathLike, model: str) -> dict:
+    """The architecture stored with a weights file, checked against ``schema`` before
+    any network is built from it.
+
+    ``schema`` maps each allowed key to ``(kind, low, high)``: ``kind`` is ``int``,
+    ``float`` or ``list`` (a list of 1 to 8 integers), and every number must lie in
+    ``[low, high]``, so that crafted metadata cannot ask for a network of absurd size.
+    Keys the file leaves out take the network's defaults.
+
+    Raises
+    ------
+    ValueError
+        Not JSON, not an object, an unknown key, a wrong type or a value out of bounds,
+        naming the file and the key.
+    """
+    where = f"the {model} configuration in {str(path)!r}"
+    try:
+        cfg = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"{where} is not valid JSON ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{where} must be a JSON object, got {type(cfg).__name__}")
+    unknown = sorted(set(cfg) - set(schema))
+    if unknown:
+        raise ValueError(f"{where} has unknown keys {unknown}; expected among {sorted(schema)}")
+    for key, value in cfg.items():
+        kind, low, high = schema[key]
+        items = value if kind is list else [value]
+        if kind is list and not (isinstance(value, list) and 1 <= len(value) <= 8):
+            raise ValueError(f"{where}: {key} must be a list of 1 to 8 integers, got {value!r}")
+        want = float if kind is float else int
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, float) if want is float else int):
+                raise ValueError(f"{where}: {key} must hold {want.__name__} values, got {v!r}")
+            if not low <= v <= high:
+                raise ValueError(f"{where}: {key}={v!r} is outside [{low}, {high}]")
+    return cfg
 
 
 def load_state(net, state: dict, path: str | os.PathLike, model: str):

@@ -34,7 +34,7 @@ def as_array(
             want = " or ".join(f"{d}D" for d in allowed)
             raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
     if dtype is not None:
-        arr = arr.astype(dtype, copy=False)
+        arr = _cast(arr, name, np.dtype(dtype))
     if not allow_nan and np.issubdtype(arr.dtype, np.inexact):
         bad = ~np.isfinite(arr)
         if bad.any():
@@ -45,6 +45,23 @@ def as_array(
     if nonnegative and np.issubdtype(arr.dtype, np.number) and arr.size and arr.min() < 0:
         raise ValueError(f"{name} must be non-negative, got a minimum of {arr.min()}")
     return arr
+
+
+def _cast(arr: np.ndarray, name: str, dtype: np.dtype) -> np.ndarray:
+    """``arr`` as ``dtype``, refusing what the cast would lose silently: the imaginary
+    part of complex values, and finite values too large for a float type."""
+    if np.iscomplexobj(arr) and dtype.kind != "c":
+        raise TypeError(f"{name} must be real, got complex values (dtype {arr.dtype}); pass "
+                        "its real part, modulus or phase explicitly")
+    if dtype.kind in "fc" and arr.dtype.kind in "fc" and arr.dtype.itemsize > dtype.itemsize:
+        limit = np.finfo(dtype).max
+        with np.errstate(invalid="ignore"):
+            big = np.isfinite(arr) & (np.abs(arr) > limit)
+        if big.any():
+            raise ValueError(f"{name} holds {int(big.sum())} values beyond the {dtype} range "
+                             f"(+-{limit:.3g}), the largest {np.abs(arr[big]).max():.3g}: they "
+                             "would overflow; rescale the data")
+    return arr.astype(dtype, copy=False)
 
 
 def as_theta(theta, nproj: int | None = None, name: str = "theta") -> np.ndarray:

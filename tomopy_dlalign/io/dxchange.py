@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 
 import h5py
@@ -26,7 +27,7 @@ from ..common.h5files import atomic_h5, open_h5, require_dataset, write_provenan
 from ..common.validation import as_array
 from .lazy import LazyStack
 from .selection import index_range
-from .units import theta_in_degrees
+from .units import is_radians, theta_in_degrees
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,20 @@ def _check_finite(arr: np.ndarray, what: str, path) -> None:
              dtype=None)
 
 
+def _check_stored(ds: h5py.Dataset, path) -> None:
+    """Refuse, naming the file and dataset, frames that are not real numbers or empty."""
+    if not isinstance(ds, h5py.Dataset):
+        raise KeyError(f"{ds.name} in {str(path)!r} is a group, expected a dataset")
+    if ds.dtype.kind not in "iuf":
+        raise TypeError(f"{ds.name} in {str(path)!r} must hold real numbers, got {ds.dtype}")
+    if ds.ndim == 3 and 0 in ds.shape:
+        raise ValueError(f"{ds.name} in {str(path)!r} is empty (shape {ds.shape})")
+
+
 def _read_field(f, grp, name, fallback, sino, shape, path, allow_nan):
     if name in grp:
         ds = grp[name]
+        _check_stored(ds, path)
         if ds.ndim != 3:
             raise ValueError(f"{grp.name}/{name} in {str(path)!r} must be 3D "
                              f"(nframes, nslice, ncol), got shape {ds.shape}")
@@ -63,10 +75,29 @@ def _read_field(f, grp, name, fallback, sino, shape, path, allow_nan):
     return None
 
 
+def _stored_degrees(ds: h5py.Dataset, where: str) -> np.ndarray:
+    """``/exchange/theta`` in degrees: as stored (Data Exchange's unit), converted when
+    its ``units`` attribute says radians, with a warning when it holds no such attribute
+    and yet looks like radians (every angle within +-2 pi, spread over more than one)."""
+    if ds.dtype.kind not in "iuf":
+        raise TypeError(f"{where} must hold numbers, got {ds.dtype}")
+    values = np.asarray(ds[()], dtype=np.float64).ravel()
+    units = ds.attrs.get("units")
+    if units is not None:
+        return np.rad2deg(values) if is_radians(units, where) else values
+    if values.size > 2 and np.ptp(values) > 1 and np.abs(values).max() <= 2 * np.pi + 1e-6:
+        msg = (f"{where} spans only {np.ptp(values):.3g} degrees with every angle within "
+               "+-2 pi: it looks like radians, but Data Exchange stores degrees and it is "
+               "read as degrees; give the dataset a units='rad' attribute if it holds radians")
+        logger.warning(msg)
+        warnings.warn(msg, UserWarning, stacklevel=4)
+    return values
+
+
 def _read_theta(f, grp, nproj_total, proj, path):
     if "theta" in grp:
-        deg = np.asarray(grp["theta"][()], dtype=np.float64).ravel()
         source = f"{grp.name}/theta"
+        deg = _stored_degrees(grp["theta"], f"{source} in {str(path)!r}")
     elif f"{_ACQ}/rotation/rotation_start" in f:
         rot = f[f"{_ACQ}/rotation"]
         start = float(np.asarray(rot["rotation_start"][()]).ravel()[0])
@@ -135,6 +166,7 @@ def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 
             raise KeyError(f"group {gname!r} is missing from {str(path)!r}")
         grp = f[gname]
         ds = require_dataset(f, f"{gname}/data")
+        _check_stored(ds, path)
         if ds.ndim != 3:
             raise ValueError(f"{gname}/data in {str(path)!r} must be 3D (nproj, nslice, ncol), "
                              f"got shape {ds.shape}")
@@ -174,7 +206,7 @@ def _check_stack(value, name, ncol=None, nslice=None):
 def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
              extras: Mapping[str, tuple] | None = None, parameters: Mapping | None = None,
              data_units: str = "counts", model: str | None = None, template=None,
-             compression: str | None = None) -> None:
+             compression: str | None = None, overwrite: bool | None = None) -> None:
     """Write a Data Exchange file atomically (temporary file, then rename).
 
     Parameters
@@ -200,6 +232,11 @@ def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
         copied and the datasets given here replace its own.
     compression : str, optional
         h5py compression filter for the large datasets (``"gzip"``, ``"lzf"``).
+    overwrite : bool, optional
+        Replace a read-only ``path`` (default: the ``--overwrite`` setting). The file
+        gets the permissions of the umask; a symbolic link at ``path`` is written
+        through to its target; a second writer of the same file fails at once
+        (:mod:`tomopy_dlalign.common.outputs`).
 
     Example
     -------
@@ -221,7 +258,7 @@ def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
     if template is not None:
         with open_h5(template):
             pass  # a clear error now rather than a failed copy later
-    with atomic_h5(path, source=template) as f:
+    with atomic_h5(path, source=template, overwrite=overwrite) as f:
         grp = f.require_group("exchange")
         _put(grp, "data", arr, data_units, compression)
         for key, value in checked.items():

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..common.outputs import atomic_output
 from ..common.validation import as_array, as_theta
 from .scan import Scan
 from .selection import index_range
@@ -258,18 +258,13 @@ def read_tiff_stack(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(tifffile.imread(p))
 
 
-def _atomic_write(p: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _atomic_write(p: Path, write, overwrite: bool | None) -> None:
+    with atomic_output(p, overwrite) as tmp:
+        write(str(tmp))
 
 
-def write_tiff_stack(path: str | os.PathLike, data, theta=None, flat=None, dark=None) -> None:
+def write_tiff_stack(path: str | os.PathLike, data, theta=None, flat=None, dark=None,
+                     overwrite: bool | None = None) -> None:
     """Write a 3D array as one uncompressed multi-page TIFF, atomically, with sidecars.
 
     Parameters
@@ -281,6 +276,10 @@ def write_tiff_stack(path: str | os.PathLike, data, theta=None, flat=None, dark=
         Radians; written in degrees to ``<stem>_theta.txt`` (full precision).
     flat, dark : ndarray (n, nslice, ncol), optional
         Written to ``<stem>_flat.tif`` and ``<stem>_dark.tif``.
+    overwrite : bool, optional
+        Replace read-only files (default: the ``--overwrite`` setting). Files get the
+        permissions of the umask, links are written through, a second writer fails at
+        once (:mod:`tomopy_dlalign.common.outputs`).
 
     Example
     -------
@@ -299,11 +298,13 @@ def write_tiff_stack(path: str | os.PathLike, data, theta=None, flat=None, dark=
                 raise ValueError(f"{name} frames must be {arr.shape[1:]} like data, got "
                                  f"shape {refs[name].shape}")
     th = None if theta is None else as_theta(theta, arr.shape[0])
-    _atomic_write(p, lambda tmp: tifffile.imwrite(tmp, arr, photometric="minisblack"))
+    _atomic_write(p, lambda tmp: tifffile.imwrite(tmp, arr, photometric="minisblack"),
+                  overwrite)
     for name, value in refs.items():
         _atomic_write(sidecar(p, name),
-                      lambda tmp, v=value: tifffile.imwrite(tmp, v, photometric="minisblack"))
+                      lambda tmp, v=value: tifffile.imwrite(tmp, v, photometric="minisblack"),
+                      overwrite)
     if th is not None:
         _atomic_write(sidecar(p, "theta"), lambda tmp: np.savetxt(
             tmp, np.rad2deg(th), fmt="%.17g",
-            header=f"rotation angles of {p.name} in degrees, one per projection"))
+            header=f"rotation angles of {p.name} in degrees, one per projection"), overwrite)

@@ -55,16 +55,21 @@ def energy_in_kev(value: float, units, where: str, default: str = "keV") -> floa
     return float(value) * _ENERGY[key]
 
 
+def is_radians(units, where: str) -> bool:
+    """Whether an angle's ``units`` attribute says radians (False: degrees)."""
+    key = _text(units).lower()
+    if key not in _ANGLE:
+        raise ValueError(f"{where} has units {_text(units)!r}; expected degree or rad")
+    return _ANGLE[key]
+
+
 def angles_in_rad(values, units, where: str) -> np.ndarray:
     """Angles in radians: degrees unless ``units`` says ``"rad"`` or ``"radian"``."""
     arr = np.asarray(values, dtype=np.float64).ravel()
     if units is None:
         logger.info("%s has no units attribute: assuming degrees", where)
         return np.deg2rad(arr)
-    key = _text(units).lower()
-    if key not in _ANGLE:
-        raise ValueError(f"{where} has units {_text(units)!r}; expected degree or rad")
-    return arr if _ANGLE[key] else np.deg2rad(arr)
+    return arr if is_radians(units, where) else np.deg2rad(arr)
 
 
 def theta_in_degrees(theta, nproj: int) -> np.ndarray | None:

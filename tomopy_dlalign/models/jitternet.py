@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..common.device import resolve_device
-from ..common.modelfiles import load_state, read_weights, save_weights
+from ..common.modelfiles import load_state, parse_config, read_weights, save_weights
 
 WEIGHTS_DIR = Path(__file__).parent.parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "jitternet.safetensors"
@@ -36,13 +36,24 @@ class JitterNetConfig:
     widths: tuple[int, ...] = (32, 64, 128)
     blocks_per_stage: int = 2
 
+    #: allowed keys and bounds of a stored configuration (checked before any allocation)
+    SCHEMA = {"size": (int, 16, 1024), "widths": (list, 1, 512),
+              "blocks_per_stage": (int, 1, 4)}
+
+    def __post_init__(self):
+        parse_config(json.dumps(asdict(self) | {"widths": list(self.widths)}), self.SCHEMA,
+                     "the arguments", "JitterNet")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> JitterNetConfig:
-        d = json.loads(text)
-        d["widths"] = tuple(d["widths"])
+    def from_json(cls, text: str, path: str | os.PathLike = "the given text") -> JitterNetConfig:
+        """The configuration stored in a weights file, checked against :attr:`SCHEMA`
+        (a clear ``ValueError`` naming ``path``, never a raw JSON or type error)."""
+        d = parse_config(text, cls.SCHEMA, path, "JitterNet")
+        if "widths" in d:
+            d["widths"] = tuple(d["widths"])
         return cls(**d)
 
 
@@ -169,5 +180,5 @@ def load_model(path: str | os.PathLike | None = None, device: str = "cpu") -> Ji
     """
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
     state, config = read_weights(path, "JitterNet")
-    model = load_state(JitterNet(JitterNetConfig.from_json(config)), state, path, "JitterNet")
+    model = load_state(JitterNet(JitterNetConfig.from_json(config, path)), state, path, "JitterNet")
     return model.to(device).eval()

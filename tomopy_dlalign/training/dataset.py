@@ -19,6 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..common.h5files import atomic_h5, open_h5, resumable_h5
 from ..common.progress import progress
 from ..prep.alignment import reproject_cycle
 from ..prep.shifts import shift
@@ -154,40 +155,64 @@ def _volume_pairs(rng, fam, cfg: DatasetConfig, A):
     return pairs, targets, level, kind
 
 
+#: the ``created_by`` attribute of a file made by :func:`make_dataset`
+MARKER = "tomopy_dlalign make-dataset"
+_FIELDS = ("pairs", "targets", "volume", "family", "noise")
+
+
+def _skeleton(cfg: DatasetConfig):
+    """What a new dataset file holds before its first volume: the configuration and
+    empty datasets."""
+    shape = (cfg.nslice, cfg.size)
+
+    def build(f: h5py.File) -> None:
+        f.attrs["config"] = json.dumps(asdict(cfg))
+        f.attrs["done"] = 0
+        f.create_dataset("pairs", (0, 2, *shape), np.float16,
+                         maxshape=(None, 2, *shape), chunks=(16, 2, *shape))
+        f.create_dataset("targets", (0, 2), np.float32, maxshape=(None, 2))
+        f.create_dataset("volume", (0,), np.int32, maxshape=(None,))
+        f.create_dataset("family", (0,), np.int8, maxshape=(None,))
+        f.create_dataset("noise", (0,), np.float32, maxshape=(None,))
+    return build
+
+
+def _check_config(f: h5py.File, cfg: DatasetConfig, path: Path) -> None:
+    # options added later take their defaults in files made before them
+    try:
+        stored = asdict(DatasetConfig()) | json.loads(f.attrs["config"])
+    except (TypeError, ValueError):
+        raise ValueError(f"{str(path)!r} holds an unreadable configuration") from None
+    if stored != json.loads(json.dumps(asdict(cfg))):
+        raise ValueError(f"{str(path)!r} was made with another configuration; "
+                         "choose a new file name to make a different dataset")
+
+
 def make_dataset(path: str | os.PathLike, config: DatasetConfig | None = None,
-                 show_progress: bool | None = None) -> Path:
+                 show_progress: bool | None = None, overwrite: bool | None = None) -> Path:
     """Generate (or resume) a dataset file; returns its path.
 
     Volume ``i`` is drawn from ``numpy.random.default_rng([seed, i])``, so a resumed or
     a fresh run gives the same data. The file holds ``pairs`` (float16, (N, 2, H, W)),
     ``targets`` (float32, (N, 2)), ``volume`` and ``family`` indices per pair, and the
     configuration as JSON in the ``config`` attribute.
+
+    The run survives a kill at any instant: the file appears complete with its
+    configuration and no volume (written under a temporary name, then renamed), and
+    each volume counts once the ``done`` attribute is updated; a rerun drops a volume
+    half-written and continues. Only a file made by ``make_dataset`` (attribute
+    ``created_by``) is written into: any other existing file is refused, and so is a
+    read-only one unless ``overwrite`` (see :mod:`tomopy_dlalign.common.outputs`).
     """
     cfg = config or DatasetConfig()
     path = Path(path)
     theta = np.linspace(0, np.pi, cfg.nproj, endpoint=False)
     A = make_projector(theta, cfg.size)
-    shape = (cfg.nslice, cfg.size)
-    mode = "a" if path.exists() else "w"
-    with h5py.File(path, mode) as f:
-        if "config" in f.attrs:
-            # options added later take their defaults in files made before them
-            stored = asdict(DatasetConfig()) | json.loads(f.attrs["config"])
-            if stored != json.loads(json.dumps(asdict(cfg))):
-                raise ValueError(f"{str(path)!r} was made with another configuration; "
-                                 "choose a new file name to make a different dataset")
-        else:
-            f.attrs["config"] = json.dumps(asdict(cfg))
-            f.attrs["done"] = 0
-            f.create_dataset("pairs", (0, 2, *shape), np.float16,
-                             maxshape=(None, 2, *shape), chunks=(16, 2, *shape))
-            f.create_dataset("targets", (0, 2), np.float32, maxshape=(None, 2))
-            f.create_dataset("volume", (0,), np.int32, maxshape=(None,))
-            f.create_dataset("family", (0,), np.int8, maxshape=(None,))
-            f.create_dataset("noise", (0,), np.float32, maxshape=(None,))
+    with resumable_h5(path, MARKER, _skeleton(cfg), _FIELDS, overwrite) as f:
+        _check_config(f, cfg, path)
         done = int(f.attrs["done"])
         n = done * cfg.nproj
-        for name in ("pairs", "targets", "volume", "family", "noise"):
+        for name in _FIELDS:
             f[name].resize(n, axis=0)  # drop a volume half-written by an interruption
         if done:
             logger.info("resuming %s after %d of %d volumes", path, done, cfg.n_volumes)
@@ -197,13 +222,14 @@ def make_dataset(path: str | os.PathLike, config: DatasetConfig | None = None,
             fam = cfg.families[i % len(cfg.families)]
             pairs, targets, level, kind = _volume_pairs(rng, fam, cfg, A)
             m = n + cfg.nproj
-            for name in ("pairs", "targets", "volume", "family", "noise"):
+            for name in _FIELDS:
                 f[name].resize(m, axis=0)
             f["pairs"][n:m] = pairs.astype(np.float16)
             f["targets"][n:m] = targets
             f["volume"][n:m] = i
             f["family"][n:m] = FAMILIES.index(fam)
             f["noise"][n:m] = level if kind == "salt_pepper" else -level
+            f.flush()  # the volume is on disk before it is counted
             n = m
             f.attrs["done"] = i + 1
             f.flush()
@@ -212,12 +238,25 @@ def make_dataset(path: str | os.PathLike, config: DatasetConfig | None = None,
     return path
 
 
+def check_dataset(path: str | os.PathLike) -> None:
+    """Raise a clear error naming ``path`` unless it is a dataset in the layout of
+    :func:`make_dataset` holding at least one complete volume."""
+    with open_h5(path) as f:
+        if not all(isinstance(f.get(name), h5py.Dataset) for name in _FIELDS[:2]):
+            raise ValueError(f"{str(path)!r} is not a make-dataset file (no pairs and "
+                             "targets): make one with `tomopy-dlalign make-dataset`")
+        if not int(f.attrs.get("done", 0)) or not len(f["targets"]):
+            raise ValueError(f"dataset {str(path)!r} holds no complete volume yet: "
+                             "rerun make-dataset to finish it")
+
+
 def write_pairs(path: str | os.PathLike, pairs: np.ndarray, targets: np.ndarray,
                 volume: np.ndarray, config: dict) -> Path:
     """Write pairs made elsewhere (for example by :func:`tomopy_dlalign.adapt`) in the
     layout of :func:`make_dataset`, so that :func:`tomopy_dlalign.train` reads them."""
     path = Path(path)
-    with h5py.File(path, "w") as f:
+    with atomic_h5(path, "w") as f:
+        f.attrs["created_by"] = MARKER
         n = pairs.shape[0]
         f["pairs"] = pairs.astype(np.float16)
         f["targets"] = targets.astype(np.float32)
