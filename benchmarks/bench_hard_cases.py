@@ -15,7 +15,7 @@ the axis found against the true one. With jitter, the true axis is the simulated
 plus the constant of the jitter's least-squares fit by ``1, cos(theta), sin(theta)``:
 that part of any jitter is indistinguishable from an axis offset. With ``--adapt``,
 ``tda.adapt`` runs on each case and the network is scored before and after.
-TomoPy's ``align_seq`` / ``align_joint`` join when TomoPy is importable.
+TomoPy's ``align_seq`` / ``align_joint`` and ``find_center`` join when TomoPy is importable.
 """
 
 from __future__ import annotations
@@ -84,17 +84,31 @@ def _methods():
                lambda p, th, info: tda.align_reprojection(p, th, iters=5, info=info)}
     try:
         import tomopy
+    except ImportError:
+        return out
 
-        def joint(p, th, info):
+    def tomopy_method(func, **kw):
+        def run(p, th, info):
             c = tda.find_center(p, th)
             info.center = c
-            _, sx, sy, _ = tomopy.align_joint(p.copy(), th, iters=5, center=c)
+            _, sx, sy, _ = func(p.copy(), th, center=c, **kw)
             return None, np.asarray(sy), np.asarray(sx)   # TomoPy: sy columns, sx rows
+        return run
 
-        out["tomopy.align_joint x5"] = joint
-    except ImportError:
-        pass
+    out["tomopy.align_joint x5"] = tomopy_method(tomopy.align_joint, iters=5)
+    out["tomopy.align_seq x5"] = tomopy_method(tomopy.align_seq, iters=5)
     return out
+
+
+def tomopy_center(case) -> float | None:
+    """The axis TomoPy's ``find_center`` (entropy of gridrec slices) finds, when importable."""
+    try:
+        import tomopy
+    except ImportError:
+        return None
+    prj, th = case["prj"], case["theta"]
+    mid = prj.shape[1] // 2
+    return float(tomopy.find_center(prj, th, ind=mid, init=prj.shape[2] / 2, tol=0.5))
 
 
 def score(case, name, method) -> dict:
@@ -145,15 +159,22 @@ def main(argv=None):
     ap.add_argument("--out", default="benchmarks/hard_cases.json")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    rows, adapted = [], []
+    rows, adapted, centers = [], [], []
     for case in cases():
         for name, method in _methods().items():
             rows.append(score(case, name, method))
+        found = tomopy_center(case)
+        if found is not None:
+            centers.append({"case": case["name"], "tomopy_find_center": found,
+                            "axis_true": _defined_axis(case)})
+            print(f"{case['name']:26s} tomopy.find_center {found:.2f} (true "
+                  f"{centers[-1]['axis_true']:.2f})", flush=True)
         if args.adapt:
             adapted.append(adapt_row(case))
     out = Path(args.out)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps({"rows": rows, "adapt": adapted}, indent=2))
+    tmp.write_text(json.dumps({"rows": rows, "adapt": adapted, "tomopy_centers": centers},
+                              indent=2))
     tmp.replace(out)
     print(table(rows))
 
