@@ -79,12 +79,20 @@ def adapt(prj, theta, center: float | str | None = "auto", model=None, n_sets: i
     -------
     JitterNet
         The adapted model, or the starting one; with ``output`` its weights and model
-        card are written there too.
+        card are written there too. Slabs too thin for the network (which ``align``
+        aligns without it) return the starting model at once.
     """
     from ..prep.alignment import align, check_inputs, reprojection_error
 
     arr, th, c = check_inputs(prj, theta, center)
     net = model if isinstance(model, JitterNet) else load_model(model)
+    if min(arr.shape[1:]) < net.config.size // 2:
+        # align() does not use the network on slabs this thin: nothing to adapt
+        logger.warning("adapt: prj images of %d x %d pixels are aligned without the network "
+                       "(thin slab): keeping the starting weights", *arr.shape[1:])
+        if info is not None:
+            info.update(kept="start", reason="thin slab: the network is not used")
+        return net
     noise = scan_noise(arr)
     logger.info("adapt: the scan's noise is %s at level %.3g", *noise)
     aligned, _, _ = align(arr, th, c, model=net, device=device)
