@@ -48,3 +48,11 @@ def test_a_sample_wider_than_the_field_of_view_is_aligned():
     jittered, dx, dy = tda.add_jitter(seen, -6, 6, seed=1)
     _, ex, ey = tda.align(jittered, HALF_TURN)
     assert residual_rmse(ex, ey, dx, dy, theta=HALF_TURN) < 0.3
+
+
+def test_adapt_keeps_the_weights_of_a_slab_the_network_does_not_align():
+    vol = simulate.phantom("cells", 64, 2, seed=3) * 0.05
+    jittered, _ = _horizontal_jitter(tda.reproject(vol, HALF_TURN), 3, seed=1)
+    base, info = tda.load_model(), {}
+    assert tda.adapt(jittered, HALF_TURN, model=base, info=info) is base
+    assert info["kept"] == "start" and "thin" in info["reason"]
