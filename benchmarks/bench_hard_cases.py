@@ -157,10 +157,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--adapt", action="store_true", help="also score tda.adapt per case")
     ap.add_argument("--out", default="benchmarks/hard_cases.json")
+    ap.add_argument("--cases", nargs="+", default=None,
+                    help="only the cases whose name starts with one of these")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     rows, adapted, centers = [], [], []
     for case in cases():
+        if args.cases and not any(case["name"].startswith(c) for c in args.cases):
+            continue
         for name, method in _methods().items():
             rows.append(score(case, name, method))
         found = tomopy_center(case)
