@@ -24,6 +24,7 @@ import torch
 from cdi_plugins import cnn
 from cdi_plugins.cnn import evaluate as cnn_eval
 from cdi_plugins.simulate import superellipsoid as se
+from tomopy_dlalign.common.h5files import jsonable
 
 logger = logging.getLogger("benchmarks.cnn_eval")
 HERE = Path(__file__).parent
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
         "CNN-seeded below random start on >= 80%":
             res.get("refinement", {}).get("cnn_below_random_mean", 0) >= 0.8,
     }
-    Path(args.out).write_text(json.dumps(res, indent=2, default=_json))
+    Path(args.out).write_text(json.dumps(res, indent=2, default=jsonable))
     logger.info("targets: %s", json.dumps(res["targets"], indent=1))
     return 0
 
@@ -108,13 +109,6 @@ def speed_table(net, intensity: np.ndarray, batches=(16, 32, 64, 256), n: int = 
             logger.info("speed: %s", row)
     return rows
 
-
-def _json(v):
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, (np.generic,)):
-        return v.item()
-    return str(v)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from tomopy_dlalign.common.h5files import jsonable
 from tomopy_dlalign.common.modelfiles import write_text_atomic
 from tomopy_dlalign.common.progress import progress
 
@@ -237,7 +238,7 @@ def evaluate(dataset: str | os.PathLike, model=None, train: str | os.PathLike | 
         out["figures"] = figures.save_figures(folder, test, amp, phase01, per, nns_per, comp,
                                               card, fits)
     if output is not None:
-        write_text_atomic(output, json.dumps(out, indent=2, default=_json))
+        write_text_atomic(output, json.dumps(out, indent=2, default=jsonable))
     return out
 
 
@@ -264,13 +265,6 @@ def _nns(test: dict, train, n_train: int | None, per: dict, out: dict):
                 *(out["nns"][k]["mean"] for k in METRICS), 1e3 * sec)
     return nns_amp, nns_phase, nns_per
 
-
-def _json(v):
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return str(v)
 
 
 def prediction_report(intensity, amplitude, phase, result, folder) -> dict:

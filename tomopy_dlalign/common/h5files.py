@@ -47,7 +47,9 @@ def atomic_h5(path: str | os.PathLike, mode: str = "w",
             yield f
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``json.dumps(..., default=jsonable)``: arrays and NumPy scalars as their values,
+    paths and anything else as strings."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (np.generic,)):
@@ -68,7 +70,7 @@ def write_provenance(f: h5py.File, package: str, version: str, parameters: dict 
     grp.attrs["version"] = version
     grp.attrs["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
     grp.attrs["python"] = platform.python_version()
-    grp.attrs["parameters"] = json.dumps(parameters or {}, default=_jsonable, sort_keys=True)
+    grp.attrs["parameters"] = json.dumps(parameters or {}, default=jsonable, sort_keys=True)
     if model is not None:
         grp.attrs["model"] = model
     return grp
