@@ -108,7 +108,12 @@ def tomopy_center(case) -> float | None:
         return None
     prj, th = case["prj"], case["theta"]
     mid = prj.shape[1] // 2
-    return float(tomopy.find_center(prj, th, ind=mid, init=prj.shape[2] / 2, tol=0.5))
+    try:
+        found = tomopy.find_center(prj, th, ind=mid, init=prj.shape[2] / 2, tol=0.5)
+    except (ValueError, FloatingPointError) as exc:   # its entropy search can hit NaN
+        print(f"{case['name']:26s} tomopy.find_center failed: {exc}", flush=True)
+        return float("nan")
+    return float(np.ravel(found)[0])
 
 
 def score(case, name, method) -> dict:
@@ -175,12 +180,16 @@ def main(argv=None):
                   f"{centers[-1]['axis_true']:.2f})", flush=True)
         if args.adapt:
             adapted.append(adapt_row(case))
-    out = Path(args.out)
+        _write(args.out, rows, adapted, centers)   # after every case: nothing is lost
+    print(table(rows))
+
+
+def _write(path, rows, adapted, centers) -> None:
+    out = Path(path)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps({"rows": rows, "adapt": adapted, "tomopy_centers": centers},
                               indent=2))
     tmp.replace(out)
-    print(table(rows))
 
 
 if __name__ == "__main__":
