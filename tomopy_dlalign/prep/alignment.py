@@ -194,13 +194,12 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
         small = downsample(stack, factor)
         A = make_projector(th, small.shape[2], c / factor, backend=backend, device=dev)
 
-        def estimate(current):
-            ref = reproject_cycle(current, th, c / factor, A)
-            ex, ey = predict(net, current, ref, batch_size=batch_size, device=dev)
-            return ex, ey, consistency(current, ref)
+        def register(current, ref):
+            return predict(net, current, ref, batch_size=batch_size, device=dev)
 
-        dx, dy = _iterate(small, iters, estimate, "align", info, show_progress, t0,
-                          scale=factor, stop_early=True)
+        dx, dy = _iterate(small, iters, lambda cur: reproject_cycle(cur, th, c / factor, A),
+                          register, "align", info, show_progress, t0, scale=factor,
+                          stop_early=True)
     if rounds:
         pf = 1
         while max(arr.shape[1:]) // pf > polish_size:
@@ -230,8 +229,9 @@ def reprojection_error(aligned, theta, center: float, num_iter: int = MLEM_ITERS
         arr = median_filter(arr, size=(1, 5, 5))
     A = make_projector(theta, arr.shape[2], center)
     ref = reproject_cycle(arr, theta, center, A, num_iter=num_iter)
-    arr, ref = gaussian_filter(arr, (0, 1.5, 1.5)), gaussian_filter(ref, (0, 1.5, 1.5))
-    return float(np.linalg.norm(arr - ref) / max(np.linalg.norm(arr), 1e-30))
+    blur = (0, 1.5, 1.5)
+    return consistency(torch.from_numpy(gaussian_filter(arr, blur)),
+                       torch.from_numpy(gaussian_filter(ref, blur)))
 
 
 def bin_columns(prj: torch.Tensor, factor: int) -> torch.Tensor:
@@ -254,16 +254,18 @@ def _rows_only(stack, th, c, iters, backend, info, show_progress, t0):
     A = make_projector(th, small.shape[2], c / factor, backend=backend, device=stack.device)
     state = {"rec": None}
 
-    def estimate(current):
+    def reference(current):
         first = state["rec"] is None
         state["rec"] = mlem_tensor(current, A, MLEM_ITERS if first else 2, init=state["rec"])
-        ref = A.forward(state["rec"])
+        return A.forward(state["rec"])
+
+    def register(current, ref):
         ex, _ = phase_correlation(current.sum(1, keepdim=True).cpu().numpy(),
                                   ref.sum(1, keepdim=True).cpu().numpy())
-        return ex, np.zeros_like(ex), consistency(current, ref)
+        return ex, np.zeros_like(ex)
 
-    return _iterate(small, THIN_CYCLES * iters, estimate, "align (rows only)", info,
-                    show_progress, t0, scale=factor)
+    return _iterate(small, THIN_CYCLES * iters, reference, register, "align (rows only)",
+                    info, show_progress, t0, scale=factor)
 
 
 def _polish(stack, th, c, dx, dy, backend, rounds=POLISH_ROUNDS, num_iter=POLISH_ITERS,
@@ -301,30 +303,34 @@ def _polish(stack, th, c, dx, dy, backend, rounds=POLISH_ROUNDS, num_iter=POLISH
     return dx, dy
 
 
-def _iterate(stack, iters, estimate, desc, info, show_progress, t0, scale: int = 1,
-             stop_early: bool = False):
-    """Shift ``stack`` (a tensor) by the shifts found so far, estimate the residual jitter
-    with ``estimate(current)``, accumulate, up to ``iters`` times. Shifts are returned in
-    pixels of the full-size stack (``scale`` times those of ``stack``); the common vertical
-    offset is removed, since reprojection cannot see it.
+def _iterate(stack, iters, reference, register, desc, info, show_progress, t0,
+             scale: int = 1, stop_early: bool = False):
+    """Shift ``stack`` (a tensor) by the shifts found so far, make its reference with
+    ``reference(current)``, estimate the residual jitter with ``register(current, ref)``,
+    accumulate, up to ``iters`` times. Shifts are returned in pixels of the full-size
+    stack (``scale`` times those of ``stack``); the common vertical offset is removed,
+    since reprojection cannot see it.
 
-    ``estimate`` also returns the reprojection error of the stack it was given, which
+    The reprojection error of each stack against its reference (:func:`consistency`)
     scores the shifts of the previous cycle; with ``iters > 1`` the last shifts are scored
-    too, and the most consistent shifts after the first cycle are returned, so that more
-    cycles never end less consistent than one. With ``stop_early`` the cycles stop as soon
-    as one raises the error.
+    too (a reference, no registration), and the most consistent shifts after the first
+    cycle are returned, so that more cycles never end less consistent than one. With
+    ``stop_early`` the cycles stop as soon as one raises the error.
     """
     dx = np.zeros(stack.shape[0])
     dy = np.zeros(stack.shape[0])
     best = None  # (error, dx, dy) of the most consistent shifts scored so far
     for k in progress(range(iters), desc, show_progress):
-        ex, ey, err = estimate(_shifted(stack, dx, dy, scale))
+        current = _shifted(stack, dx, dy, scale)
+        ref = reference(current)
+        err = consistency(current, ref)
         if k > 0:
             if best is not None and err >= best[0] and stop_early:
                 logger.debug("%s: cycle %d raised the reprojection error (%.5f >= %.5f), "
                              "stopping", desc, k, err, best[0])
                 break
             best = _better(best, err, dx, dy)
+        ex, ey = register(current, ref)
         dx = dx + ex * scale
         dy = dy + ey * scale
         dy -= dy.mean()
@@ -332,7 +338,8 @@ def _iterate(stack, iters, estimate, desc, info, show_progress, t0, scale: int =
             info.record(dx, dy, t0)
     else:
         if iters > 1:
-            best = _better(best, estimate(_shifted(stack, dx, dy, scale))[2], dx, dy)
+            current = _shifted(stack, dx, dy, scale)
+            best = _better(best, consistency(current, reference(current)), dx, dy)
     if best is not None and not (np.array_equal(best[1], dx) and np.array_equal(best[2], dy)):
         logger.debug("%s: keeping the most consistent shifts (error %.5f)", desc, best[0])
         dx, dy = best[1], best[2]
@@ -375,12 +382,11 @@ def _baseline(arr, th, c, iters, reference, desc, backend, device, info, show_pr
     stack = torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
     A = make_projector(th, arr.shape[2], c, backend=backend, device=dev)
 
-    def estimate(current):
-        ref = reference(current, A)
-        ex, ey = phase_correlation(current.cpu().numpy(), ref.cpu().numpy())
-        return ex, ey, consistency(current, ref)
+    def register(current, ref):
+        return phase_correlation(current.cpu().numpy(), ref.cpu().numpy())
 
-    dx, dy = _iterate(stack, iters, estimate, desc, info, show_progress, t0)
+    dx, dy = _iterate(stack, iters, lambda cur: reference(cur, A), register, desc, info,
+                      show_progress, t0)
     if info is not None:
         info.seconds = time.perf_counter() - t0
     return shift_tensor(stack, -dx, -dy).cpu().numpy(), dx, dy
