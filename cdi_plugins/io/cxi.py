@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
+from tomopy_dlalign.common import __version__
 from tomopy_dlalign.common.h5files import atomic_h5, open_h5, write_provenance
 from tomopy_dlalign.common.validation import as_array
 
@@ -129,8 +130,6 @@ def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry 
     >>> I, m = read_cxi(p); int(m.sum()), I.dtype
     (8, dtype('float32'))
     """
-    from tomopy_dlalign.common import __version__
-
     arr, m = check_pattern(intensity, mask)
     extra = {str(k): as_array(v, f"extras[{k!r}]", dtype=None) for k, v in (extras or {}).items()}
     with atomic_h5(path, "w", overwrite=overwrite) as f:

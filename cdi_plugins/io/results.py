@@ -17,6 +17,7 @@ import os
 import h5py
 import numpy as np
 
+from tomopy_dlalign.common import __version__
 from tomopy_dlalign.common.h5files import atomic_h5, open_h5, require_dataset, write_provenance
 
 from ..phasing.engine import PhasingResult
@@ -62,8 +63,6 @@ def write_dx(path: str | os.PathLike, intensity, mask=None, geometry: Geometry |
     >>> read_dx(p)[0].shape
     (8, 8)
     """
-    from tomopy_dlalign.common import __version__
-
     arr, m = check_pattern(intensity, mask)
     with atomic_h5(path, "w") as f:
         ex = f.require_group("exchange")
@@ -102,8 +101,6 @@ def write_result(path: str | os.PathLike, result: PhasingResult, intensity=None,
     ``(n_runs,)`` (:attr:`PhasingResult.llk`), ``free_mask`` when pixels were withheld;
     the schedule, the ranking and all parameters are in ``/process/cdi_plugins``.
     """
-    from tomopy_dlalign.common import __version__
-
     if not isinstance(result, PhasingResult):
         raise TypeError(f"result must be a PhasingResult, got {type(result).__name__}")
     with atomic_h5(path, mode) as f:

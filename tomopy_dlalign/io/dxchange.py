@@ -23,6 +23,8 @@ from collections.abc import Mapping
 import h5py
 import numpy as np
 
+from tomopy_dlalign.common import __version__
+
 from ..common.h5files import atomic_h5, open_h5, require_dataset, write_provenance
 from ..common.validation import as_array
 from .lazy import LazyStack
@@ -243,8 +245,6 @@ def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
     >>> import numpy as np, tempfile, os
     >>> write_dx(os.path.join(tempfile.mkdtemp(), "a.h5"), np.zeros((2, 1, 4), np.uint16))
     """
-    from tomopy_dlalign.common import __version__
-
     arr = _check_stack(data, "data")
     fields = (("data_white", "flat", flat), ("data_dark", "dark", dark))
     checked = {key: _check_stack(value, name, arr.shape[2], arr.shape[1])

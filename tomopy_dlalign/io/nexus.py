@@ -25,6 +25,8 @@ import os
 import h5py
 import numpy as np
 
+from tomopy_dlalign.common import __version__
+
 from ..common.h5files import atomic_h5, open_h5, write_provenance
 from ..common.validation import as_array
 from .lazy import LazyStack
@@ -296,8 +298,6 @@ def write_nxtomo(path: str | os.PathLike, data, flat=None, dark=None, theta=None
     >>> import numpy as np, tempfile, os
     >>> write_nxtomo(os.path.join(tempfile.mkdtemp(), "a.nx"), np.zeros((2, 1, 4), np.uint16))
     """
-    from tomopy_dlalign.common import __version__
-
     arr = as_array(data, "data", ndim=3, dtype=None)
     parts = [(2, "dark", dark), (1, "flat", flat), (0, "data", arr)]
     stacks = []
