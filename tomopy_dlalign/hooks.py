@@ -7,9 +7,9 @@ from .plugins import hookimpl
 
 @hookimpl
 def register_projectors():
-    from .recon.projectors import AstraCudaProjector, SparseMatrixProjector, TorchProjector
+    from .recon.projectors import BUILT_IN
 
-    return {cls.name: cls for cls in (SparseMatrixProjector, TorchProjector, AstraCudaProjector)}
+    return dict(BUILT_IN)
 
 
 @hookimpl

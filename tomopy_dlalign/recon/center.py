@@ -132,7 +132,13 @@ def check_center_covers(tomo: np.ndarray, center: float, name: str = "center") -
     The reconstruction grid is ``ncol`` wide and centred on the axis, so detector
     columns farther than ``ncol / 2`` from ``center`` fall outside its circle."""
     ncol = tomo.shape[2]
-    profile = np.abs(tomo).sum(axis=(0, 1), dtype=np.float64)
+    rows = tomo.reshape(-1, ncol)
+    profile = np.zeros(ncol)
+    # in blocks of under 4 MB: NumPy asks for huge pages from there on, which a machine
+    # with fragmented memory must first compact (tenths of a second for a large stack)
+    step = max(1, (1 << 21) // (4 * ncol))
+    for start in range(0, rows.shape[0], step):
+        profile += np.abs(rows[start:start + step]).sum(axis=0)
     total = profile.sum()
     if total == 0:
         return

@@ -10,15 +10,11 @@ import torch
 
 from ..common.progress import progress
 from ..common.validation import as_array
+from . import workers
 from .center import resolve_center
 from .projectors import Projector, check_tomo, projector_for
 
 logger = logging.getLogger(__name__)
-
-
-
-
-
 
 
 def mlem(
@@ -71,7 +67,8 @@ def mlem(
 
     Negative data (noise in ``-log`` of transmissions above the flat field) are set
     to zero, since MLEM models non-negative counts; where ``A x`` is zero the ratio is
-    taken as zero. Pixels that no ray reaches (``A^T 1 = 0``) stay zero. Without
+    taken as zero (so is a ratio that overflows). Pixels that no ray reaches
+    (``A^T 1 = 0``) stay zero. Without
     ``init_recon`` the start is a constant per slice that already matches the total
     measured line-integral mass, which saves the first few iterations.
 
@@ -107,8 +104,16 @@ def mlem_tensor(y: torch.Tensor, A: Projector, num_iter: int, init: torch.Tensor
 
     ``y`` (nproj, nslice, ncol) and ``init`` (nslice, ncol, ncol) are moved to the
     projector's device; the result stays there. For callers inside the package that
-    keep a stack on its device across steps (the alignment cycle).
+    keep a stack on its device across steps (the alignment cycle). On the CPU the
+    iterations run under :func:`.workers.cpu_threads`.
     """
+    if A.device.type != "cpu":
+        return _iterate(y, A, num_iter, init, callback, show_progress)
+    with workers.cpu_threads():
+        return _iterate(y, A, num_iter, init, callback, show_progress)
+
+
+def _iterate(y, A, num_iter, init, callback, show_progress) -> torch.Tensor:
     dev = A.device
     nproj, _, ncol = y.shape
     y = y.to(dev, torch.float32).clamp(min=0)
@@ -120,24 +125,33 @@ def mlem_tensor(y: torch.Tensor, A: Projector, num_iter: int, init: torch.Tensor
         x = inside.to(torch.float32) * level[:, None, None]
     else:
         x = init.to(dev, torch.float32).clamp(min=0)
-    tiny = torch.finfo(torch.float32).tiny
+    # the iterations run in the projector's working layout (slices last on the CPU); the
+    # element-wise steps ride on the products, block by block, on the thread that made it
+    y, x, inv_sens = A.to_work_sino(y), A.to_work_vol(x), A.to_work_vol(inv_sens)
+
+    def to_ratio(rows: slice, ax: torch.Tensor) -> torch.Tensor:
+        return torch.div(y[rows], ax, out=ax).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+
+    def update(rows: slice, back: torch.Tensor) -> torch.Tensor:
+        back *= x[rows]
+        back *= inv_sens[rows]
+        return back
+
     for k in progress(range(num_iter), "mlem", show_progress):
-        ax = A.forward(x)
-        pos = ax > tiny
-        ratio = torch.where(pos, y / ax.clamp(min=tiny), 0.0)
-        if callback is not None:
-            callback(k, _kl(y, ax, ratio, pos))
-        x = x * A.adjoint(ratio) * inv_sens
-    return x
+        if callback is None:
+            ratio = A.forward_work(x, to_ratio)
+        else:
+            ax = A.forward_work(x)
+            callback(k, _kl(y, ax))
+            ratio = to_ratio(slice(None), ax)
+        x = A.adjoint_work(ratio, update)
+    return A.from_work_vol(x)
 
 
-def _kl(y, ax, ratio, pos) -> float:
-    # KL(y || Ax) = sum y log(y / Ax) - y + Ax, with 0 log 0 = 0
+def _kl(y, ax) -> float:
+    # KL(y || Ax) = sum y log(y / Ax) - y + Ax, with 0 log 0 = 0 (rays where Ax = 0
+    # are left out, as they are of the update)
+    pos = ax > 0
+    ratio = torch.where(pos, y / ax.clamp(min=torch.finfo(torch.float32).tiny), 0.0)
     yl = torch.where((y > 0) & pos, y * torch.log(ratio.clamp(min=1e-30)), torch.zeros_like(y))
     return float((yl - y + ax).sum(dtype=torch.float64))
-
-
-
-
-
-

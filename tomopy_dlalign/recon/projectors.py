@@ -15,14 +15,18 @@ the rays run along ``y`` and detector columns follow ``x``.
 Backends
 --------
 ``cpu``
-    ASTRA's 2D CPU ``linear`` projector turned into a sparse system matrix once per
-    geometry (cached in memory and on disk, see :mod:`.matrix_cache`), applied to all
-    slices at once as one sparse-dense product with
-    PyTorch's threaded CSR kernels.
+    A sparse system matrix with the weights of ASTRA's 2D ``linear`` (Joseph) projector,
+    computed directly with NumPy once per geometry (:mod:`.system_matrix`, a few tenths
+    of a second at 181 angles x 256 columns; the back-projection first, the projection
+    only when asked for) and kept in memory for the last few geometries; applied to all
+    slices at once as weighted row sums (``torch.nn.functional.embedding_bag``), by
+    blocks shared between threads (:mod:`.workers`). :func:`~.fbp.fbp` uses the same
+    weights block by block without keeping them. It needs no ASTRA.
 ``torch``
-    Pure PyTorch ray sampling with bilinear interpolation, on CPU or CUDA, for machines
-    without ASTRA. Its adjoint is the exact transpose, obtained by automatic
-    differentiation of the (linear) forward operator.
+    Pure PyTorch ray sampling with bilinear interpolation, on CPU or CUDA, without a
+    stored matrix (for geometries whose matrix would not fit in memory). Its adjoint is
+    the exact transpose, obtained by automatic differentiation of the (linear) forward
+    operator.
 ``astra-cuda``
     ASTRA's 3D parallel-beam CUDA projectors, used when ``astra.use_cuda()`` is true.
 """
@@ -33,8 +37,8 @@ import logging
 import math
 import os
 import threading
-import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,9 +46,13 @@ import torch
 
 from ..common.device import resolve_device
 from ..common.validation import as_array, as_center, as_theta
-from . import matrix_cache
+from . import workers
+from .system_matrix import PixelWeights, transpose
 
 logger = logging.getLogger(__name__)
+
+#: ``epilogue(rows, block) -> block``, see :meth:`Projector.forward_work`
+Epilogue = Callable[[slice, torch.Tensor], torch.Tensor]
 
 try:  # ASTRA is a dependency, but the torch backend keeps the package usable without it
     import astra
@@ -142,6 +150,41 @@ class Projector:
     def _adjoint(self, sino: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def prepare(self, forward: bool = True, adjoint: bool = True) -> None:
+        """Compute now what the operator computes on first use (the ``cpu`` backend's
+        matrices), for example before handing it to several threads; a no-op here."""
+
+    # -- working layout --------------------------------------------------------
+    # An iterative method (mlem) converts its tensors once into the layout in which the
+    # operator computes and stays there; for the sparse-matrix backend this saves two
+    # transposes per product. By default the working layout is the documented one.
+    def to_work_vol(self, vol: torch.Tensor) -> torch.Tensor:
+        """A volume ``(nslice, ncol, ncol)`` (or a broadcastable ``(1, ncol, ncol)``) in
+        the working layout."""
+        return vol
+
+    def to_work_sino(self, sino: torch.Tensor) -> torch.Tensor:
+        """Projections ``(nproj, nslice, ncol)`` in the working layout."""
+        return sino
+
+    def from_work_vol(self, x: torch.Tensor) -> torch.Tensor:
+        """A working-layout volume back to ``(nslice, ncol, ncol)``."""
+        return x
+
+    def forward_work(self, x: torch.Tensor, epilogue: Epilogue | None = None) -> torch.Tensor:
+        """:meth:`forward` from and to the working layout (tensors on ``self.device``).
+
+        ``epilogue(rows, block)`` is applied to the result, or to each block of it
+        (``rows``, a slice of its first axis) where the product is computed in blocks,
+        and returns what to keep: element-wise work done while the block is fresh."""
+        out = self._forward(x)
+        return out if epilogue is None else epilogue(slice(None), out)
+
+    def adjoint_work(self, y: torch.Tensor, epilogue: Epilogue | None = None) -> torch.Tensor:
+        """:meth:`adjoint` from and to the working layout, as :meth:`forward_work`."""
+        out = self._adjoint(y)
+        return out if epilogue is None else epilogue(slice(None), out)
+
 
 class _Adjoint:
     def __init__(self, op: Projector):
@@ -151,108 +194,202 @@ class _Adjoint:
         return self.op.adjoint(sino)
 
 
-def _astra_vectors_2d(theta: np.ndarray, offset: float) -> np.ndarray:
-    # ASTRA parallel_vec rows: ray direction, detector centre, detector pixel vector.
-    # Moving the detector centre by -offset along u puts the axis at ``center``.
-    s, c = np.sin(theta), np.cos(theta)
-    d = -offset
-    return np.stack([s, -c, d * c, d * s, c, s], axis=1)
+#: multiply-adds of a sparse product's smallest block (a few milliseconds on one thread)
+PIECE_WORK = 1 << 23
 
 
-_MATRIX_CACHE: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+class _SparseOperator:
+    """A CSR matrix applied as ``torch.nn.functional.embedding_bag`` (weighted sums of
+    the rows of the dense operand: about twice as fast as ``torch.sparse.mm`` on the CPU,
+    and it runs on CUDA too), by blocks of rows on the :mod:`.workers` threads."""
+
+    def __init__(self, mat, device: torch.device):
+        dtype = torch.int32 if max(mat.nnz, mat.shape[1]) < 2**31 - 1 else torch.int64
+        self.shape = mat.shape
+        self.device = device
+        self.offsets = torch.from_numpy(np.asarray(mat.indptr)).to(device, dtype)
+        self.indices = torch.from_numpy(np.asarray(mat.indices)).to(device, dtype)
+        self.weights = torch.from_numpy(np.asarray(mat.data, dtype=np.float32)).to(device)
+        self._pieces: dict[int, list[tuple]] = {}
+
+    def _split(self, count: int) -> list[tuple]:
+        """``count`` blocks of rows with about equal numbers of entries:
+        ``(rows, indices, offsets, weights)`` each."""
+        if count not in self._pieces:
+            crow = self.offsets.cpu().numpy()
+            cuts = np.searchsorted(crow, np.linspace(0, crow[-1], count + 1))
+            cuts[0], cuts[-1] = 0, self.shape[0]
+            pieces = []
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+                if b > a:
+                    lo, hi = int(crow[a]), int(crow[b])
+                    pieces.append((slice(int(a), int(b)), self.indices[lo:hi],
+                                   self.offsets[a:b + 1] - self.offsets[a],
+                                   self.weights[lo:hi]))
+            self._pieces[count] = pieces
+        return self._pieces[count]
+
+    def matmul_rows(self, dense: torch.Tensor, rows: slice) -> torch.Tensor:
+        """``(self @ dense)[rows]``, computed on this thread alone."""
+        lo, hi = int(self.offsets[rows.start]), int(self.offsets[rows.stop])
+        return torch.nn.functional.embedding_bag(
+            self.indices[lo:hi], dense, self.offsets[rows.start:rows.stop + 1] - lo,
+            mode="sum", per_sample_weights=self.weights[lo:hi], include_last_offset=True)
+
+    def matmul(self, dense: torch.Tensor, epilogue: Epilogue | None = None) -> torch.Tensor:
+        """``self @ dense`` for a dense ``(shape[1], k)``, ``(shape[0], k)`` out.
+
+        ``epilogue(rows, block)``, when given, is applied to each block of rows of the
+        result on the thread that computed it, and returns the block to keep."""
+        threads = workers.count() if self.device.type == "cpu" else 1
+        # blocks of a few milliseconds at least (a hand-over between threads can cost
+        # about a millisecond on a busy machine), up to four per thread
+        work = self.weights.numel() * dense.shape[1]
+        pieces = self._split(1 if threads == 1 else min(4 * threads, max(1, work // PIECE_WORK)))
+
+        def run(piece):
+            rows, indices, offsets, weights = piece
+            block = torch.nn.functional.embedding_bag(
+                indices, dense, offsets, mode="sum", per_sample_weights=weights,
+                include_last_offset=True)
+            return block if epilogue is None else epilogue(rows, block)
+
+        blocks = workers.map_pieces(run, pieces)
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+
+
+class _Matrices:
+    """The system matrix of one geometry and its transpose, each built on first use and
+    kept per device, and the weights of :math:`A^T` by blocks (:func:`fbp` computes
+    those as it goes and keeps nothing)."""
+
+    def __init__(self, theta: np.ndarray, ncol: int, center: float):
+        self._geometry = (theta, ncol, center)
+        self._weights: PixelWeights | None = None
+        self._csr: dict[str, Any] = {}
+        self._ops: dict[tuple[str, torch.device], _SparseOperator] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> tuple[str, ...]:
+        """The matrices built so far: ``"a"`` (projection), ``"at"`` (back-projection)."""
+        return tuple(sorted(self._csr))
+
+    def pixel_weights(self) -> PixelWeights:
+        with self._lock:
+            if self._weights is None:
+                self._weights = PixelWeights(*self._geometry)
+            return self._weights
+
+    def stored(self, kind: str, device: torch.device) -> _SparseOperator | None:
+        """The operator of ``kind`` if its matrix is built, else ``None`` (no build)."""
+        with self._lock:
+            if kind not in self._csr:
+                return None
+        return self.operator(kind, device)
+
+    def operator(self, kind: str, device: torch.device) -> _SparseOperator:
+        """``kind`` is ``"a"`` (projection) or ``"at"`` (back-projection)."""
+        weights = self.pixel_weights()
+        with self._lock:
+            op = self._ops.get((kind, device))
+            if op is None:
+                op = _SparseOperator(self._matrix(kind, weights), device)
+                self._ops[(kind, device)] = op
+            return op
+
+    def _matrix(self, kind: str, weights: PixelWeights):
+        if "at" not in self._csr:
+            self._csr["at"] = weights.matrix()
+            logger.debug("built the back-projection matrix %s with %d non-zeros",
+                         self._csr["at"].shape, self._csr["at"].nnz)
+        if kind == "a" and "a" not in self._csr:
+            self._csr["a"] = transpose(self._csr["at"])
+        return self._csr[kind]
+
+
+_MATRIX_CACHE: OrderedDict[tuple, _Matrices] = OrderedDict()
 _MATRIX_CACHE_SIZE = 4
 _MATRIX_LOCK = threading.Lock()
 
 
 def _geometry_key(theta: np.ndarray, ncol: int, center: float) -> tuple:
-    return (theta.astype(np.float64).tobytes(), ncol, float(center))
+    return (np.asarray(theta, dtype=np.float64).tobytes(), int(ncol), float(center))
 
 
-def system_matrix(theta, ncol: int, center: float | None = None):
-    """The sparse system matrix of the ``cpu`` backend as a SciPy CSR matrix.
-
-    Rows are ``(angle, detector column)`` pairs, columns are ``(row, column)`` pixels
-    of one slice; entries are ASTRA ``linear`` projector weights in pixel units.
-    """
-    if astra is None:
-        raise RuntimeError("the 'cpu' projector needs astra-toolbox (pip install astra-toolbox)")
-    theta = as_theta(theta)
-    center = as_center(center, ncol)
-    vol_geom = astra.create_vol_geom(ncol, ncol)
-    proj_geom = astra.create_proj_geom(
-        "parallel_vec", ncol, _astra_vectors_2d(theta, center - ncol / 2.0))
-    pid = astra.create_projector("linear", proj_geom, vol_geom)
-    try:
-        mid = astra.projector.matrix(pid)
-        try:
-            mat = astra.matrix.get(mid)
-        finally:
-            astra.matrix.delete(mid)
-    finally:
-        astra.projector.delete(pid)
-    return mat.astype(np.float32).tocsr()
-
-
-def _matrices(theta: np.ndarray, ncol: int, center: float):
-    """``(A, AT)`` of a geometry as SciPy CSR matrices: from the disk cache
-    (:mod:`.matrix_cache`) when it holds them, else built with ASTRA and written there."""
-    key = matrix_cache.geometry_key(theta, ncol, center, astra.__version__)
-    mats = matrix_cache.load(key)
-    if mats is None:
-        mat = system_matrix(theta, ncol, center)
-        mats = (mat, mat.T.tocsr())
-        logger.debug("built system matrix %s with %d non-zeros", mat.shape, mat.nnz)
-        matrix_cache.save(key, *mats)
-    return mats
-
-
-def _csr_to_torch(mat) -> torch.Tensor:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(np.asarray(mat.indptr, dtype=np.int32)),
-            torch.from_numpy(np.asarray(mat.indices, dtype=np.int32)),
-            torch.from_numpy(np.asarray(mat.data, dtype=np.float32)),
-            size=mat.shape,
-            check_invariants=False,
-        )
+def cached_matrices(theta: np.ndarray, ncol: int, center: float) -> _Matrices:
+    """The in-memory entry of a geometry (``theta``, ``ncol``, ``center``), created on
+    first use; the ``_MATRIX_CACHE_SIZE`` most recently used geometries are kept."""
+    key = _geometry_key(theta, ncol, center)
+    with _MATRIX_LOCK:
+        entry = _MATRIX_CACHE.get(key)
+        if entry is None:
+            entry = _MATRIX_CACHE[key] = _Matrices(np.array(theta, dtype=np.float64),
+                                                   int(ncol), float(center))
+            while len(_MATRIX_CACHE) > _MATRIX_CACHE_SIZE:
+                _MATRIX_CACHE.popitem(last=False)
+        else:
+            _MATRIX_CACHE.move_to_end(key)
+    return entry
 
 
 class SparseMatrixProjector(Projector):
-    """``cpu`` backend: one cached sparse matrix for all slices, threaded SpMM."""
+    """``cpu`` backend: one cached sparse matrix for all slices, applied with
+    ``embedding_bag`` (weighted row sums) by blocks on the :mod:`.workers` threads."""
 
     name = "cpu"
 
     def __init__(self, theta, ncol, center=None, device="cpu"):
         super().__init__(theta, ncol, center, device)
-        key = _geometry_key(self.theta, self.ncol, self.center)
-        with _MATRIX_LOCK:
-            cached = _MATRIX_CACHE.get(key)
-            if cached is None:
-                cached = tuple(_csr_to_torch(m) for m in _matrices(self.theta, self.ncol,
-                                                                   self.center))
-                _MATRIX_CACHE[key] = cached
-                while len(_MATRIX_CACHE) > _MATRIX_CACHE_SIZE:
-                    _MATRIX_CACHE.popitem(last=False)
-            else:
-                _MATRIX_CACHE.move_to_end(key)
-        self._A, self._AT = (m.to(self.device) for m in cached)
+        self._matrices = cached_matrices(self.theta, self.ncol, self.center)
 
-    @classmethod
-    def is_available(cls) -> bool:
-        return astra is not None
+    def prepare(self, forward=True, adjoint=True):
+        for kind, wanted in (("a", forward), ("at", adjoint)):
+            if wanted:
+                self._matrices.operator(kind, self.device)
+
+    # the working layout puts slices last: a volume is (ncol * ncol, nslice), projections
+    # are (nproj * ncol, nslice), the dense operands of the matrix products
+    def to_work_vol(self, vol):
+        return vol.reshape(vol.shape[0], -1).T.contiguous()
+
+    def to_work_sino(self, sino):
+        return sino.permute(0, 2, 1).reshape(self.nproj * self.ncol, -1).contiguous()
+
+    def from_work_vol(self, x):
+        return x.T.reshape(-1, self.ncol, self.ncol).contiguous()
+
+    def forward_work(self, x, epilogue=None):
+        return self._matrices.operator("a", self.device).matmul(x, epilogue)
+
+    def adjoint_rows(self, y: torch.Tensor, rows: slice) -> torch.Tensor:
+        """The back-projection of working-layout projections ``y`` onto the pixel rows
+        ``rows`` of the image only: ``(pixels, nslice)``, on this thread. With the
+        matrix in memory, its rows; else the weights of those pixels, computed now
+        (:class:`~.system_matrix.PixelWeights`) and dropped after use."""
+        op = self._matrices.stored("at", self.device)
+        if op is not None:
+            return op.matmul_rows(y, slice(rows.start * self.ncol, rows.stop * self.ncol))
+        indices, weights = self._matrices.pixel_weights().block(rows)
+        return torch.nn.functional.embedding_bag(
+            torch.from_numpy(indices).to(self.device), y, mode="sum",
+            per_sample_weights=torch.from_numpy(weights).to(self.device))
+
+    def row_blocks(self) -> list[slice]:
+        """The image's pixel rows in blocks sized for :meth:`adjoint_rows`."""
+        return self._matrices.pixel_weights().blocks()
+
+    def adjoint_work(self, y, epilogue=None):
+        return self._matrices.operator("at", self.device).matmul(y, epilogue)
 
     def _forward(self, vol):
-        n = vol.shape[0]
-        x = vol.reshape(n, -1).T.contiguous()          # (npix, nslice): slices are columns
-        y = torch.sparse.mm(self._A, x)                 # (nproj * ncol, nslice)
-        return y.reshape(self.nproj, self.ncol, n).permute(0, 2, 1).contiguous()
+        with workers.cpu_threads():
+            y = self.forward_work(self.to_work_vol(vol))
+            return y.reshape(self.nproj, self.ncol, -1).permute(0, 2, 1).contiguous()
 
     def _adjoint(self, sino):
-        n = sino.shape[1]
-        y = sino.permute(0, 2, 1).reshape(self.nproj * self.ncol, n).contiguous()
-        x = torch.sparse.mm(self._AT, y)                # (npix, nslice)
-        return x.T.reshape(n, self.ncol, self.ncol).contiguous()
+        with workers.cpu_threads():
+            return self.from_work_vol(self.adjoint_work(self.to_work_sino(sino)))
 
 
 class TorchProjector(Projector):
@@ -355,6 +492,10 @@ class AstraCudaProjector(Projector):
         return torch.from_numpy(np.ascontiguousarray(data)).to(self.device)
 
 
+#: the backends of this package, by name (registered as plugins too, in ``hooks``)
+BUILT_IN = {cls.name: cls for cls in (SparseMatrixProjector, TorchProjector, AstraCudaProjector)}
+
+
 def system_matrix_bytes(nproj: int, ncol: int) -> int:
     """Estimated memory of the ``cpu`` backend's two matrices (A and its transpose).
 
@@ -372,7 +513,7 @@ def _available_memory() -> int:
 
 
 def default_backend(device: torch.device, nproj: int = 0, ncol: int = 0) -> str:
-    """``astra-cuda`` on a GPU with ASTRA CUDA, else ``cpu`` with ASTRA, else ``torch``.
+    """``astra-cuda`` on a GPU with ASTRA CUDA (else ``torch``), ``cpu`` on the CPU.
 
     The ``cpu`` backend's matrix grows as ``nproj * ncol**2`` (about 2 GB at 181 x 512,
     30 GB at 181 x 2048); when it would take more than a third of the free memory, the
@@ -380,8 +521,6 @@ def default_backend(device: torch.device, nproj: int = 0, ncol: int = 0) -> str:
     """
     if device.type == "cuda":
         return "astra-cuda" if astra_cuda_usable() else "torch"
-    if astra is None:
-        return "torch"
     need = system_matrix_bytes(nproj, ncol)
     if need > _available_memory() / 3:
         logger.info("the cpu projector would need %.1f GB for %d angles x %d columns: "
@@ -404,7 +543,9 @@ def make_projector(theta, ncol: int, center: float | None = None, backend: str =
         Rotation axis position in pixels (default ``ncol / 2``); may be fractional.
     backend : str
         ``"auto"``, or a registered name (``"cpu"``, ``"torch"``, ``"astra-cuda"``, or one
-        added by a plugin).
+        added by a plugin). ``"auto"`` takes one of the three built-in backends
+        (:func:`default_backend`) without loading the plugins, so that a first
+        reconstruction does not pay for importing every installed plugin.
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
 
@@ -418,9 +559,11 @@ def make_projector(theta, ncol: int, center: float | None = None, backend: str =
     from .. import plugins
 
     dev = resolve_device(device)
-    name = (default_backend(dev, len(np.atleast_1d(theta)), ncol)
-            if backend in (None, "auto") else backend)
-    cls: Any = plugins.get("projector", name)
+    if backend in (None, "auto"):
+        name = default_backend(dev, len(np.atleast_1d(theta)), ncol)
+        cls: Any = BUILT_IN[name]
+    else:
+        name, cls = backend, plugins.get("projector", backend)
     if hasattr(cls, "is_available") and not cls.is_available():
         raise RuntimeError(f"projector backend {name!r} cannot run on this machine")
     return cls(theta, ncol, center, device=dev)

@@ -78,10 +78,50 @@ def test_projector_accepts_and_returns_torch_tensors():
 
 
 def test_system_matrix_is_cached_per_geometry():
+    from tomopy_dlalign.recon.projectors import cached_matrices
 
-    A = make_projector(THETA, N, 31.0, backend="cpu")
-    B = make_projector(THETA.copy(), N, 31.0, backend="cpu")
-    assert A._A is B._A
+    theta = THETA + 0.002  # a geometry no other test builds
+    make_projector(theta, N, 31.0, backend="cpu").forward(np.ones((1, N, N), np.float32))
+    # an equal geometry (a copy of theta) finds both matrices already built
+    assert cached_matrices(theta.copy(), N, 31.0).built == ("a", "at")
+
+
+@pytest.mark.parametrize("change", ["theta", "ncol", "center"])
+def test_any_change_of_geometry_gets_its_own_matrices(change):
+    from tomopy_dlalign.recon.projectors import cached_matrices
+
+    geometry = {"theta": THETA, "ncol": N, "center": 31.0}
+    other = dict(geometry)
+    other[change] = {"theta": THETA + 1e-9, "ncol": N + 1, "center": 31.0 + 1e-9}[change]
+    assert cached_matrices(**geometry) is not cached_matrices(**other)
+    assert cached_matrices(**geometry) is cached_matrices(**geometry)
+
+
+def test_least_recently_used_geometries_leave_the_memory_cache(monkeypatch):
+    from tomopy_dlalign.recon import projectors
+
+    monkeypatch.setattr(projectors, "_MATRIX_CACHE_SIZE", 2)
+    first = projectors.cached_matrices(THETA, 16, 8.0)
+    projectors.cached_matrices(THETA, 16, 9.0)
+    assert projectors.cached_matrices(THETA, 16, 8.0) is first   # used again: kept
+    projectors.cached_matrices(THETA, 16, 10.0)                   # evicts 9.0, not 8.0
+    assert projectors.cached_matrices(THETA, 16, 8.0) is first
+
+
+def test_fbp_keeps_no_matrix_and_uses_one_in_memory_to_the_same_result():
+    # fbp computes the back-projection's weights block by block as it goes; once MLEM
+    # (here: prepare) has the matrix in memory, fbp takes its rows instead
+    import tomopy_dlalign as tda
+    from tomopy_dlalign.recon.projectors import cached_matrices
+
+    theta = THETA + 0.001  # a geometry no other test builds
+    sino = make_projector(theta, N, 30.6, backend="torch").forward(simulate.shepp_logan(N, 3))
+    on_the_fly = tda.fbp(sino, theta, center=30.6)
+    assert cached_matrices(theta, N, 30.6).built == ()
+    make_projector(theta, N, 30.6, backend="cpu").prepare()
+    from_matrix = tda.fbp(sino, theta, center=30.6)
+    np.testing.assert_allclose(from_matrix, on_the_fly, rtol=0, atol=1e-6 * np.abs(
+        on_the_fly).max())
 
 
 @pytest.mark.parametrize(
@@ -118,7 +158,8 @@ def test_auto_backend_avoids_a_matrix_larger_than_memory():
 
 
 def test_system_matrix_size_estimate_is_close():
-    from tomopy_dlalign.recon.projectors import system_matrix, system_matrix_bytes
+    from tomopy_dlalign.recon.projectors import system_matrix_bytes
+    from tomopy_dlalign.recon.system_matrix import system_matrix
 
     mat = system_matrix(THETA, N)
     assert 0.8 < system_matrix_bytes(THETA.size, N) / (2 * 8 * mat.nnz) < 1.25

@@ -1,3 +1,5 @@
+import importlib
+
 import numpy as np
 import pytest
 
@@ -87,6 +89,13 @@ def test_fbp_shifted_centre_gives_the_same_image():
 def test_every_fbp_filter_reconstructs_the_phantom(name, bound, sino, phantom):
     # measured 0.31, 0.35, 0.44, 0.50, 0.48: smoother windows blur the sharp edges more
     assert _rel(tda.fbp(sino, THETA, filter_name=name), phantom) < bound
+
+
+def test_fbp_slice_batches_give_the_same_volume(sino, monkeypatch):
+    fbp_module = importlib.import_module("tomopy_dlalign.recon.fbp")
+    whole = tda.fbp(sino, THETA, center=None)
+    monkeypatch.setattr(fbp_module, "BATCH_BYTES", 1)  # one slice per batch
+    np.testing.assert_allclose(tda.fbp(sino, THETA, center=None), whole, rtol=0, atol=1e-6)
 
 
 def test_fbp_rejects_unknown_filter(sino):
