@@ -25,3 +25,14 @@ def cuda_astra():
     if not astra_cuda_usable():
         pytest.skip("ASTRA sees no CUDA GPU")
     return True
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A LocalCluster of 2 worker processes with 1 thread each, shared by every test that
+    runs tasks on Dask (starting one costs seconds); skipped where Dask is missing."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        with distributed.Client(cluster) as client:
+            yield client

@@ -14,6 +14,7 @@ from .common import __version__
 from .models import JitterNet, load_model
 from .prep import add_jitter, align, align_pc, align_reprojection, minus_log, normalize, shift
 from .recon import Projector, fbp, find_center, make_projector, mlem, reproject
+from .scale import align_many
 from .training import adapt, train
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "align",
     "align_pc",
     "align_reprojection",
+    "align_many",
     "load_model",
     "train",
     "__version__",

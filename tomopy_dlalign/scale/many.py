@@ -1,0 +1,251 @@
+"""Many scans: one task per scan, here or on a Dask cluster (:func:`align_many`).
+
+Each task reads one scan, turns it into line integrals, aligns it with
+:func:`tomopy_dlalign.align` and writes the aligned stack beside the input data
+(:func:`tomopy_dlalign.io.write_dx`, atomic: a temporary file renamed when complete).
+Scans whose output exists already are skipped, so a run that was stopped resumes
+where it stopped; a scan that fails is reported by name and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..common.cluster import open_cluster, parse_cluster, run_tasks
+
+logger = logging.getLogger(__name__)
+
+#: what a scan's row of the summary says happened to it
+STATUSES = ("done", "skipped", "failed")
+
+
+@dataclass
+class ScanResult:
+    """What :func:`align_many` did with one scan.
+
+    Attributes
+    ----------
+    scan, output : str
+        The input file and the aligned file.
+    status : str
+        ``"done"``, ``"skipped"`` (the output existed: nothing was recomputed) or
+        ``"failed"`` (see ``error``).
+    shifts_rms : float or None
+        RMS of the estimated jitter ``sqrt(mean(dx^2 + dy^2))``, pixels (done scans).
+    center : float or None
+        Rotation axis used, pixels along ``ncol`` (done scans).
+    seconds : float or None
+        Time the scan's task took, from reading to the renamed output (done scans).
+    error : str or None
+        Why a failed scan failed: the exception's type and message.
+    """
+
+    scan: str
+    output: str
+    status: str
+    shifts_rms: float | None = None
+    center: float | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+
+def line_integrals(scan, prep: bool = True) -> np.ndarray:
+    """The projections of a :class:`~tomopy_dlalign.io.Scan` as line integrals, float32.
+
+    With ``prep``, raw counts are flat/dark-normalised and ``-log``-ed, normalised data
+    only ``-log``-ed, and data already in line integrals (or aligned) kept, as the
+    file's ``/process/state`` says; without it the data are taken as line integrals.
+    """
+    from ..prep import minus_log, normalize
+
+    state = getattr(scan, "state", "raw")
+    if state == "reconstruction":
+        raise ValueError(f"{scan.source} holds a reconstruction (/process/state), not "
+                         "projections")
+    if not prep or state in ("line_integrals", "aligned"):
+        return np.asarray(scan.data, np.float32)
+    if state == "normalized":
+        return minus_log(scan.data)
+    if scan.flat is None:
+        raise ValueError(f"{scan.source} has no flat fields; pass prep=False (--no-prep) if "
+                         "the data are already line integrals")
+    dark = scan.dark if scan.dark is not None else np.zeros_like(scan.flat[:1])
+    return minus_log(normalize(scan.data, scan.flat, dark))
+
+
+def align_scan(path: str | os.PathLike, output: str | os.PathLike,
+               center: float | str | None = "auto", model=None, iters: int = 1,
+               polish: bool | int = True, prep: bool = True, device: str = "auto",
+               force: bool = False) -> dict:
+    """Align one scan file and write the result: the task :func:`align_many` runs.
+
+    ``center="auto"`` takes the axis the file records, else finds it; a file whose
+    ``/process/state`` says it is aligned already is refused unless ``force``. Returns
+    ``{"shifts_rms", "center", "seconds"}``.
+    """
+    from .. import io
+    from ..prep import AlignInfo, align
+
+    t0 = time.perf_counter()
+    scan = io.read(path)
+    if scan.theta is None:
+        raise ValueError(f"{path} holds no rotation angles: not a tomographic scan")
+    if getattr(scan, "state", "raw") == "aligned" and not force:
+        raise ValueError(f"{path} is aligned already (/process/state); pass force=True "
+                         "(--force) to align it again")
+    if center == "auto" and scan.center is not None:
+        center = scan.center
+    info = AlignInfo()
+    aligned, dx, dy = align(line_integrals(scan, prep), scan.theta, center=center,
+                            model=model, iters=iters, polish=polish, device=device,
+                            info=info, show_progress=False)
+    io.write_dx(output, aligned, theta=scan.theta, data_units="1/pixel",
+                extras={"shift_x": (dx, "pixel"), "shift_y": (dy, "pixel")},
+                parameters={"command": "align", "input": str(path), "iters": iters,
+                            "center": info.center, "polish": polish},
+                model=str(model or "shipped JitterNet"), template=path,
+                state="aligned", step="align")
+    return {"shifts_rms": float(np.sqrt(np.mean(dx ** 2 + dy ** 2))), "center": info.center,
+            "seconds": time.perf_counter() - t0}
+
+
+def output_paths(paths: Sequence, output: str | os.PathLike | Sequence) -> list[Path]:
+    """Where each scan's result goes: ``output`` is a folder (one file per scan, named
+    as its input) or a list with one file per scan.
+
+    Raises
+    ------
+    ValueError
+        No scans, two scans with one output name, an output that is its own input, a
+        list of the wrong length.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError("paths must be a list of scan files, got a single path; "
+                        "pass [path]")
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("paths is empty: give at least one scan file")
+    if isinstance(output, (str, os.PathLike)):
+        folder = Path(output)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"output {str(folder)!r} is a file; with several scans it must "
+                             "be a folder")
+        outs = [folder / p.name for p in paths]
+    else:
+        outs = [Path(o) for o in output]
+        if len(outs) != len(paths):
+            raise ValueError(f"output lists {len(outs)} files for {len(paths)} scans")
+    seen: dict[Path, Path] = {}
+    for p, o in zip(paths, outs, strict=True):
+        if o.resolve() in seen:
+            raise ValueError(f"scans {str(seen[o.resolve()])!r} and {str(p)!r} would both be "
+                             f"written to {str(o)!r}; give them different names")
+        seen[o.resolve()] = p
+        if p.exists() and o.exists() and os.path.samefile(p, o):
+            raise ValueError(f"the output of {str(p)!r} would overwrite the scan itself; "
+                             "choose another output folder")
+    return outs
+
+
+def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | Sequence,
+               cluster=None, center: float | str | None = "auto", model=None,
+               iters: int = 1, polish: bool | int = True, prep: bool = True,
+               device: str = "auto", resume: bool = True, force: bool = False,
+               memory_limit=None, show_progress: bool | None = None) -> list[ScanResult]:
+    """Align many scans, one task per scan, in this process or on a Dask cluster.
+
+    Parameters
+    ----------
+    paths : list of str or Path
+        Scan files, any format :func:`tomopy_dlalign.io.read` reads.
+    output : str, Path or list
+        A folder (created if missing) that receives one file per scan, named as its
+        input; or a list of output files, one per scan.
+    cluster : optional
+        Where the tasks run (:mod:`tomopy_dlalign.common.cluster`): None here, one scan
+        after the other; ``"local"``, ``"local:N"``, ``"tcp://host:port"``, a
+        ``Client`` or a cluster object on Dask workers, one scan per worker at a time.
+    center : float, "auto" or None
+        Rotation axis: ``"auto"`` takes the axis a file records, else finds it; a number
+        imposes it on every scan; None is ``ncol / 2``.
+    model, iters, polish, device
+        As for :func:`tomopy_dlalign.align` (``model``: a weights file or None for the
+        shipped one).
+    prep : bool
+        Normalise and ``-log`` raw scans (as their ``/process/state`` says); False takes
+        the data as line integrals.
+    resume : bool
+        Skip scans whose output exists (outputs are written atomically, so an existing
+        one is complete). False recomputes them.
+    force : bool
+        Align files whose ``/process/state`` says they are aligned already (refused,
+        as a failed scan, otherwise).
+    memory_limit : str or int, optional
+        Memory limit of each worker of a ``"local"`` cluster (``"2GB"``).
+    show_progress : bool, optional
+        Progress bar over scans; by default on a terminal.
+
+    Returns
+    -------
+    list of ScanResult
+        One per scan, in the order of ``paths``; :func:`summary_table` formats them.
+        A failed scan does not raise: its ``status`` is ``"failed"`` and ``error`` says
+        why (also logged with the scan's name).
+
+    Example
+    -------
+    >>> import tomopy_dlalign as tda                         # doctest: +SKIP
+    >>> results = tda.align_many(["a.h5", "b.h5"], "aligned/", cluster="local:2")
+    >>> print(tda.scale.summary_table(results))
+    """
+    parse_cluster(cluster)
+    outs = output_paths(paths, output)
+    if isinstance(output, (str, os.PathLike)):
+        Path(output).mkdir(parents=True, exist_ok=True)
+    results = [ScanResult(str(p), str(o), "skipped") for p, o in zip(paths, outs, strict=True)]
+    todo = [i for i, o in enumerate(outs) if not (resume and o.exists())]
+    for i in sorted(set(range(len(outs))) - set(todo)):
+        logger.info("%s: %s exists, skipped", paths[i], outs[i])
+    kwargs = {"center": center, "model": model, "iters": iters, "polish": polish,
+              "prep": prep, "device": device, "force": force}
+    tasks = [((str(paths[i]), str(outs[i])), kwargs) for i in todo]
+    with open_cluster(cluster if todo else None, memory_limit=memory_limit) as client:
+        for res in run_tasks(align_scan, tasks, client, desc="scans",
+                             show_progress=show_progress, errors="return", key="align-scan"):
+            row = results[todo[res.index]]
+            if res.ok:
+                row.status = "done"
+                row.shifts_rms = res.value["shifts_rms"]
+                row.center = res.value["center"]
+                row.seconds = res.value["seconds"]
+                logger.info("%s: aligned in %.1f s -> %s", row.scan, row.seconds, row.output)
+            else:
+                row.status = "failed"
+                row.error = f"{type(res.error).__name__}: {res.error}"
+                logger.error("%s failed: %s", row.scan, row.error)
+    return results
+
+
+def summary_table(results: Sequence[ScanResult]) -> str:
+    """The results of :func:`align_many` as a text table: scan, shifts RMS, centre,
+    time, status (and the error of failed scans)."""
+    head = ("scan", "shifts RMS (px)", "centre (px)", "time (s)", "status")
+    rows = []
+    for r in results:
+        status = r.status if r.error is None else f"{r.status}: {r.error}"
+        rows.append((Path(r.scan).name,
+                     "-" if r.shifts_rms is None else f"{r.shifts_rms:.2f}",
+                     "-" if r.center is None else f"{r.center:.2f}",
+                     "-" if r.seconds is None else f"{r.seconds:.1f}", status))
+    widths = [max(len(head[k]), *(len(row[k]) for row in rows)) for k in range(4)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head[:4], widths, strict=True)) + "  " + head[4]]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+              for row in rows]
+    return "\n".join(lines)
