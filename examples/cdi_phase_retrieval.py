@@ -19,7 +19,7 @@ out.mkdir(exist_ok=True)
 obj = simulate.biological_object(128, seed=0)
 sim = simulate.simulate_pattern(obj, photons=1e8, beamstop=1.5, seed=0)
 geometry = io.Geometry(wavelength=1.5498e-10, distance=5.0, pixel_size=75e-6)  # 8 keV
-io.write_cxi(out / "pattern.cxi", sim.intensity, sim.mask, geometry)
+io.write_cxi(out / "pattern.cxi", sim.intensity, sim.mask, geometry, step="simulate")
 
 # 2. read it back and phase it (mask True = missing pixels)
 I, mask = io.read_cxi(out / "pattern.cxi")
@@ -34,5 +34,6 @@ print("real-space error of the best run:",
       round(metrics.real_space_error(res.best_object, sim.object), 3))
 
 # 4. save the result beside the data and the figures
-io.write_result(out / "result.h5", res, I, mask, geometry)
+io.write_result(out / "result.h5", res, I, mask, geometry,
+                history=out / "pattern.cxi")   # /process: simulate -> phase
 report.save_report(res, I, mask, out / "report", geometry)

@@ -30,5 +30,6 @@ print(f"largest correction {np.abs(np.concatenate([sx, sy])).max():.1f} px; "
 tda.io.write_dx(dst, prj, theta=theta, data_units="1/pixel", template=src,
                 extras={"shift_x": (sy, "pixel"), "shift_y": (sx, "pixel"),
                         "reconstruction": (rec, "1/pixel")},
-                parameters={"script": "tomopy_style_align.py"})
+                parameters={"script": "tomopy_style_align.py"},
+                state="aligned", step="align")        # what the file now holds (/process)
 print(f"wrote {dst}")

@@ -1,10 +1,12 @@
 """``cdi-plugins``: simulate patterns, phase them, and run the whole chain as a demo.
 
 One module per command group: :mod:`~cdi_plugins.cli.prepare` (detector frames to a
-pattern), :mod:`~cdi_plugins.cli.phasing` (simulate, phase, demo, list),
+pattern), :mod:`~cdi_plugins.cli.phasing` (simulate, phase, demo, plugins),
 :mod:`~cdi_plugins.cli.cnn` (``cnn ...``), :mod:`~cdi_plugins.cli.convre`
 (cluster, train-features); :mod:`~cdi_plugins.cli.patterns` reads the pattern files
-they are given.
+they are given. The grammar (positional inputs, ``-o/--output``, ``--seed``,
+``--device``, ``--report``, ``--progress/--no-progress``) is that of ``tomopy-dlalign``
+(:mod:`tomopy_dlalign.common.cli`).
 
 ::
 
@@ -12,8 +14,8 @@ they are given.
     cdi-plugins simulate -o pattern.cxi --object bio --size 256 --photons 1e8 --beamstop 3
     cdi-plugins phase pattern.cxi --algorithm oss --runs 48 -o result.h5 --report report/
     cdi-plugins phase pattern.cxi --algorithm "(HIO(0.9)**80*ER**20)**6" --runs 16
-    cdi-plugins demo --out demo/
-    cdi-plugins list
+    cdi-plugins demo -o demo/
+    cdi-plugins plugins
 """
 
 from __future__ import annotations
@@ -22,17 +24,36 @@ import argparse
 import logging
 import sys
 
-from tomopy_dlalign.common.cli import add_common_options, run_cli
+from tomopy_dlalign.common.cli import HelpFormatter, add_common_options, run_cli
 
 from . import cnn, convre, phasing, prepare
+
+DESCRIPTION = """\
+Coherent diffraction imaging: prepare or simulate a pattern, phase it (ER, HIO, RAAR,
+OSS, shrink-wrap, many runs at once), cluster the runs (ConvRe), or predict it with the
+complex CNN.
+
+  cdi-plugins simulate -o pattern.cxi --object bio --size 128 --photons 1e8
+  cdi-plugins phase pattern.cxi --runs 16 -o result.h5 --report report/
+  cdi-plugins cluster result.h5 -o clustered.h5 --report report/
+
+Every file written records what its data are under /process (pattern, phased, with each
+step's parameters), and the commands act on it.
+"""
+
+EPILOG = """\
+Options common to every command, before or after its name: --progress/--no-progress,
+--debug (the traceback of an error), --overwrite (replace read-only outputs).
+Exit codes: 0 done, 2 bad input (one line naming the file), 130 interrupted, 1 a bug.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``cdi-plugins``."""
-    parser = argparse.ArgumentParser(prog="cdi-plugins", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="cdi-plugins", description=DESCRIPTION,
+                                     epilog=EPILOG, formatter_class=HelpFormatter)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, title="commands")
     prepare.add_commands(sub)
     phasing.add_commands(sub)
     cnn.add_commands(sub)

@@ -2,8 +2,8 @@
 
 ::
 
-    cdi-plugins cnn make-dataset /tmp/cnn/train.h5 --n 32768 --seed 1
-    cdi-plugins cnn make-dataset /tmp/cnn/test.h5 --n 2048 --seed 2
+    cdi-plugins cnn make-dataset -o /tmp/cnn/train.h5 --n 32768 --seed 1
+    cdi-plugins cnn make-dataset -o /tmp/cnn/test.h5 --n 2048 --seed 2
     cdi-plugins cnn train /tmp/cnn/train.h5 --test /tmp/cnn/test.h5 -o cnn.safetensors
     cdi-plugins cnn evaluate /tmp/cnn/test.h5 --train /tmp/cnn/train.h5 --report rep/
     cdi-plugins cnn predict pattern.cxi -o prediction.h5 --refine --report rep/
@@ -15,6 +15,8 @@ import argparse
 import logging
 import shlex
 import sys
+
+from tomopy_dlalign.common.cli import add_device, add_output, add_report, add_seed
 
 from .patterns import read_pattern
 
@@ -48,7 +50,7 @@ def cmd_make_dataset(args) -> int:
     _threads(args)
     cfg = se.SuperellipsoidConfig(size=args.size, photons=args.photons or None)
     path = se.make_dataset(args.output, args.n, seed=args.seed, config=cfg, chunk=args.chunk,
-                           show_progress=False if args.no_progress else None)
+                           show_progress=args.progress)
     logger.info("dataset %s: %d particles (seed %d)", path, args.n, args.seed)
     return 0
 
@@ -64,7 +66,7 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
         n_train=args.n, encoder=tuple(args.encoder), decoder=tuple(args.decoder),
         checkpoint=args.checkpoint, command=command, device=args.device,
-        show_progress=False if args.no_progress else None, time_limit=args.time_limit)
+        show_progress=args.progress, time_limit=args.time_limit)
     return 0
 
 
@@ -76,8 +78,7 @@ def cmd_evaluate(args) -> int:
     evaluate.evaluate(args.dataset, model=args.model, train=args.train, n=args.n,
                       report=args.report, output=args.json, n_refine=args.refine,
                       n_starts=args.starts, seed=args.seed, n_iter=args.iter,
-                      n_train=args.n_train,
-                      show_progress=False if args.no_progress else None)
+                      n_train=args.n_train, show_progress=args.progress)
     return 0
 
 
@@ -88,6 +89,10 @@ def cmd_predict(args) -> int:
     _threads(args)
     intensity, mask, geom = read_pattern(args.input)
     net = cnn.load_model(args.model)
+    # any even size: binned and cropped around the centre to the network's input (logged)
+    fit = cnn.fit_pattern(intensity, mask, size=net.config.size, method=args.fit)
+    intensity, mask = fit.intensity, fit.mask
+    pixel_m = geom.real_space_pixel(fit.crop) if geom is not None else None
     amp, phase = cnn.predict(intensity, model=net)
     chi2 = float(cnn.modulus_chi2(intensity, amp, phase)[0])
     logger.info("CNN prediction: chi2 of the modulus %.4g", chi2)
@@ -97,18 +102,23 @@ def cmd_predict(args) -> int:
                          device=args.device)
         logger.info("refined: chi2 %.4g -> %.4g", chi2, res.final_chi2[res.best])
     if args.output:
-        cnn.write_prediction(args.output, intensity, amp, phase, res, model=net)
+        cnn.write_prediction(args.output, intensity, amp, phase, res, model=net, fit=fit,
+                             pixel_size=pixel_m)
     if args.report:
         evaluate.prediction_report(intensity, amp, phase, res, args.report)
-    final = f"; refined chi2 = {res.final_chi2[res.best]:.4g}" if res is not None else ""
-    print(f"CNN chi2 = {chi2:.4g}{final}")
+    final = "" if res is None else (f"; refined chi2 = {res.final_chi2[res.best]:.4g}, "
+                                    f"refinement {res.quality}")
+    pixel = (f"{pixel_m * 1e9:.1f} nm" if pixel_m is not None
+             else f"{fit.pixel_scale:g} x the input's")
+    print(f"CNN chi2 = {chi2:.4g}{final}; real-space pixel {pixel}")
     return 0
 
 
 def add_commands(sub) -> None:
     """Register ``cnn`` and its subcommands on the ``cdi-plugins`` subparsers."""
     cnn = sub.add_parser("cnn", help="complex CNN phase retrieval (Wu et al. 2021)",
-                         description=__doc__.split("\n")[0])
+                         description="The complex-valued CNN of Wu et al. (2021): make the "
+                         "superellipsoid training data, train, evaluate, predict.")
     csub = cnn.add_subparsers(dest="cnn_command", required=True)
 
     _add_make_dataset(csub)
@@ -119,18 +129,17 @@ def add_commands(sub) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: the machine is shared)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+                   help="torch CPU threads (0: torch's own choice, all cores)")
 
 
 def _add_make_dataset(csub) -> None:
     """``cnn make-dataset``."""
     p = csub.add_parser("make-dataset", help="superellipsoid patterns and targets (HDF5, "
                                              "resumable)")
-    p.add_argument("output", help="HDF5 file (resumed if it exists)")
+    add_output(p, "HDF5 file (resumed if it exists)", legacy_positional=True)
     p.add_argument("--n", type=int, default=32768, help="particles")
-    p.add_argument("--seed", type=int, required=True,
-                   help="dataset seed (use different seeds for training and test data)")
+    add_seed(p, default=None, required=True,
+             help="dataset seed (use different seeds for training and test data)")
     p.add_argument("--size", type=int, default=64, help="pattern size")
     p.add_argument("--photons", type=float, default=0.0,
                    help="photons per pattern (Poisson noise); 0 = noiseless")
@@ -147,22 +156,24 @@ def _add_train(csub) -> None:
                                                          "model card is written beside it")
     p.add_argument("--test", help="held-out dataset for the figures in the model card")
     p.add_argument("--n", type=int, default=None, help="use the first N training particles")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=10, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=64, help="patterns per batch")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate (default 0.01 for SGD, 3e-3 for Adam)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam: AdamW + one-cycle cosine; sgd: the paper's SGD, lr x0.95 "
                         "every 10 epochs")
     # the shipped network's widths (CNNConfig's defaults; torch is not imported here)
-    p.add_argument("--encoder", type=int, nargs="+", default=[8, 16, 32, 64])
-    p.add_argument("--decoder", type=int, nargs="+", default=[32, 16])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoder", type=int, nargs="+", default=[8, 16, 32, 64],
+                   help="channels of the encoder's stages")
+    p.add_argument("--decoder", type=int, nargs="+", default=[32, 16],
+                   help="channels of each decoder's stages")
+    add_seed(p, help="seed of the initialisation, shuffling and augmentation")
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint file (default: OUTPUT.ckpt); training resumes from it")
     p.add_argument("--time-limit", type=float, default=None,
                    help="stop after this many minutes (the schedule is cut short)")
-    p.add_argument("--device", default="auto")
+    add_device(p)
     _common(p)
     p.set_defaults(func=cmd_train)
 
@@ -181,8 +192,8 @@ def _add_evaluate(csub) -> None:
                    help="test patterns for the four-initialisation comparison")
     p.add_argument("--starts", type=int, default=4, help="random starts per initialisation")
     p.add_argument("--iter", type=int, default=600, help="ER/HIO iterations")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--report", default=None, help="folder for PNG figures")
+    add_seed(p, help="seed of the random starts")
+    add_report(p, "folder for PNG figures")
     p.add_argument("--json", default=None, help="write the figures as JSON")
     _common(p)
     p.set_defaults(func=cmd_evaluate)
@@ -190,14 +201,19 @@ def _add_evaluate(csub) -> None:
 
 def _add_predict(csub) -> None:
     """``cnn predict``."""
-    p = csub.add_parser("predict", help="predict amplitude and phase of a 64x64 pattern")
+    p = csub.add_parser("predict", help="predict amplitude and phase from a pattern (any "
+                                        "even size of at least 64, fitted to 64x64)")
     p.add_argument("input", help="pattern file (.cxi or Data Exchange .h5)")
+    p.add_argument("--fit", choices=("auto", "crop", "bin"), default="auto",
+                   help="how a larger pattern is brought to 64x64: auto bins by half its "
+                        "oversampling then crops around the centre; crop keeps the field "
+                        "of view with coarser pixels; bin keeps the pixels, smaller field")
     p.add_argument("--model", default=None, help="weights (default: the shipped ones)")
-    p.add_argument("-o", "--output", help="result file (Data Exchange layout)")
+    add_output(p, "result file (Data Exchange layout)", required=False)
     p.add_argument("--refine", action="store_true", help="refine with ER/HIO + shrink-wrap")
     p.add_argument("--runs", type=int, default=4, help="refinement runs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--report", default=None, help="folder for PNG figures")
+    add_seed(p, help="seed of the refinement's random starts")
+    add_device(p)
+    add_report(p, "folder for PNG figures")
     _common(p)
     p.set_defaults(func=cmd_predict)

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from tomopy_dlalign.common import __version__
+from tomopy_dlalign.common.cli import add_output, add_report, add_seed
 from tomopy_dlalign.common.h5files import atomic_h5, open_h5, write_provenance
+from tomopy_dlalign.common.process import STATES, read_process, record_step
 
 from .. import io, metrics
 from ..convre.selection import DEFAULT_RULE, RULES
@@ -34,8 +36,9 @@ def write_clustered(path, result, intensity, mask, geometry, clustered, sources)
     """The phasing result (as :func:`cdi_plugins.io.write_result`) plus ConvRe's output
     under ``/exchange/convre``: ``labels``, ``selected``, ``average`` (complex64),
     ``average_amplitude``, ``average_phase``, ``chi2``, ``pca_scores``, with the parameters
-    and per-cluster scores in ``/process/cdi_plugins_convre``."""
-    io.write_result(path, result, intensity, mask, geometry)
+    and per-cluster scores in ``/process/cdi_plugins_convre``; the steps of ``sources``
+    (the phasing result read) and a ``cluster`` step in ``/process/steps``."""
+    io.write_result(path, result, intensity, mask, geometry, step=None, history=sources)
     with atomic_h5(path, "a") as f:
         g = f.require_group("exchange").require_group("convre")
         g.create_dataset("labels", data=clustered.labels)
@@ -51,12 +54,19 @@ def write_clustered(path, result, intensity, mask, geometry, clustered, sources)
                   "silhouette": clustered.clustering.silhouette}
         write_provenance(f, "cdi_plugins_convre", __version__, params,
                          model=clustered.parameters.get("model"))
+        record_step(f, "cluster", "phased", params, package="cdi_plugins",
+                    model=clustered.parameters.get("model"), source=sources)
 
 
 def cmd_cluster(args) -> int:
     from ..convre import convre
     from ..convre import report as convre_report
 
+    record = read_process(args.input)
+    if record.state is not None and record.state != "phased":
+        raise ValueError(f"{args.input} holds {STATES[record.state]} (/process/state is "
+                         f"{record.state!r}), not a phasing result: phase it first with "
+                         f"cdi-plugins phase {args.input} -o result.h5")
     result = io.read_result(args.input)
     with open_h5(args.input) as f:
         intensity = f["exchange/data"][()] if "exchange/data" in f else None
@@ -104,12 +114,12 @@ def cmd_train_features(args) -> int:
         photons=(args.photons_min, args.photons_max), background=args.background,
         n_iter=args.iter, good_margin=args.good_margin, max_error=args.max_error,
         seed=args.seed,
-        cache_dir=args.cache, show_progress=False if args.no_progress else None)
+        cache_dir=args.cache, show_progress=args.progress)
     t_data = time.perf_counter() - t0
     net, scores = features.train(data, epochs=args.epochs, lr=args.lr, tau=args.tau,
                                   seed=args.seed, failed_together=args.failed_together,
                                   compact=args.compact,
-                                  show_progress=False if args.no_progress else None)
+                                  show_progress=args.progress)
     card = {
         "model": features.MODEL_NAME,
         "architecture": net.config,
@@ -151,8 +161,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cluster", help="ConvRe: cluster the runs of a phasing result")
     p.add_argument("input", help="result file written by `cdi-plugins phase -o` (with the "
                                  "pattern)")
-    p.add_argument("-o", "--output", help="output file: the result plus /exchange/convre")
-    p.add_argument("--report", help="folder for the PCA scatter, gallery, PRTF figures")
+    add_output(p, "output file: the result plus /exchange/convre", required=False)
+    add_report(p, "folder for the PCA scatter, gallery, PRTF figures")
     p.add_argument("--clusters", type=int, default=None,
                    help="number of clusters (default: chosen by the silhouette)")
     p.add_argument("--max-clusters", type=int, default=6, help="largest number tried")
@@ -166,12 +176,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--features", choices=("cnn", "pixels"), default="cnn",
                    help="convolutional features (default) or raw pixels")
     p.add_argument("--weights", help="feature extractor weights (default: shipped)")
-    p.add_argument("--seed", type=int, default=0, help="seed of k-means++")
+    add_seed(p, help="seed of k-means++")
     p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("train-features",
                        help="train ConvRe's feature extractor on simulated reconstructions")
-    p.add_argument("-o", "--output", required=True, help="weights file (.safetensors)")
+    add_output(p, "weights file (.safetensors); the model card goes beside it")
     p.add_argument("--objects", type=int, default=64, help="simulated patterns")
     p.add_argument("--runs", type=int, default=24, help="OSS runs per pattern")
     p.add_argument("--iter", type=int, default=400, help="OSS iterations per run")
@@ -189,13 +199,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "class each (--no-failed-together)")
     p.add_argument("--compact", type=float, default=5.0,
                    help="weight of the per-pattern within/between-class scatter term")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--epochs", type=int, default=100, help="training epochs")
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     p.add_argument("--tau", type=float, default=0.2, help="contrastive temperature")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    add_seed(p, help="seed of the simulated patterns, the phasing and the training")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--cache", help="folder keeping each simulated pattern's runs (resume)")
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_train_features)
 
 

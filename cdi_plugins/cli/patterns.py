@@ -4,6 +4,7 @@ given."""
 from __future__ import annotations
 
 from tomopy_dlalign.common.h5files import open_h5
+from tomopy_dlalign.common.process import DIFFRACTION_STATES, STATES, read_process, state_of
 
 from .. import io
 
@@ -12,7 +13,13 @@ _CXI_ROOT, _DX_DATA = "entry_1", "exchange/data"
 
 def read_pattern(path: str):
     """``(intensity (H, W), mask, geometry or None)`` of a CXI or Data Exchange file
-    holding one pattern; a file in neither layout is an error naming both."""
+    holding one pattern; a file in neither layout is an error naming both, and so is a
+    file whose ``/process/state`` says it holds tomographic data. A file that records no
+    state is read as a measured pattern (logged)."""
+    record = read_process(path)
+    if state_of(record, "pattern") not in DIFFRACTION_STATES:
+        raise ValueError(f"{path} holds {STATES[record.state]} (/process/state is "
+                         f"{record.state!r}), not a diffraction pattern")
     with open_h5(path) as f:
         layout = "cxi" if _CXI_ROOT in f else "dx" if _DX_DATA in f else None
     if layout is None:

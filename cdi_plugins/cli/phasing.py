@@ -1,12 +1,12 @@
-"""``cdi-plugins simulate``, ``phase``, ``demo`` and ``list``: patterns and their phasing.
+"""``cdi-plugins simulate``, ``phase``, ``demo`` and ``plugins``: patterns and their phasing.
 
 ::
 
     cdi-plugins simulate -o pattern.cxi --object bio --size 256 --photons 1e8 --beamstop 3
     cdi-plugins phase pattern.cxi --algorithm oss --runs 48 -o result.h5 --report report/
     cdi-plugins phase pattern.cxi --algorithm "(HIO(0.9)**80*ER**20)**6" --runs 16
-    cdi-plugins demo --out demo/
-    cdi-plugins list
+    cdi-plugins demo -o demo/
+    cdi-plugins plugins
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from tomopy_dlalign import plugins
+from tomopy_dlalign.common.cli import add_device, add_output, add_report, add_seed
 
 from .. import io, metrics, simulate
 from ..phasing import DEFAULT_SCHEDULE, FREE_FRACTION, ShrinkWrap, phase_retrieval
@@ -42,7 +43,7 @@ def _add_simulate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--binning", type=int, default=1, help="detector binning factor")
     p.add_argument("--centrosymmetric", action="store_true",
                    help="fill missing pixels from their Friedel mates (real objects)")
-    p.add_argument("--seed", type=int, default=0, help="seed of object and noise")
+    add_seed(p, help="seed of the object and the noise")
 
 
 def _simulate(args):
@@ -62,7 +63,7 @@ def cmd_simulate(args) -> int:
     # the truth travels with the pattern, outside the places readers look for data, and
     # is written in the same atomic step: a kill never leaves a pattern without it
     io.write_cxi(args.output, sim.intensity, sim.mask, geom, parameters=params,
-                 extras={"entry_1/sample_1/simulated_object": sim.object})
+                 extras={"entry_1/sample_1/simulated_object": sim.object}, step="simulate")
     logger.info("simulated %s object, %s pattern, %d missing pixels -> %s", args.object,
                 sim.intensity.shape, int(sim.mask.sum()), args.output)
     return 0
@@ -75,14 +76,24 @@ def _add_phase_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--iter", type=int, default=None,
                    help="iterations of a single algorithm (default 500)")
     p.add_argument("--runs", type=int, default=16, help="independent random starts")
+    p.add_argument("--cluster", default=None, metavar="WHERE",
+                   help="run the starts in batches on Dask workers: local or local:N (N "
+                        "processes here), tcp://host:port (a running scheduler), slurm:N or "
+                        "pbs:N (dask-jobqueue); each run is the same as in one process "
+                        "(default: in this process; docs/scale.md)")
     if seed:
-        p.add_argument("--seed", type=int, default=0, help="seed of the random starts")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    p.add_argument("--constraint", choices=("none", "real", "positive"), default="none",
-                   help="real-space constraint inside the support")
-    p.add_argument("--support-threshold", type=float, default=0.04,
+        add_seed(p, help="seed of the random starts")
+    add_device(p)
+    p.add_argument("--constraint", choices=("auto", "none", "real", "positive"),
+                   default="auto",
+                   help="real-space constraint inside the support; auto: positive when the "
+                        "pattern's counts obey Friedel's law (a real object), else none")
+    p.add_argument("--support-threshold", type=float, default=None,
                    help="autocorrelation threshold of the starting support (held inside a "
-                        "centred box of half the array)")
+                        "centred box of half the array); default that of --support-start")
+    p.add_argument("--support-start", choices=("envelope", "core"), default="envelope",
+                   help="starting support: the blurred autocorrelation's envelope, or its "
+                        "sharp core shrunk by 0.6 (ConvRe's training start)")
     p.add_argument("--no-shrinkwrap", action="store_true", help="keep the support fixed")
     p.add_argument("--sw-start", type=int, default=0, help="first shrink-wrap iteration")
     p.add_argument("--sw-every", type=int, default=None,
@@ -95,27 +106,27 @@ def _add_phase_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
                    help="share of pixels withheld for the free log-likelihood that ranks "
                         "the runs (0: rank by chi^2)")
     p.add_argument("--protocol", choices=("default", "convre"), default="default",
-                   help="convre: the classic max-threshold shrink-wrap and no free pixels, "
-                        "the runs ConvRe's learned features were trained on (overrides "
-                        "the --sw-* and --free-fraction options)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+                   help="convre: the classic max-threshold shrink-wrap, no free pixels and "
+                        "the core start, the runs ConvRe's learned features were trained on "
+                        "(overrides the --sw-*, --free-fraction and --support-start options)")
 
 
 def _phase(args, intensity, mask):
-    free = args.free_fraction
+    free, start = args.free_fraction, args.support_start
     if args.no_shrinkwrap:
         sw = False
     elif getattr(args, "protocol", "default") == "convre":
-        sw, free = ShrinkWrap.max_rule(), 0.0
+        sw, free, start = ShrinkWrap.max_rule(), 0.0, "core"
     else:
         sw = ShrinkWrap(start=args.sw_start, every=args.sw_every, threshold=args.sw_threshold,
                         method=args.sw_method)
     return phase_retrieval(
         intensity, mask=mask, support_threshold=args.support_threshold,
+        support_start=start,
         free_fraction=free,
         algorithm=args.algorithm, n_iter=args.iter,
         n_runs=args.runs, seed=args.seed, device=args.device, constraint=args.constraint,
-        shrinkwrap=sw, show_progress=False if args.no_progress else None)
+        shrinkwrap=sw, show_progress=args.progress, cluster=getattr(args, "cluster", None))
 
 
 def cmd_phase(args) -> int:
@@ -123,20 +134,33 @@ def cmd_phase(args) -> int:
 
     intensity, mask, geom = read_pattern(args.input)
     res = _phase(args, intensity, mask)
-    q, curve = metrics.prtf(res.objects, intensity, mask, wiener=True, reference=res.best)
     pixel_nm = geom.real_space_pixel(max(intensity.shape)) * 1e9 if geom else None
-    r = metrics.resolution(q, curve, pixel_size=pixel_nm)
-    logger.info("best run %d (by %s), chi2 %.3g; wPRTF resolution (1/e): %s", res.best,
-                res.rank_by, res.final_chi2[res.best], r)
+    quoted = _resolution_or_verdict(res, intensity, mask, pixel_nm)
+    logger.info("best run %d (by %s), chi2 %.3g; %s", res.best, res.rank_by,
+                res.final_chi2[res.best], quoted.splitlines()[0])
     if args.output:
-        io.write_result(args.output, res, intensity, mask, geom)
+        io.write_result(args.output, res, intensity, mask, geom, history=args.input)
     if args.report:
         report.save_report(res, intensity, mask, args.report, geom)
     free = (f", free LLK = {res.llk['free_poisson'][res.best]:.4g}"
             if "free_poisson" in res.llk else "")
     print(f"best run {res.best}: chi2 = {res.final_chi2[res.best]:.4g}, Poisson LLK = "
-          f"{res.llk['poisson'][res.best]:.4g}{free}; wPRTF resolution (1/e) = {r}")
+          f"{res.llk['poisson'][res.best]:.4g}{free}\n{quoted}")
     return 0
+
+
+def _resolution_or_verdict(res, intensity, mask, pixel_nm: float | None) -> str:
+    """The wPRTF resolution of a phasing that passed its checks; for a failed one its
+    verdict and hints instead: no resolution is quoted for a failed phasing."""
+    from ..phasing import assess
+
+    verdict = res.quality if res.quality is not None else assess(res, intensity, mask)
+    if not verdict.ok:
+        return "\n".join([str(verdict), "no resolution is quoted for a failed phasing",
+                          *(f"hint: {n}" for n in verdict.notes)])
+    q, curve = metrics.prtf(res.objects, intensity, mask, wiener=True, reference=res.best)
+    r = metrics.resolution(q, curve, pixel_size=pixel_nm)
+    return f"wPRTF resolution (1/e) = {r}; quality {verdict}"
 
 
 def cmd_demo(args) -> int:
@@ -148,21 +172,20 @@ def cmd_demo(args) -> int:
     args.output = str(out / "pattern.cxi")
     cmd_simulate(args)
     intensity, mask, geom = read_pattern(args.output)
-    args.support_threshold, args.no_shrinkwrap = 0.04, False
+    args.support_threshold, args.support_start, args.no_shrinkwrap = None, "envelope", False
     args.sw_start, args.sw_every, args.sw_threshold, args.sw_method = 0, None, 0.25, "rms"
     args.free_fraction = FREE_FRACTION
     args.constraint = "positive"
     res = _phase(args, intensity, mask)
-    io.write_result(out / "result.h5", res, intensity, mask, geom)
+    io.write_result(out / "result.h5", res, intensity, mask, geom, history=args.output)
     report.save_report(res, intensity, mask, out / "report", geom)
     truth = _read_truth(args.output)
     err = metrics.real_space_error(res.objects[res.best], truth)
-    q, curve = metrics.prtf(res.objects, intensity, mask, wiener=True, reference=res.best)
-    r = metrics.resolution(q, curve, pixel_size=geom.real_space_pixel(args.size) * 1e9)
+    quoted = _resolution_or_verdict(res, intensity, mask, geom.real_space_pixel(args.size) * 1e9)
     print(f"demo: {args.runs} runs of {args.algorithm} on a simulated {args.size}^2 pattern "
           f"({args.photons:.0e} photons, beamstop {args.beamstop} px); best run "
           f"{res.best}: chi2 = {res.final_chi2[res.best]:.3g}, real-space error vs truth = "
-          f"{err:.3f}, wPRTF resolution = {r}; files in {out}")
+          f"{err:.3f}; files in {out}\n{quoted}")
     return 0
 
 
@@ -173,6 +196,12 @@ def _read_truth(path) -> np.ndarray:
 
 
 def cmd_list(args) -> int:
+    """``list``: the deprecated name of ``plugins``."""
+    logger.warning("cdi-plugins list is deprecated; use cdi-plugins plugins")
+    return cmd_plugins(args)
+
+
+def cmd_plugins(args) -> int:
     for name in plugins.available("phasing"):
         print(f"{name:10s} {plugins.get('phasing', name).__name__:10s} "
               f"(plugin {plugins.provider('phasing', name)})")
@@ -182,25 +211,29 @@ def cmd_list(args) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``simulate``, ``phase``, ``demo`` and ``list`` on the ``cdi-plugins``
-    subparsers."""
+    """Register ``simulate``, ``phase``, ``demo`` and ``plugins`` (and ``list``, its
+    deprecated name, hidden from the help) on the ``cdi-plugins`` subparsers."""
     p = sub.add_parser("simulate", help="write a simulated pattern as CXI")
     _add_simulate_args(p)
-    p.add_argument("-o", "--output", required=True, help="output .cxi file")
+    add_output(p, "output CXI file (.cxi); the simulated object is stored in it too")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("phase", help="phase a CXI or Data Exchange pattern")
     p.add_argument("input", help="pattern file (.cxi, or Data Exchange .h5)")
     _add_phase_args(p)
-    p.add_argument("-o", "--output", help="result file (Data Exchange layout)")
-    p.add_argument("--report", help="folder for PNG figures and summary.json")
+    add_output(p, "result file (Data Exchange layout, with the pattern)", required=False)
+    add_report(p, "folder for PNG figures and summary.json")
     p.set_defaults(func=cmd_phase)
 
     p = sub.add_parser("demo", help="simulate, phase, report: the whole chain")
     _add_simulate_args(p)
     _add_phase_args(p, seed=False)
-    p.add_argument("--out", default="cdi_demo", help="output folder")
+    p.add_argument("-o", "--output", "--out", dest="out", default="cdi_demo",
+                   help="output folder (--out is the older spelling)")
     p.set_defaults(func=cmd_demo, photons=1e8, beamstop=1.0, runs=16, algorithm="oss")
 
-    p = sub.add_parser("list", help="list the registered phasing algorithms")
+    p = sub.add_parser("plugins", help="the registered phasing algorithms, and any broken "
+                                       "plugin by name")
+    p.set_defaults(func=cmd_plugins)
+    p = sub.add_parser("list", help=argparse.SUPPRESS)  # the deprecated name of plugins
     p.set_defaults(func=cmd_list)

@@ -49,7 +49,8 @@ def cmd_prepare(args) -> int:
         geom = io.Geometry(wavelength=args.wavelength, distance=args.distance,
                            pixel_size=args.pixel_size * args.binning)
     io.write_cxi(args.output, prepared.intensity, prepared.mask, geom,
-                 parameters=prepared.parameters)
+                 parameters={**prepared.parameters, "inputs": [str(p) for p in args.inputs]},
+                 step="prepare")
     if args.report is not None:
         png = Path(args.report) if args.report else Path(args.output).with_suffix(".png")
         io.save_prepare_report(prepared, png)

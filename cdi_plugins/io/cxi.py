@@ -26,6 +26,7 @@ import numpy as np
 
 from tomopy_dlalign.common import __version__
 from tomopy_dlalign.common.h5files import atomic_h5, open_h5, write_provenance
+from tomopy_dlalign.common.process import record_step
 from tomopy_dlalign.common.validation import as_array
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def check_pattern(intensity, mask) -> tuple[np.ndarray, np.ndarray | None]:
 
 def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry | None = None,
               parameters: dict | None = None, extras: dict | None = None,
-              overwrite: bool | None = None) -> None:
+              overwrite: bool | None = None, step: str = "write_cxi") -> None:
     """Write a diffraction pattern as CXI (PyNX's layout), atomically.
 
     Parameters
@@ -121,6 +122,10 @@ def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry 
     overwrite : bool, optional
         Replace a read-only ``path`` (default: the ``--overwrite`` setting); see
         :mod:`tomopy_dlalign.common.outputs` for permissions, links and locking.
+    step : str
+        The processing step recorded under ``/process/steps`` (``"simulate"``,
+        ``"prepare"``, ...), with ``/process/state`` = ``"pattern"``
+        (:mod:`tomopy_dlalign.common.process`).
 
     Example
     -------
@@ -156,6 +161,7 @@ def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry 
         for name, value in extra.items():
             f.create_dataset(name, data=value)
         write_provenance(f, "cdi_plugins", __version__, parameters)
+        record_step(f, step, "pattern", parameters, package="cdi_plugins")
     logger.info("wrote CXI pattern %s to %s", arr.shape, path)
 
 

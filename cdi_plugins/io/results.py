@@ -19,8 +19,10 @@ import numpy as np
 
 from tomopy_dlalign.common import __version__
 from tomopy_dlalign.common.h5files import atomic_h5, open_h5, require_dataset, write_provenance
+from tomopy_dlalign.common.process import copy_history, record_step
 
 from ..phasing.engine import PhasingResult
+from ..phasing.verdict import Verdict
 from .cxi import Geometry, check_pattern, check_stored_pattern
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ def write_dx(path: str | os.PathLike, intensity, mask=None, geometry: Geometry |
         ex.create_dataset("mask", data=np.zeros(arr.shape[-2:], bool) if m is None else m)
         _write_geometry_dx(f, geometry)
         write_provenance(f, "cdi_plugins", __version__, parameters)
+        record_step(f, "write_dx", "pattern", parameters, package="cdi_plugins")
 
 
 def read_dx(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, Geometry | None]:
@@ -89,7 +92,8 @@ def read_dx(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, Geometry |
 
 
 def write_result(path: str | os.PathLike, result: PhasingResult, intensity=None, mask=None,
-                 geometry: Geometry | None = None, mode: str = "w") -> None:
+                 geometry: Geometry | None = None, mode: str = "w",
+                 step: str | None = "phase", history=None) -> None:
     """Write a phasing result in the Data Exchange layout, atomically.
 
     With ``mode="a"`` the result is added beside the data of an existing Data Exchange
@@ -98,15 +102,24 @@ def write_result(path: str | os.PathLike, result: PhasingResult, intensity=None,
 
     Datasets: ``/exchange/object`` complex64 ``(n_runs, H, W)``, ``object_amplitude``,
     ``object_phase`` (rad), ``support``, ``chi2`` ``(n_runs, n_iter)``, ``llk/<name>``
-    ``(n_runs,)`` (:attr:`PhasingResult.llk`), ``free_mask`` when pixels were withheld;
-    the schedule, the ranking and all parameters are in ``/process/cdi_plugins``.
+    ``(n_runs,)`` (:attr:`PhasingResult.llk`), ``free_mask`` when pixels were withheld,
+    ``quality``, a group whose attributes hold the verdict (``ok``, ``summary`` and the
+    whole :class:`~cdi_plugins.phasing.verdict.Verdict` as JSON in ``verdict``); the
+    schedule, the ranking and all parameters are in ``/process/cdi_plugins``.
+
+    ``/process/state`` becomes ``"phased"`` and ``step`` (None: no step, for a writer
+    that records its own) is added to ``/process/steps``, after the steps of the
+    ``history`` file (the pattern that was phased) when one is given
+    (:mod:`tomopy_dlalign.common.process`).
     """
     if not isinstance(result, PhasingResult):
         raise TypeError(f"result must be a PhasingResult, got {type(result).__name__}")
     with atomic_h5(path, mode) as f:
+        if history is not None:
+            copy_history(f, history)
         ex = f.require_group("exchange")
         for name in ("object", "object_amplitude", "object_phase", "support", "chi2", "llk",
-                     "free_mask"):
+                     "free_mask", "quality"):
             if name in ex:
                 del ex[name]
         if intensity is not None:
@@ -123,6 +136,8 @@ def write_result(path: str | os.PathLike, result: PhasingResult, intensity=None,
         ex.create_dataset("chi2", data=result.chi2).attrs["definition"] = (
             "sum (|F(o)| - sqrt(I))^2 / sum I over measured pixels (Wu et al. 2021, eq. 5)")
         _write_llk(ex, result)
+        if result.quality is not None:
+            result.quality.write(ex.create_group("quality"))
         if geometry is not None and "measurement" not in f:
             _write_geometry_dx(f, geometry)
         grp = write_provenance(f, "cdi_plugins", __version__,
@@ -132,6 +147,10 @@ def write_result(path: str | os.PathLike, result: PhasingResult, intensity=None,
         grp.attrs["best"] = result.best
         if result.seed is not None:
             grp.attrs["seed"] = int(result.seed)
+        if step is not None:
+            record_step(f, step, "phased", {**result.parameters, "schedule": result.schedule,
+                                            "best": result.best, "rank_by": result.rank_by},
+                        package="cdi_plugins", source=history)
     logger.info("wrote %d reconstruction(s) to %s", len(result.objects), path)
 
 
@@ -157,6 +176,7 @@ def read_result(path: str | os.PathLike) -> PhasingResult:
         chi2 = require_dataset(f, "exchange/chi2")[()]
         llk = {k: v[()] for k, v in f["exchange/llk"].items()} if "exchange/llk" in f else {}
         free = f["exchange/free_mask"][()] if "exchange/free_mask" in f else None
+        quality = Verdict.read(f["exchange/quality"]) if "exchange/quality" in f else None
         grp = f.get("process/cdi_plugins")
         attrs = dict(grp.attrs) if grp is not None else {}
     params = json.loads(attrs.get("parameters", "{}"))
@@ -164,4 +184,4 @@ def read_result(path: str | os.PathLike) -> PhasingResult:
     return PhasingResult(objects=objects, supports=supports, chi2=chi2,
                          schedule=str(attrs.get("schedule", "")),
                          seed=None if seed is None else int(seed), parameters=params,
-                         llk=llk, free_mask=free)
+                         llk=llk, free_mask=free, quality=quality)

@@ -6,11 +6,17 @@
 - :mod:`~tomopy_dlalign.common.outputs`: every output file: atomic, umask permissions,
   read-only refused unless ``overwrite``, links written through, one writer at a time.
 - :mod:`~tomopy_dlalign.common.h5files`: atomic HDF5 writing, resumable generator files
-  and the ``/process`` record.
-- :mod:`~tomopy_dlalign.common.cli`: both command lines' one-line errors and exit codes.
+  and the provenance group.
+- :mod:`~tomopy_dlalign.common.process`: the ``/process`` record of what a file's data
+  are (``/process/state``) and the steps that made them, written and read by both packages.
+- :mod:`~tomopy_dlalign.common.cli`: both command lines' grammar (shared options, help
+  formatter), one-line errors and exit codes.
 - :mod:`~tomopy_dlalign.common.modelfiles`: safetensors weights and their model cards.
 - :mod:`~tomopy_dlalign.common.trainer`: the one training loop (checkpoint, resume,
   progress, seeds, time limit) that every network of both packages trains with.
+- :mod:`~tomopy_dlalign.common.cluster`: the ``cluster`` argument of every batch entry
+  point (in-process, a Dask ``LocalCluster``, a scheduler, dask-jobqueue), the workers'
+  thread share and the tasks run with progress.
 
 This module itself only holds the distribution's version, so that writers of either
 package can record it without importing a package's ``__init__``.

@@ -1,4 +1,18 @@
-"""What both command lines share: one-line errors, exit codes, ``--debug``, ``--overwrite``.
+"""What both command lines share: one grammar, one-line errors, exit codes.
+
+The grammar of ``tomopy-dlalign`` and ``cdi-plugins``:
+
+- the same verbs where the two do the same thing (``simulate``, ``demo``, ``plugins``,
+  ``make-dataset``, ``train``);
+- input files positional, the output ``-o/--output`` (:func:`add_output`); the old
+  positional output of ``simulate`` and ``make-dataset`` still works, with a warning;
+- ``--seed`` on every command that draws random numbers (:func:`add_seed`), ``--device``
+  on every command that runs a network or a reconstruction (:func:`add_device`),
+  ``--report FOLDER`` on every command that makes figures (:func:`add_report`);
+- on every command, before or after its name (:func:`add_common_options`):
+  ``--progress/--no-progress`` (progress bars; default: shown when standard error is a
+  terminal), ``--debug`` and ``--overwrite``;
+- help that shows the defaults and keeps descriptions as written (:class:`HelpFormatter`).
 
 Exit codes:
 
@@ -22,6 +36,7 @@ import traceback
 from collections.abc import Callable
 
 from .outputs import output_target, overwriting
+from .progress import showing_progress
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -32,14 +47,99 @@ BAD_INPUT = (ValueError, TypeError, KeyError, IndexError, OSError, MemoryError)
 logger = logging.getLogger(__name__)
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+    """Help that shows each option's default and keeps descriptions laid out in lines as
+    written (one-paragraph descriptions are wrapped).
+
+    A default is appended as ``(default: ...)`` unless the help text already speaks of
+    one, or there is none to show (``None``, a flag that is off).
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        # a description of one paragraph is wrapped; one laid out in lines is kept
+        if "\n" in text.strip():
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or default is None or default is False
+                or default is argparse.SUPPRESS or not action.option_strings
+                or isinstance(action, argparse._CountAction)):
+            return text
+        if isinstance(default, (list, tuple)):
+            default = " ".join(map(str, default))
+        return f"{text} (default: {str(default).replace('%', '%%')})"
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--debug`` and ``--overwrite`` to ``parser`` and to every subcommand, so that
-    they may be given before or after the command's name."""
+    """Add ``--progress/--no-progress``, ``--debug`` and ``--overwrite`` to ``parser`` and
+    to every subcommand (so that they may be given before or after the command's name),
+    give every parser the :class:`HelpFormatter`, and leave hidden subcommands (added
+    with ``help=argparse.SUPPRESS``) out of the usage line."""
     for p, default in _parsers(parser):
+        p.formatter_class = HelpFormatter
+        p.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                       default=None if default is False else default,
+                       help="show progress bars or hide them (default: shown when standard "
+                            "error is a terminal)")
         p.add_argument("--debug", action="store_true", default=default,
                        help="show the traceback of an error")
         p.add_argument("--overwrite", action="store_true", default=default,
                        help="replace outputs even when they are read-only")
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                action._choices_actions = [a for a in action._choices_actions
+                                           if a.help is not argparse.SUPPRESS]
+                action.metavar = "{" + ",".join(a.dest for a in action._choices_actions) + "}"
+
+
+def add_output(parser: argparse.ArgumentParser, help: str, required: bool = True,
+               legacy_positional: bool = False) -> None:
+    """``-o/--output``; with ``legacy_positional`` the output may still be given as a
+    positional argument, as in earlier versions (a deprecation warning says so)."""
+    parser.add_argument("-o", "--output", required=required and not legacy_positional,
+                        help=help)
+    if legacy_positional:
+        parser.add_argument("legacy_output", nargs="?", metavar="OUTPUT",
+                            help="deprecated: the output as a positional argument; use "
+                                 "-o OUTPUT")
+
+
+def add_seed(parser: argparse.ArgumentParser, default: int | None = 0,
+             help: str = "seed of the random numbers: the same seed gives the same result",
+             **kwargs) -> None:
+    """``--seed`` (an integer)."""
+    parser.add_argument("--seed", type=int, default=default, help=help, **kwargs)
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """``--device``: where torch runs."""
+    parser.add_argument("--device", default="auto",
+                        help="torch device: auto (a CUDA GPU when there is one, else the "
+                             "CPU), cpu or cuda[:N]")
+
+
+def add_report(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--report FOLDER``: where the command's PNG figures go."""
+    parser.add_argument("--report", metavar="FOLDER", help=help)
+
+
+def resolve_output(args: argparse.Namespace, prog: str) -> None:
+    """Fold a deprecated positional output (:func:`add_output`) into ``args.output``."""
+    legacy = getattr(args, "legacy_output", None)
+    if legacy is None:
+        if "legacy_output" in vars(args) and args.output is None:
+            raise ValueError(f"{prog} needs an output file: -o/--output OUTPUT")
+        return
+    if args.output is not None:
+        raise ValueError(f"{prog}: give the output once, as -o {args.output} (the "
+                         f"positional {legacy} is the deprecated form)")
+    logger.warning("%s %s: a positional output is deprecated; use -o %s", prog, legacy,
+                   legacy)
+    args.output = legacy
 
 
 def _parsers(parser: argparse.ArgumentParser, top: bool = True):
@@ -83,8 +183,10 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None,
                  if (k == "command" or k.endswith("_command")) and isinstance(v, str)]
         prog = " ".join([parser.prog, *names])
         try:
-            with overwriting(args.overwrite):
-                if isinstance(getattr(args, "output", None), str):
+            with overwriting(args.overwrite), showing_progress(args.progress):
+                resolve_output(args, prog)
+                if (isinstance(getattr(args, "output", None), str)
+                        and not getattr(args, "output_may_be_folder", False)):
                     output_target(args.output)  # refuse a bad output before the work
                 code = args.func(args)
         except BAD_INPUT as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py
 
 from ..common.h5files import open_h5
+from ..common.process import DIFFRACTION_STATES, STATES, ProcessRecord, read_process, state_of
 from .dxchange import read_dx
 from .nexus import find_nxtomo_entries, read_nxtomo
 from .scan import Scan
@@ -113,7 +114,9 @@ def read(path: str | os.PathLike, proj=None, sino=None, *, theta=None, lazy: boo
         ``data`` ``(nproj, nslice, ncol)`` in the stored dtype, ``flat``/``dark`` or None,
         ``theta`` radians (None for a single ``.xrm`` image), ``pixel_size`` metres,
         ``energy`` keV, ``center`` pixels when the file records it, ``metadata``,
-        ``source`` and ``format``.
+        ``source``, ``format``, and ``state``, what the data hold (``"raw"``,
+        ``"line_integrals"``, ``"aligned"``, ...: the file's ``/process/state``, ``"raw"``
+        when it records none, which is logged; :mod:`tomopy_dlalign.common.process`).
 
     Raises
     ------
@@ -148,13 +151,23 @@ def read(path: str | os.PathLike, proj=None, sino=None, *, theta=None, lazy: boo
         raise ValueError(f"entry= applies to NXtomo files only; {str(p)!r} is {kind}")
     logger.info("reading %s as %s", p, kind)
     if kind == "txrm":
-        return read_txrm(p, proj=proj, sino=sino)
+        return read_txrm(p, proj=proj, sino=sino)  # a microscope's own file: raw counts
     if kind == "xrm":
         if proj is not None:
             raise ValueError(f"{str(p)!r} is a single .xrm image: proj= does not apply")
         return read_xrm(p, sino=sino)
     if kind == "tiff":
-        return read_tiff(p, theta=theta, proj=proj, sino=sino)
+        scan = read_tiff(p, theta=theta, proj=proj, sino=sino)
+        scan.state = state_of(ProcessRecord(None, source=str(p)))
+        return scan
+    record = read_process(p)
+    if record.state in DIFFRACTION_STATES:
+        raise ValueError(f"{str(p)!r} holds {STATES[record.state]} (/process/state is "
+                         f"{record.state!r}), not a tomographic scan")
     if kind == "nxtomo":
-        return read_nxtomo(p, proj=proj, sino=sino, entry=entry, lazy=lazy)
-    return _read_dxchange(p, proj, sino, lazy)
+        scan = read_nxtomo(p, proj=proj, sino=sino, entry=entry, lazy=lazy)
+    else:
+        scan = _read_dxchange(p, proj, sino, lazy)
+    scan.process = record if record.recorded or record.steps else None
+    scan.state = state_of(record)
+    return scan

@@ -26,6 +26,7 @@ import numpy as np
 from tomopy_dlalign.common import __version__
 
 from ..common.h5files import atomic_h5, open_h5, require_dataset, write_provenance
+from ..common.process import check_state, copy_history, record_step
 from ..common.validation import as_array
 from .lazy import LazyStack
 from .selection import index_range
@@ -208,7 +209,8 @@ def _check_stack(value, name, ncol=None, nslice=None):
 def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
              extras: Mapping[str, tuple] | None = None, parameters: Mapping | None = None,
              data_units: str = "counts", model: str | None = None, template=None,
-             compression: str | None = None, overwrite: bool | None = None) -> None:
+             compression: str | None = None, overwrite: bool | None = None,
+             state: str | None = None, step: str | None = None, history=None) -> None:
     """Write a Data Exchange file atomically (temporary file, then rename).
 
     Parameters
@@ -239,6 +241,19 @@ def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
         gets the permissions of the umask; a symbolic link at ``path`` is written
         through to its target; a second writer of the same file fails at once
         (:mod:`tomopy_dlalign.common.outputs`).
+    state : str, optional
+        What ``data`` hold (:data:`tomopy_dlalign.common.process.STATES`), recorded in
+        ``/process/state``: ``"raw"``, ``"normalized"``, ``"line_integrals"``,
+        ``"aligned"`` or ``"reconstruction"``. Default: ``"raw"`` when ``data_units`` is
+        ``"counts"``, else ``"line_integrals"`` when ``theta`` is given, else
+        ``"reconstruction"``.
+    step : str, optional
+        The processing step recorded under ``/process/steps`` (default: the
+        ``"command"`` of ``parameters``, else ``"write_dx"``), with ``parameters``,
+        ``model``, and hard links to the ``extras`` it wrote.
+    history : str or Path, optional
+        A file whose recorded steps come first (the input of the step); with
+        ``template=`` they are in the copy already.
 
     Example
     -------
@@ -255,10 +270,18 @@ def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
         if not (isinstance(spec, tuple) and len(spec) == 2):
             raise TypeError(f"extras[{name!r}] must be (array, units), got {type(spec).__name__}")
         extra_arrays[name] = (as_array(spec[0], f"extras[{name!r}]", dtype=None), str(spec[1]))
+    if state is None:
+        state = "raw" if data_units == "counts" else (
+            "line_integrals" if deg is not None else "reconstruction")
+    check_state(state)
+    params = dict(parameters or {})
+    step = step or str(params.get("command") or "write_dx")
     if template is not None:
         with open_h5(template):
             pass  # a clear error now rather than a failed copy later
     with atomic_h5(path, source=template, overwrite=overwrite) as f:
+        if history is not None:
+            copy_history(f, history)
         grp = f.require_group("exchange")
         _put(grp, "data", arr, data_units, compression)
         for key, value in checked.items():
@@ -267,7 +290,10 @@ def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
             _put(grp, "theta", deg, "degrees", None)
         for name, (value, units) in extra_arrays.items():
             _put(grp, name, value, units, None)
-        write_provenance(f, "tomopy_dlalign", __version__, dict(parameters or {}), model)
+        write_provenance(f, "tomopy_dlalign", __version__, params, model)
+        record_step(f, step, state, params, model=model,
+                    source=template if template is not None else history,
+                    links=[f"/exchange/{name}" for name in extra_arrays])
 
 
 def _put(grp: h5py.Group, name: str, value: np.ndarray, units: str, compression) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 from tomopy_dlalign.common import __version__
 
 from ..common.h5files import atomic_h5, open_h5, write_provenance
+from ..common.process import check_state, record_step
 from ..common.validation import as_array
 from .lazy import LazyStack
 from .scan import Scan
@@ -268,7 +269,8 @@ def _group(parent: h5py.Group, name: str, nx_class: str) -> h5py.Group:
 
 def write_nxtomo(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
                  pixel_size: float | None = None, energy: float | None = None,
-                 center: float | None = None, entry: str = "entry0000") -> None:
+                 center: float | None = None, entry: str = "entry0000",
+                 state: str = "raw") -> None:
     """Write an NXtomo file atomically (temporary file, then rename), as ESRF lays it out.
 
     Parameters
@@ -292,6 +294,9 @@ def write_nxtomo(path: str | os.PathLike, data, flat=None, dark=None, theta=None
         Rotation axis in pixels along ``ncol``, as ``x_rotation_axis_pixel_position``.
     entry : str
         Name of the NXentry.
+    state : str
+        What ``data`` hold, recorded in ``/process/state``
+        (:mod:`tomopy_dlalign.common.process`): ``"raw"`` counts by default.
 
     Example
     -------
@@ -299,6 +304,7 @@ def write_nxtomo(path: str | os.PathLike, data, flat=None, dark=None, theta=None
     >>> write_nxtomo(os.path.join(tempfile.mkdtemp(), "a.nx"), np.zeros((2, 1, 4), np.uint16))
     """
     arr = as_array(data, "data", ndim=3, dtype=None)
+    check_state(state)
     parts = [(2, "dark", dark), (1, "flat", flat), (0, "data", arr)]
     stacks = []
     for key, name, value in parts:
@@ -355,3 +361,4 @@ def write_nxtomo(path: str | os.PathLike, data, flat=None, dark=None, theta=None
         else:
             logger.warning("write_nxtomo: no theta given; %s has no rotation_angle", path)
         write_provenance(f, "tomopy_dlalign", __version__, {"writer": "write_nxtomo"})
+        record_step(f, "write_nxtomo", state, {"entry": entry})

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..common.process import ProcessRecord
 from .lazy import LazyStack
 
 
@@ -35,6 +36,13 @@ class Scan:
         The file or folder read.
     format : str
         ``"txrm"``, ``"xrm"``, ``"nxtomo"``, ``"dxchange"`` or ``"tiff"``.
+    state : str
+        What ``data`` hold, from the file's ``/process/state``
+        (:mod:`tomopy_dlalign.common.process`): ``"raw"`` counts (flats and darks apply),
+        ``"normalized"``, ``"line_integrals"``, ``"aligned"`` or ``"reconstruction"``.
+        A file that records none is read as ``"raw"`` (logged); TXM files always are.
+    process : ProcessRecord or None
+        The file's whole record (its steps and their parameters), None when it has none.
     """
 
     data: np.ndarray | LazyStack
@@ -47,6 +55,8 @@ class Scan:
     metadata: dict = field(default_factory=dict)
     source: str = ""
     format: str = ""
+    state: str = "raw"
+    process: ProcessRecord | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -59,4 +69,4 @@ class Scan:
         return (f"Scan({self.format} {self.source!r}: data {desc(self.data)}, "
                 f"flat {desc(self.flat)}, dark {desc(self.dark)}, "
                 f"theta {desc(self.theta)}, pixel_size={self.pixel_size}, "
-                f"energy={self.energy}, center={self.center})")
+                f"energy={self.energy}, center={self.center}, state={self.state!r})")

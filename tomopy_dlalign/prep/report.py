@@ -21,6 +21,10 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
                      rec_after, truth_dx=None, truth_dy=None, title: str = "") -> list[Path]:
     """Write ``shifts.png``, ``sinograms.png`` and ``slices.png`` into ``folder``.
 
+    ``slices.png`` shows the middle slice of both reconstructions on one grey scale
+    (0 to the 99.9th percentile of the aligned one), with pixel axes and a colour bar
+    in the reconstruction's units (attenuation per pixel).
+
     ``before``/``after`` are the projection stacks, ``rec_before``/``rec_after`` the
     reconstructions; with ``truth_dx``/``truth_dy`` the true jitter is drawn too and the
     residual is shown (after removing the common offset; the title also gives its RMSE
@@ -77,13 +81,13 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
 
     s = rec_before.shape[0] // 2
     vmax = float(np.percentile(rec_after[s], 99.9)) or 1.0
-    fig, ax = plt.subplots(1, 2, figsize=(10, 5.5))
+    fig, ax = plt.subplots(1, 2, figsize=(11, 5.2), layout="constrained")
     for a, rec, name in ((ax[0], rec_before, "before"), (ax[1], rec_after, "after")):
-        a.imshow(rec[s], cmap="gray", vmin=0, vmax=vmax)
-        a.set_title(f"slice {s} {name} alignment")
-        a.set_xticks([])
-        a.set_yticks([])
-    fig.tight_layout()
+        image = a.imshow(rec[s], cmap="gray", vmin=0, vmax=vmax, origin="upper")
+        a.set(title=f"slice {s} of {rec.shape[0]}, {name} alignment", xlabel="column (pixels)",
+              ylabel="row (pixels)")
+    bar = fig.colorbar(image, ax=ax, shrink=0.9, extend="both")
+    bar.set_label("attenuation (1/pixel), FBP")
     files.append(folder / "slices.png")
     fig.savefig(files[-1], dpi=100)
     plt.close(fig)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -65,14 +67,34 @@ def test_predict_cxi_pattern_with_refinement(tmp_path, capsys):
     assert (tmp_path / "rep" / "cnn_prediction.png").exists()
 
 
-def test_predict_wrong_size_pattern_is_a_clear_cli_error(tmp_path, capsys):
-    pattern = tmp_path / "big.cxi"
-    io.write_cxi(pattern, np.ones((128, 128), np.float32))
+@pytest.mark.parametrize("shape", [(48, 48), (64, 46)])
+def test_predict_too_small_pattern_names_the_commands_that_make_one(tmp_path, capsys, shape):
+    pattern = tmp_path / "small.cxi"
+    io.write_cxi(pattern, np.ones(shape, np.float32))
     with pytest.raises(SystemExit) as exc:
         cli.main(["cnn", "predict", str(pattern)])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "intensity must be 64x64" in err and "got (128, 128)" in err
+    assert f"got {shape}" in err
+    assert "cdi-plugins simulate -o pattern.cxi --size 64" in err
+    assert "cdi-plugins prepare FRAMES -o pattern.cxi --size 64" in err
+
+
+def test_predict_takes_a_larger_pattern_and_records_the_effective_pixel(tmp_path, capsys):
+    pattern, out = tmp_path / "p.cxi", tmp_path / "pred.h5"
+    assert cli.main(["simulate", "-o", str(pattern), "--object", "crystal", "--size", "128",
+                     "--photons", "1e8", "--seed", "1"]) == 0
+    assert cli.main(["cnn", "predict", str(pattern), "-o", str(out)]) == 0
+    geom = io.read_cxi_geometry(pattern)
+    # an oversampling-2 pattern is cropped: same field of view, pixels twice as coarse
+    expected = geom.real_space_pixel(128) * 2
+    assert f"real-space pixel {expected * 1e9:.1f} nm" in capsys.readouterr().out
+    with h5py.File(out) as f:
+        assert f["exchange/data"].shape == (64, 64)
+        assert f["exchange/cnn_amplitude"].attrs["pixel_size"] == pytest.approx(expected)
+        params = json.loads(f["process/cdi_plugins_cnn"].attrs["parameters"])
+    assert params["input_fit"]["binning"] == 1 and params["input_fit"]["crop"] == 64
+    assert params["input_fit"]["pixel_scale"] == 2.0
 
 
 def test_evaluate_scores_cnn_and_nns_on_held_out_file(tmp_path):

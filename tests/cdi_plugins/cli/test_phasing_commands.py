@@ -33,6 +33,46 @@ def test_simulate_then_phase_writes_result_and_report(tmp_path, capsys):
         assert np.array_equal(f["exchange/data"][()], I)
 
 
+def _crystal(tmp_path):
+    pattern = tmp_path / "crystal.cxi"
+    assert cli.main(["simulate", "-o", str(pattern), "--object", "crystal", "--size", "64",
+                     "--photons", "1e6", "--beamstop", "1", "--seed", "0"]) == 0
+    return pattern
+
+
+def test_a_failed_phasing_prints_its_verdict_and_no_resolution(tmp_path, capsys):
+    pattern = _crystal(tmp_path)
+    out, rep = tmp_path / "result.h5", tmp_path / "report"
+    # positivity cannot fit a strong-phase crystal: the runs do not converge
+    assert cli.main(["phase", str(pattern), "--algorithm", "oss", "--iter", "300", "--runs",
+                     "4", "--constraint", "positive", "--no-progress", "-o", str(out),
+                     "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "FAILED: the best run misfits the data" in printed
+    assert "no resolution is quoted" in printed and "resolution (1/e) =" not in printed
+    assert "hint:" in printed and "constraint='none'" in printed
+    assert io.read_result(out).quality.ok is False
+    summary = json.loads((rep / "summary.json").read_text())
+    assert summary["resolution_wprtf_1_over_e"] is None
+    assert summary["quality"]["ok"] is False
+
+
+def test_the_default_constraint_phases_a_crystal_and_a_real_object(tmp_path, capsys):
+    pattern = _crystal(tmp_path)
+    assert cli.main(["phase", str(pattern), "--algorithm", "oss", "--iter", "300", "--runs",
+                     "4", "--no-progress", "-o", str(tmp_path / "x.h5")]) == 0
+    printed = capsys.readouterr().out
+    assert "wPRTF resolution (1/e) =" in printed and "quality OK" in printed
+    assert io.read_result(tmp_path / "x.h5").parameters["constraint"] == "none"
+    bio = tmp_path / "bio.cxi"
+    assert cli.main(["simulate", "-o", str(bio), "--size", "64", "--photons", "1e6",
+                     "--beamstop", "1", "--seed", "1"]) == 0
+    assert cli.main(["phase", str(bio), "--algorithm", "oss", "--iter", "300", "--runs", "4",
+                     "--no-progress", "-o", str(tmp_path / "b.h5")]) == 0
+    assert "quality OK" in capsys.readouterr().out
+    assert io.read_result(tmp_path / "b.h5").parameters["constraint"] == "positive"
+
+
 def test_list_shows_builtin_algorithms(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
