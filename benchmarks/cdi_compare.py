@@ -9,12 +9,24 @@ the lowest final error metric against the truth (after removing translation, twi
 global phase, :func:`cdi_plugins.metrics.real_space_error`).
 
     python benchmarks/cdi_compare.py [--size 256] [--runs 8] [--threads 2]
+
+The peers are optional and never dependencies of the package; a peer that is not
+installed is reported by name with the command that installs it, and the others still
+run:
+
+- solvephase: ``pip install solvephase`` (PyPI);
+- cohere-core: ``pip install cohere-core`` (PyPI; imported as ``cohere_core``).
+
+PyNX, the third reference code, is compared in ``benchmarks/cdi_pynx.py`` in its own
+environment: it is not on PyPI (the PyPI name ``pynx`` is an unrelated nginx tool) and is
+built from its public source (the recipe is in ``benchmarks/RESULTS_cdi.md``, section 3).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io as _io
 import tempfile
 import time
@@ -27,6 +39,23 @@ import cdi_plugins as cdi
 from cdi_plugins import metrics, simulate
 
 REPEATS, N_HIO, N_ER, SW_EVERY, SW_THRESHOLD, SW_SIGMA, BETA = 3, 80, 20, 20, 0.2, 1.0, 0.9
+#: row name -> (module to import, how to install it); ours needs nothing more
+PEERS = {
+    "solvephase 0.2.0 (numpy, batched)": ("solvephase", "pip install solvephase (PyPI)"),
+    "cohere-core 4.5.4 (numpy, one run at a time)": ("cohere_core",
+                                                     "pip install cohere-core (PyPI)"),
+}
+
+
+def missing_peer(name: str) -> str | None:
+    """Why the peer of row ``name`` cannot run here (not installed, and how to get it),
+    or None when it can."""
+    if name not in PEERS:
+        return None
+    module, install = PEERS[name]
+    if importlib.util.find_spec(module) is None:
+        return f"not run: {module} is not installed; {install}"
+    return None
 
 
 def run_ours(intensity, truth, n_runs, seed):
@@ -41,7 +70,7 @@ def run_ours(intensity, truth, n_runs, seed):
     t = time.perf_counter()
     res = cdi.phase_retrieval(intensity, support=box, algorithm=sched, n_runs=n_runs, seed=seed,
                               device="cpu", shrinkwrap=sw, show_progress=False,
-                              free_fraction=0)
+                              free_fraction=0, constraint="none")  # complex, as the peers
     dt = time.perf_counter() - t
     return dt, metrics.real_space_error(res.best_object, truth)
 
@@ -109,6 +138,10 @@ def main():
     for name, fn in (("cdi_plugins (torch, batched)", run_ours),
                      ("solvephase 0.2.0 (numpy, batched)", run_solvephase),
                      ("cohere-core 4.5.4 (numpy, one run at a time)", run_cohere)):
+        why = missing_peer(name)
+        if why is not None:
+            print(f"| {name} | {why} | | | |", flush=True)
+            continue
         try:
             rows[name] = fn(sim.intensity, sim.object, a.runs, a.seed)
         except Exception as exc:  # noqa: BLE001 - report why a baseline could not run

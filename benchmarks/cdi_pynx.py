@@ -81,7 +81,7 @@ def score(objects, supports, free, intensity, mask, known, seconds, n_iter):
     fllk = np.array([metrics.log_likelihood(o, intensity, mask, pixels=f, scale="fit")[0]
                      for o, f in zip(objects, free, strict=True)])
     best = int(np.argmin(fllk))
-    err = np.array([metrics.real_space_error(o, objects[best]) for o in objects])
+    err = np.array([metrics.real_space_error(o, objects[best], subpixel=20) for o in objects])
     iou = []
     for o, s in zip(objects, supports, strict=True):
         aligned, _ = metrics.align_to(known.astype(np.complex64), np.where(s, o, 0))

@@ -34,6 +34,7 @@ from .phasing import (
     ShrinkWrap,
     algorithms,
     as_schedule,
+    auto_support,
     parse_schedule,
     phase_retrieval,
     random_start,
@@ -44,6 +45,7 @@ from .simulate import superellipsoid
 __all__ = [
     "__version__", "algorithms", "io", "metrics", "simulate",
     "phase_retrieval", "PhasingResult", "random_start", "support_from_autocorrelation",
+    "auto_support",
     "prtf", "resolution", "ShrinkWrap",
     "cnn", "superellipsoid", "unwrap_phase",
     "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",

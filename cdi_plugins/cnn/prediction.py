@@ -4,6 +4,10 @@
 
     amp, phase = cdi.cnn.predict(I)            # one 64x64 pattern or a batch -> 32x32
 
+A pattern of another even size is brought to the network's input first
+(:func:`cdi_plugins.cnn.inputs.fit_pattern`: binned and cropped around its centre so
+that the particle keeps an oversampling of about 2), and the log says what was done.
+
 The network (:mod:`cdi_plugins.cnn.model`) was trained by ``cdi-plugins cnn train`` on
 strong-phase superellipsoid particles (:mod:`cdi_plugins.simulate.superellipsoid`); its
 weights ship with the package (``cdi_plugins/weights/cnn.safetensors``, model card
@@ -26,10 +30,12 @@ from tomopy_dlalign.common import __version__
 from tomopy_dlalign.common.device import resolve_device
 from tomopy_dlalign.common.h5files import atomic_h5, write_provenance
 from tomopy_dlalign.common.modelfiles import load_state, read_card, read_weights, save_weights
+from tomopy_dlalign.common.process import record_step
 from tomopy_dlalign.common.validation import as_array
 
 from ..io import write_result
 from ..phasing import PhasingResult
+from .inputs import MAKE_PATTERN, FittedPattern, check_input_shape, fit_pattern
 from .loss import fourier_modulus
 from .loss import modulus_chi2 as loss_modulus_chi2
 from .model import INFERENCE_BATCH, MODEL_NAME, CNNConfig, ComplexCNN, forward_batches
@@ -102,7 +108,8 @@ def check_patterns(intensity, size: int, name: str = "intensity") -> tuple[np.nd
     arr = as_array(intensity, name, ndim=(2, 3), dtype=np.float32, nonnegative=True)
     if arr.shape[-2:] != (size, size):
         raise ValueError(f"{name} must be {size}x{size} (one pattern or a batch (B, {size}, "
-                         f"{size})), got {arr.shape}")
+                         f"{size})), got {arr.shape}: bring it there with "
+                         f"cdi.cnn.fit_pattern, or {MAKE_PATTERN}")
     single = arr.ndim == 2
     arr = arr.reshape(-1, size, size)
     empty = ~arr.any(axis=(1, 2))
@@ -113,14 +120,17 @@ def check_patterns(intensity, size: int, name: str = "intensity") -> tuple[np.nd
 
 
 def predict(intensity, model=None, batch_size: int = INFERENCE_BATCH,
-            device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+            device: str = "cpu", fit: str = "auto", info: dict | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Amplitude and phase of the particle behind one diffraction pattern or a batch.
 
     Parameters
     ----------
     intensity : array_like
         ``(64, 64)`` or ``(B, 64, 64)``, centred, any scale (each pattern's modulus is
-        scaled to a maximum of 1 on its own).
+        scaled to a maximum of 1 on its own); or patterns of another even size of at
+        least 64, brought to 64 x 64 by :func:`~cdi_plugins.cnn.inputs.fit_pattern`
+        (logged). To refine such a prediction, give :func:`refine` the fitted pattern.
     model : ComplexCNN or path, optional
         Default the shipped weights.
     batch_size : int
@@ -128,6 +138,12 @@ def predict(intensity, model=None, batch_size: int = INFERENCE_BATCH,
     device : str
         ``"cpu"`` (default: faster than moving small batches to a GPU), ``"auto"`` or
         ``"cuda[:N]"``.
+    fit : {"auto", "crop", "bin"}
+        How a pattern of another size is brought to the input (``fit_pattern``).
+    info : dict, optional
+        Filled with what was done to the input: ``binning``, ``crop``, ``pixel_scale``
+        (the predicted image's real-space pixel over the input's), ``input_shape``,
+        ``oversampling`` (for a batch, a list of them under ``"fits"``).
 
     Returns
     -------
@@ -140,7 +156,8 @@ def predict(intensity, model=None, batch_size: int = INFERENCE_BATCH,
     Raises
     ------
     ValueError
-        Wrong size, NaN or infinite values, negative intensity, an all-zero pattern.
+        Odd sides or smaller than 64 (the message names the commands that make a
+        usable pattern), NaN or infinite values, negative intensity, an all-zero pattern.
 
     Notes
     -----
@@ -157,7 +174,8 @@ def predict(intensity, model=None, batch_size: int = INFERENCE_BATCH,
     ((2, 32, 32), (2, 32, 32))
     """
     net = as_model(model)
-    arr, single = check_patterns(intensity, net.config.size)
+    arr, single = check_patterns(_fitted(intensity, net.config.size, fit, info),
+                                 net.config.size)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     dev = resolve_device(device)
@@ -165,6 +183,21 @@ def predict(intensity, model=None, batch_size: int = INFERENCE_BATCH,
     amp = amp.numpy()
     phase = (2 * np.pi * p.numpy() - np.pi).astype(np.float32)
     return (amp[0], phase[0]) if single else (amp, phase)
+
+
+def _fitted(intensity, size: int, method: str, info: dict | None) -> np.ndarray:
+    """The patterns at the network's size, fitted when they are of another size."""
+    arr = as_array(intensity, "intensity", ndim=(2, 3), dtype=np.float32, nonnegative=True)
+    if arr.shape[-2:] == (size, size):
+        return arr
+    check_input_shape(arr.shape, size)
+    fits: list[FittedPattern] = [fit_pattern(a, size=size, method=method)
+                                 for a in arr.reshape(-1, *arr.shape[-2:])]
+    if info is not None:
+        info.update(fits[0].to_dict() if arr.ndim == 2 else
+                    {"fits": [f.to_dict() for f in fits]})
+    out = np.stack([f.intensity for f in fits])
+    return out[0] if arr.ndim == 2 else out
 
 
 def check_prediction(amplitude, phase, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -241,19 +274,25 @@ def support_from_amplitude(amplitude, threshold: float = 0.1, grow: int = 1) -> 
 
 
 def write_prediction(path: str | os.PathLike, intensity, amplitude, phase,
-                     result: PhasingResult | None = None, model: ComplexCNN | None = None
+                     result: PhasingResult | None = None, model: ComplexCNN | None = None,
+                     fit: FittedPattern | None = None, pixel_size: float | None = None
                      ) -> None:
     """Write a prediction (and its refinement) in the Data Exchange layout, atomically.
 
-    ``/exchange/cnn_amplitude``, ``cnn_phase`` (rad) and ``cnn_phase_unwrapped`` (rad,
-    NaN outside the particle), ``(32, 32)``; with ``result``, the refined objects as
-    :func:`cdi_plugins.io.write_result` writes them. ``/process/cdi_plugins_cnn`` holds
-    the model card's command and the chi^2 of the prediction.
+    ``/exchange/data`` is the pattern the network saw; ``/exchange/cnn_amplitude``,
+    ``cnn_phase`` (rad) and ``cnn_phase_unwrapped`` (rad, NaN outside the particle),
+    ``(32, 32)``; with ``result``, the refined objects as :func:`cdi_plugins.io.write_result`
+    writes them. ``/process/cdi_plugins_cnn`` holds the model card's command, the chi^2 of
+    the prediction and, with ``fit``, what was done to the user's pattern (``input_fit``:
+    binning, crop, ``pixel_scale``); ``pixel_size`` (m), the real-space pixel of the
+    prediction, is the ``pixel_size`` attribute of ``cnn_amplitude`` and a parameter too;
+    ``/process/steps`` records
+    ``cnn_predict`` (and ``cnn_refine``), ``/process/state`` is ``"phased"``.
     """
     arr = as_array(intensity, "intensity", ndim=2, nonnegative=True)
     amp, ph = check_prediction(amplitude, phase, arr.shape[-1] // 2)
     if result is not None:
-        write_result(path, result, arr)
+        write_result(path, result, arr, step=None)
     obj = amp[0] * np.exp(1j * ph[0])
     with atomic_h5(path, "a" if result is not None else "w") as f:
         ex = f.require_group("exchange")
@@ -262,8 +301,19 @@ def write_prediction(path: str | os.PathLike, intensity, amplitude, phase,
         ex.create_dataset("cnn_amplitude", data=amp[0]).attrs["units"] = "a.u."
         ex.create_dataset("cnn_phase", data=ph[0]).attrs["units"] = "rad"
         ex.create_dataset("cnn_phase_unwrapped", data=unwrap_phase(obj)).attrs["units"] = "rad"
+        if pixel_size is not None:
+            ex["cnn_amplitude"].attrs["pixel_size"] = float(pixel_size)
+            ex["cnn_amplitude"].attrs["pixel_size_units"] = "m"
         card = getattr(model, "card", {}) or {}
-        write_provenance(f, "cdi_plugins_cnn", __version__,
-                         {"chi2": float(modulus_chi2(arr, amp, ph)[0]),
-                          "weights_command": card.get("command", "")},
+        params = {"chi2": float(modulus_chi2(arr, amp, ph)[0]),
+                  "weights_command": card.get("command", ""),
+                  "input_fit": None if fit is None else fit.to_dict(),
+                  "pixel_size_m": pixel_size}
+        write_provenance(f, "cdi_plugins_cnn", __version__, params,
                          model=json.dumps(card.get("model", MODEL_NAME)))
+        record_step(f, "cnn_predict", "phased", params, package="cdi_plugins",
+                    model=json.dumps(card.get("model", MODEL_NAME)))
+        if result is not None:
+            record_step(f, "cnn_refine", "phased", {**result.parameters,
+                                                   "schedule": result.schedule},
+                        package="cdi_plugins")

@@ -88,6 +88,12 @@ def refine(intensity, amplitude, phase, mask=None, support=None, n_runs: int = 1
     h, w = arr.shape
     if h != w or h % 4:
         raise ValueError(f"intensity must be square with a size divisible by 4, got {arr.shape}")
+    side = np.shape(amplitude)[-1]
+    if 2 * side != h:
+        raise ValueError(f"intensity {arr.shape} is not the pattern the network saw (twice "
+                         f"the {side}x{side} prediction): refine the fitted pattern, fit = "
+                         "cdi.cnn.fit_pattern(I, mask); refine(fit.intensity, amp, phase, "
+                         "mask=fit.mask)")
     amp, ph = check_prediction(amplitude, phase, h // 2)
     if len(amp) != 1:
         raise ValueError(f"refine takes one prediction, got {len(amp)}")

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from ..phasing.report import header, save_figure  # noqa: E402
 from .unwrap import unwrap_phase  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,7 @@ def plot_gallery(path, intensity, amp_true, phase_true, amp_pred, phase_pred, ch
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return Path(path)
 
 
@@ -87,8 +87,7 @@ def plot_histograms(path, cnn: dict, nns: dict | None, fits: dict) -> Path:
         ax.set_ylabel("density")
         ax.legend(fontsize=8)
     fig.suptitle(f"held-out test patterns (n = {len(cnn['chi2_modulus'])})")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return Path(path)
 
 
@@ -100,7 +99,8 @@ def plot_refinement(path, comp: dict) -> Path:
         it = np.arange(1, curves.shape[1] + 1)
         logc = np.log10(np.maximum(curves, 1e-12))
         mean, std = logc.mean(axis=0), logc.std(axis=0)
-        ax.plot(it, 10**mean, color=color, label=f"{name}: final {np.mean(curves[:, -1]):.2g}")
+        # the legend quotes the curve's own last point: the geometric mean it draws
+        ax.plot(it, 10**mean, color=color, label=f"{name}: final {10 ** mean[-1]:.2g}")
         ax.fill_between(it, 10 ** (mean - std), 10 ** (mean + std), color=color, alpha=0.2)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
@@ -109,8 +109,7 @@ def plot_refinement(path, comp: dict) -> Path:
                  f"CNN-seeded below random start: {100 * comp['cnn_below_random_mean']:.0f}%",
                  fontsize=9)
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return Path(path)
 
 
@@ -127,8 +126,7 @@ def plot_training(path, card: dict) -> Path | None:
     ax.set_ylabel("loss, eq. (4)")
     ax.set_yscale("log")
     ax.legend()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return Path(path)
 
 
@@ -149,14 +147,16 @@ def plot_prediction(intensity, amplitude, phase, result, path) -> dict:
                    ("refined phase, unwrapped", unwrap_phase(b), "viridis")]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4),
                              constrained_layout=True)
+    fig.get_layout_engine().set(w_pad=0.1)  # room for the last colour bar's labels
     for ax, (title, img, cmap) in zip(axes, panels, strict=True):
         im = ax.imshow(img, cmap=cmap)
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         fig.colorbar(im, ax=ax, shrink=0.7)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    # a refinement that failed its checks says so across the top, as phasing reports do
+    header(fig, "", None if result is None else result.quality)
+    save_figure(fig, path)
     return {"prediction": str(path)}
 
 

@@ -22,7 +22,7 @@ from ..phasing.shrinkwrap import ShrinkWrap
 #: withheld pixels, as the shipped feature extractor's training runs were. Pass it to
 #: ``phase_retrieval(..., **PHASING)`` (CLI: ``cdi-plugins phase --protocol convre``);
 #: runs phased otherwise differ in kind from what the features learned to tell apart.
-PHASING = {"shrinkwrap": ShrinkWrap.max_rule(), "free_fraction": 0.0}
+PHASING = {"shrinkwrap": ShrinkWrap.max_rule(), "free_fraction": 0.0, "support_start": "core"}
 
 
 def check_runs(objects, name: str = "objects", min_runs: int = 2) -> np.ndarray:

@@ -28,7 +28,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tomopy_dlalign.common.modelfiles import write_text_atomic  # noqa: E402
+
 from .. import metrics  # noqa: E402
+from ..phasing.report import frequency_axis, save_figure  # noqa: E402
 from .baselines import (  # noqa: E402
     Selection,
     best_chi2,
@@ -72,8 +75,7 @@ def plot_pca(result: ConvReResult, path: str | os.PathLike, title: str = "",
         fig.colorbar(sc, ax=ax, label=color_label)
         ax.set_xlabel("PC 1")
         ax.set_title(color_label)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _union_box(aligned: np.ndarray, threshold: float = 0.1, margin: int = 3):
@@ -121,8 +123,7 @@ def plot_gallery(result: ConvReResult, path: str | os.PathLike, per_cluster: int
                     sp.set_color("C3")
                     sp.set_linewidth(1.5)
     fig.suptitle(title or "clusters: mean and members (amplitude)", fontsize=9)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_methods_prtf(q: np.ndarray, prtfs: dict, wprtfs: dict, path: str | os.PathLike,
@@ -130,7 +131,7 @@ def plot_methods_prtf(q: np.ndarray, prtfs: dict, wprtfs: dict, path: str | os.P
                       title: str = "") -> None:
     """PRTF (left) and wPRTF (right) of several methods side by side, 1/e line."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    x = q / pixel_nm * 1e3 if pixel_nm else q
+    x, xlabel = frequency_axis(q, pixel_nm)  # 1/um, as the phasing report
     for ax, curves, name in ((axes[0], prtfs, "PRTF"), (axes[1], wprtfs, "wPRTF")):
         for i, (label, c) in enumerate(curves.items()):
             lab = label
@@ -140,14 +141,13 @@ def plot_methods_prtf(q: np.ndarray, prtfs: dict, wprtfs: dict, path: str | os.P
             # distinct dashes: methods that keep the same runs draw the same curve
             ax.plot(x, c, color=f"C{i}", label=lab, lw=1.2, ls=("-", "--", "-.", ":")[i % 4])
         ax.axhline(metrics.INV_E, color="k", ls="--", lw=0.8, label="1/e")
-        ax.set_xlabel("spatial frequency (1/um)" if pixel_nm else "spatial frequency (cycles/px)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(name)
         ax.set_ylim(0, 1.1)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
         ax.set_title(f"{name} {title}")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def method_curves(objects, selections: dict, intensity, mask=None,
@@ -199,6 +199,6 @@ def save_convre_report(result: ConvReResult, objects, intensity, mask=None,
                                           "crossed": r.crossed} for k, r in res.items()},
         "parameters": result.parameters,
     }
-    files["summary"].write_text(json.dumps(summary, indent=1, default=float))
+    write_text_atomic(files["summary"], json.dumps(summary, indent=1, default=float))
     logger.info("ConvRe report written to %s", out)
     return files

@@ -9,7 +9,9 @@ variance and correlations per resolution shell.
   (:func:`align_to`, :func:`align_runs`) and :func:`real_space_error`;
 - :mod:`~cdi_plugins.metrics.transfer`: :func:`prtf`, the Wiener filter of the wPRTF,
   :func:`resolution`;
-- :mod:`~cdi_plugins.metrics.correlation`: amplitude variance, shell correlation, FRC.
+- :mod:`~cdi_plugins.metrics.correlation`: amplitude variance, shell correlation, FRC;
+- :mod:`~cdi_plugins.metrics.noise`: the misfit photon noise alone leaves
+  (:func:`euclidean_floor`) and Friedel's law (:func:`friedel_test`).
 
 Spatial frequency ``q`` is in cycles per real-space pixel (0.5 at the edge of the array
 along an axis); the full-period resolution is ``1/q`` pixels, or ``pixel_size / q`` in
@@ -28,9 +30,20 @@ from .alignment import (
 from .correlation import amplitude_variance, frc, halfset_frc, shell_correlation
 from .fourier import chi2, shell_index
 from .likelihood import NOISE_MODELS, free_pixels, log_likelihood, r_factor
+from .noise import (
+    FRIEDEL_EXCESS,
+    FRIEDEL_Z,
+    FriedelTest,
+    euclidean_floor,
+    expected_sqrt_misfit,
+    friedel_test,
+    is_counts,
+)
 from .transfer import (
     INV_E,
+    Q_COMPLETE,
     Resolution,
+    complete_shells,
     noise_level,
     prtf,
     real_space_pixel_size,
@@ -43,6 +56,9 @@ __all__ = [
     "NOISE_MODELS", "free_pixels", "log_likelihood", "r_factor",
     "twin", "translation", "global_phase", "Alignment", "align_to", "align_runs",
     "real_space_error",
-    "noise_level", "wiener_filter", "prtf", "Resolution", "resolution", "real_space_pixel_size",
+    "Q_COMPLETE", "complete_shells", "noise_level", "wiener_filter", "prtf", "Resolution",
+    "resolution", "real_space_pixel_size",
     "amplitude_variance", "shell_correlation", "frc", "halfset_frc",
+    "FRIEDEL_Z", "FRIEDEL_EXCESS", "FriedelTest", "euclidean_floor", "expected_sqrt_misfit",
+    "friedel_test", "is_counts",
 ]

@@ -70,7 +70,7 @@ def free_pixels(shape: tuple[int, int], fraction: float = 0.05, island_radius: i
     Example
     -------
     >>> f = free_pixels((128, 128), seed=0)
-    >>> 0.03 < f.mean() < 0.07, bool(f[64, 64])
+    >>> bool(0.03 < f.mean() < 0.07), bool(f[64, 64])
     (True, False)
     """
     if not 0 <= fraction < 0.5:

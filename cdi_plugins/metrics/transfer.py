@@ -18,6 +18,21 @@ from .alignment import align_runs
 from .fourier import as_mask, as_objects, shell_index, shell_sum
 
 INV_E = float(np.exp(-1.0))
+#: the last complete shell: beyond q = 0.5 cycles per pixel (the edge of the array along
+#: an axis) a shell is only the corners of the array, a few pixels in four directions
+Q_COMPLETE = 0.5
+
+
+def complete_shells(q: np.ndarray) -> np.ndarray:
+    """Which shells are complete rings (``q <= 0.5``); the corner shells beyond hold a
+    handful of pixels each (one in the last), too few for a PRTF or a Wiener filter.
+
+    Example
+    -------
+    >>> complete_shells(np.array([0.0, 0.25, 0.5, 0.6])).tolist()
+    [True, True, True, False]
+    """
+    return np.asarray(q) <= Q_COMPLETE + 1e-9
 
 
 def noise_level(intensity, mask=None, plateau: float = 0.4) -> float:
@@ -60,7 +75,8 @@ def wiener_filter(intensity, mask=None, noise: float | None = None,
     Returns
     -------
     q, w : numpy.ndarray
-        Shell frequencies (cycles per pixel) and the filter.
+        Shell frequencies (cycles per pixel) and the filter, over the complete shells
+        (:func:`complete_shells`: up to 0.5).
 
     Example
     -------
@@ -81,7 +97,8 @@ def wiener_filter(intensity, mask=None, noise: float | None = None,
     signal = np.clip(total - noise, 0, None)
     with np.errstate(invalid="ignore", divide="ignore"):
         w = np.where(total > 0, signal / (signal + noise), 0.0)
-    return q, w
+    keep = complete_shells(q)
+    return q[keep], w[keep]
 
 
 def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | None = None,
@@ -119,7 +136,9 @@ def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | Non
     Returns
     -------
     q, curve : numpy.ndarray
-        Shell frequencies in cycles per pixel and the (w)PRTF.
+        Shell frequencies in cycles per pixel and the (w)PRTF, over the complete shells
+        (:func:`complete_shells`, up to ``q = 0.5``): the corner shells beyond hold a few
+        pixels each, whose noise made the wPRTF jump back up at the last one.
 
     Raises
     ------
@@ -153,6 +172,8 @@ def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | Non
     den = shell_sum(np.sqrt(arr), idx, valid, n)
     with np.errstate(invalid="ignore", divide="ignore"):
         curve = np.where(den > 0, num / den, np.nan)
+    keep = complete_shells(q)
+    q, curve = q[keep], curve[keep]
     if wiener:
         curve = curve * wiener_filter(arr, ~valid, noise)[1]
     return q, curve

@@ -8,17 +8,28 @@
 - :mod:`~cdi_plugins.phasing.starts`: starting supports and random starting objects;
 - :mod:`~cdi_plugins.phasing.engine`: :func:`phase_retrieval`, the host loop, and its
   :class:`PhasingResult`;
+- :mod:`~cdi_plugins.phasing.distributed`: the runs in batches over Dask workers
+  (``phase_retrieval(..., cluster=...)``);
+- :mod:`~cdi_plugins.phasing.verdict`: whether a phasing is to be believed
+  (:func:`assess`, :class:`Verdict`, ``result.quality``);
 - :mod:`~cdi_plugins.phasing.report`: the figures of a phasing run.
 """
 
 from .algorithms import ER, HIO, OSS, RAAR, Algorithm, Schedule, as_schedule, parse_schedule
 from .engine import DEFAULT_SCHEDULE, FREE_FRACTION, PhasingResult, phase_retrieval
 from .shrinkwrap import ShrinkWrap
-from .starts import centred_box, random_start, support_from_autocorrelation
+from .starts import (
+    AUTO_SUPPORTS,
+    auto_support,
+    centred_box,
+    random_start,
+    support_from_autocorrelation,
+)
+from .verdict import Verdict, assess
 
 __all__ = [
     "phase_retrieval", "PhasingResult", "DEFAULT_SCHEDULE", "FREE_FRACTION",
-    "random_start", "support_from_autocorrelation",
-    "centred_box", "ShrinkWrap",
+    "random_start", "support_from_autocorrelation", "auto_support", "AUTO_SUPPORTS",
+    "centred_box", "ShrinkWrap", "Verdict", "assess",
     "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",
 ]

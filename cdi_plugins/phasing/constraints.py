@@ -15,14 +15,52 @@ origin does not matter.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 import torch
 
-from ..physics import farfield_torch, inverse_farfield_torch, magnitude
+from ..metrics.noise import friedel_test, is_counts
+from ..physics import as_pattern, farfield_torch, inverse_farfield_torch, magnitude
+
+logger = logging.getLogger(__name__)
 
 CONSTRAINTS = ("none", "real", "positive")
+#: what ``phase_retrieval(constraint=...)`` accepts: a constraint, or ``"auto"``
+CONSTRAINT_CHOICES = (*CONSTRAINTS, "auto")
+
+
+def choose_constraint(constraint: str, intensity, mask=None) -> str:
+    """The real-space constraint to phase with; ``"auto"`` decides from the pattern.
+
+    ``"auto"`` gives ``"positive"`` when the pattern holds photon counts that obey
+    Friedel's law ``I(q) = I(-q)`` within their noise
+    (:func:`cdi_plugins.metrics.friedel_test`): the pattern of a real object, such as
+    the non-negative density of a weakly scattering sample. Otherwise (a complex object,
+    or intensities that are not counts and cannot be tested) it gives ``"none"``.
+
+    Example
+    -------
+    >>> from cdi_plugins import simulate
+    >>> bio = simulate.simulate_pattern(simulate.biological_object(64, seed=0), 1e6, seed=0)
+    >>> xtal = simulate.simulate_pattern(simulate.crystal_object(64, seed=0), 1e6, seed=0)
+    >>> choose_constraint("auto", bio.intensity), choose_constraint("auto", xtal.intensity)
+    ('positive', 'none')
+    """
+    if constraint not in CONSTRAINT_CHOICES:
+        raise ValueError(f"constraint must be one of {CONSTRAINT_CHOICES}, got {constraint!r}")
+    if constraint != "auto":
+        return constraint
+    pat = as_pattern(intensity, mask)
+    chosen = "none"
+    if is_counts(pat.intensity, pat.mask):
+        try:
+            chosen = "positive" if friedel_test(pat.intensity, pat.mask).symmetric else "none"
+        except ValueError:  # no measured pair of mates
+            pass
+    logger.info("constraint 'auto': %r for this pattern", chosen)
+    return chosen
 
 
 class Measurement:

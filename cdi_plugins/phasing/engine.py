@@ -8,13 +8,17 @@ once (CPU or CUDA), applies shrink-wrap, records chi^2 per iteration and run, sc
 every run by its Poisson and free log-likelihoods
 (:mod:`cdi_plugins.metrics.likelihood`) and returns NumPy arrays. The measured pattern
 goes to the device once per call; the runs stay there from their start to their end.
+``P_M`` sets ``|F(rho)|`` to ``sqrt(I)`` on the fitted pixels (measured, not free), to
+whose intensity each start is scaled; chi^2 is eq. (5) of Wu et al. (2021) on them.
 
 The defaults are those that phase measured patterns (photon counts, a beamstop, gaps):
 the schedule :data:`DEFAULT_SCHEDULE` (PyNX's example: HIO, then HIO and short ER blocks
 each followed by a support update, then ER), shrink-wrap relative to the RMS of the
 blurred amplitude inside the support with a blur that narrows from 2 to 0.5 px
 (:class:`~cdi_plugins.phasing.shrinkwrap.ShrinkWrap`), 5 % of the pixels withheld for the
-free log-likelihood, and runs ranked by that free log-likelihood.
+free log-likelihood, runs ranked by that free log-likelihood, and a starting support
+from the envelope of the blurred autocorrelation
+(:func:`~cdi_plugins.phasing.starts.auto_support`).
 """
 
 from __future__ import annotations
@@ -32,15 +36,16 @@ from tomopy_dlalign.common.progress import progress
 from ..metrics.likelihood import NOISE_MODELS, free_pixels, log_likelihood
 from ..physics import Pattern, as_pattern
 from .algorithms import as_schedule
-from .constraints import CONSTRAINTS, Constraints, Measurement
+from .constraints import Constraints, Measurement, choose_constraint
 from .shrinkwrap import ShrinkWrap
 from .starts import (
+    auto_support,
     centred_box,
     check_init,
     check_support,
     random_start,
-    support_from_autocorrelation,
 )
+from .verdict import Verdict, judge
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +82,9 @@ class PhasingResult:
         ones (absent without free pixels).
     free_mask : numpy.ndarray or None
         bool ``(H, W)``, the pixels withheld from the modulus constraint.
+    quality : Verdict or None
+        Whether the phasing is to be believed, judged from the data alone
+        (:mod:`cdi_plugins.phasing.verdict`); ``quality.ok`` is False for a failure.
     """
 
     objects: np.ndarray
@@ -87,6 +95,7 @@ class PhasingResult:
     parameters: dict = field(default_factory=dict)
     llk: dict = field(default_factory=dict)
     free_mask: np.ndarray | None = None
+    quality: Verdict | None = None
 
     @property
     def final_chi2(self) -> np.ndarray:
@@ -181,8 +190,10 @@ def phase_retrieval(
     max_support=None,
     show_progress: bool | None = None,
     batch_size: int | None = None,
-    support_threshold: float = 0.04,
+    support_threshold: float | None = None,
     free_fraction: float = FREE_FRACTION,
+    support_start: str = "envelope",
+    cluster=None,
 ) -> PhasingResult:
     """Retrieve the phase of a diffraction pattern with many independent runs at once.
 
@@ -195,58 +206,56 @@ def phase_retrieval(
         True where pixels are missing (beamstop, gaps): free in ``P_M``, not in chi^2.
     support : array_like of bool, optional
         Starting support ``(H, W)`` or one per run ``(n_runs, H, W)``, centred. Default:
-        the autocorrelation's (:func:`support_from_autocorrelation`) inside the centred
-        half-array box (:func:`centred_box`), then also the default ``max_support``.
+        the autocorrelation's (:func:`auto_support`, ``support_start``) inside the centred
+        half-array box (:func:`centred_box`), which is then the default ``max_support``.
     algorithm : str, Algorithm, Schedule or list of (name, n_iter)
         ``"er"``, ``"hio"``, ``"raar"``, ``"oss"`` or any name registered under the plugin
         kind ``phasing``; a schedule such as ``"(HIO(0.9)**80*ER**20)**6"``,
         ``(HIO(0.9)**80 * ER()**20)**6`` or ``[("HIO", 80), ("ER", 20)] * 6``. Default
         :data:`DEFAULT_SCHEDULE` (1200 iterations, ending with 100 ER).
     n_iter : int, optional
-        Iterations for a single algorithm (default 500); must be None or equal to the
-        total of a schedule.
+        Iterations of a single algorithm (default 500), or None or a schedule's total.
     n_runs : int
         Independent runs (random starts); default the number of ``init`` objects.
     seed : int, optional
-        Seed of the random starts (:func:`random_start`); same seed, same result.
+        Seed of the random starts (:func:`random_start`) and of the free pixels.
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
     init : array_like of complex, optional
-        Starting objects ``(H, W)`` or ``(n_runs, H, W)``, centred (e.g. a network's
-        prediction); replaces the random starts.
-    constraint : {"none", "real", "positive"}
-        Extra real-space constraint inside the support.
+        Starting objects ``(H, W)`` or ``(n_runs, H, W)``, centred, for the random starts.
+    constraint : {"none", "real", "positive", "auto"}
+        Extra real-space constraint inside the support; ``"auto"``: :func:`.choose_constraint`.
     shrinkwrap : ShrinkWrap or bool
-        ``True``: :class:`ShrinkWrap` defaults; ``False``/``None``: a fixed support.
+        ``True``: :class:`ShrinkWrap` defaults; ``False``/``None``: fixed support.
     max_support : array_like of bool, optional
         Shrink-wrap's bound; default the given support, else the centred half-array box.
     show_progress : bool, optional
-        Progress bar; default only on a terminal.
+        Progress bar (default: on a terminal).
     batch_size : int, optional
-        Runs phased together. Default: all on CUDA; about 2^20 pixels per batch on the
-        CPU (cache-sized). The result does not depend on it.
-    support_threshold : float
-        Threshold of the default support (:func:`support_from_autocorrelation`).
+        Runs phased together (the result does not depend on it). Default: all on CUDA,
+        about 2^20 pixels per batch on the CPU.
+    support_threshold : float, optional
+        Threshold of the default support; default that of ``support_start``.
     free_fraction : float
         Share of pixels withheld from the fit (:func:`cdi_plugins.metrics.free_pixels`,
         from ``seed``) for the free log-likelihood that ranks runs; 0: rank by chi^2.
+    cluster : optional
+        None: here; ``"local[:N]"``, ``"tcp://host:port"``, a Dask ``Client``, ...: in
+        batches over the workers, each run as here (:mod:`.distributed`).
+    support_start : {"envelope", "core"}
+        The default starting support (:func:`auto_support`).
 
     Returns
     -------
     PhasingResult
-        ``objects``, ``supports``, ``chi2`` ``(n_runs, n_iter)``, ``llk``, ``best``.
+        ``objects``, ``supports``, ``chi2`` ``(n_runs, n_iter)``, ``llk``, ``best``,
+        ``quality`` (:func:`.judge`: a failed phasing says so).
 
     Raises
     ------
     ValueError
         Negative, NaN or odd-sized intensity, a mask or support of the wrong shape, an
-        empty support, an unknown algorithm.
-
-    Notes
-    -----
-    ``P_M`` sets the modulus of ``F(rho)`` to ``sqrt(I)`` on fitted pixels (measured, not
-    free), to whose intensity each start is scaled. Algorithms: :mod:`.algorithms`;
-    shrink-wrap: :mod:`.shrinkwrap`; chi^2: eq. (5) of Wu et al. (2021) on fitted pixels.
+        empty support, an unknown algorithm or constraint.
 
     Example
     -------
@@ -261,31 +270,64 @@ def phase_retrieval(
     """
     t0 = time.perf_counter()
     pat = as_pattern(intensity, mask)
-    if constraint not in CONSTRAINTS:
-        raise ValueError(f"constraint must be one of {CONSTRAINTS}, got {constraint!r}")
+    constraint = choose_constraint(constraint, pat)
     n_runs = _n_runs(n_runs, init)
     schedule = as_schedule(algorithm, n_iter)
     dev = resolve_device(device)
-    sup, max_sup = _supports(pat, support, max_support, n_runs, support_threshold)
+    sup, max_sup = _supports(pat, support, max_support, n_runs, support_threshold,
+                             support_start)
     sw = _as_shrinkwrap(shrinkwrap)
     free = _free_pixels(pat, free_fraction, seed)
-    start = (random_start(pat, n_runs=n_runs, seed=seed) if init is None
-             else check_init(init, pat.shape, n_runs))
+    init = None if init is None else check_init(init, pat.shape, n_runs)
     batch_size = _batch_size(batch_size, n_runs, dev, pat.intensity.size)
-    objects, supports, chi2 = _run(Measurement(pat.intensity, pat.mask, dev, free), sup,
-                                   max_sup, start, constraint, schedule, sw, batch_size,
-                                   show_progress)
-    llk = _likelihoods(objects, pat, free)
+    objects, supports, chi2, llk = _phase_all(cluster, pat, free, device, sup, max_sup, init,
+                                              seed, constraint, schedule, sw, batch_size,
+                                              show_progress)
     elapsed = time.perf_counter() - t0
     logger.info("phasing done in %.2f s (%.1f it/s); final chi2 min %.3g, median %.3g",
                 elapsed, len(schedule) / elapsed, chi2[:, -1].min(), np.median(chi2[:, -1]))
-    params = {"schedule": str(schedule), "n_runs": n_runs, "seed": seed, "device": str(dev),
-              "batch_size": batch_size, "constraint": constraint, "shape": list(pat.shape),
-              "shrinkwrap": None if sw is None else vars(sw), "n_masked": int(pat.mask.sum()),
-              "init": "given" if init is not None else "random phases",
-              "free_fraction": free_fraction, "n_free": 0 if free is None else int(free.sum())}
-    return PhasingResult(objects=objects, supports=supports, chi2=chi2, schedule=str(schedule),
-                         seed=seed, parameters=params, llk=llk, free_mask=free)
+    params = _parameters(pat, schedule, n_runs, seed, dev, batch_size, constraint, sw,
+                         init is not None, free_fraction, free)
+    return judge(PhasingResult(objects=objects, supports=supports, chi2=chi2,
+                               schedule=str(schedule), seed=seed, parameters=params, llk=llk,
+                               free_mask=free), pat, max_sup, default_box=support is None
+                 and max_support is None)
+
+
+def _parameters(pat: Pattern, schedule, n_runs, seed, dev, batch_size, constraint, sw,
+                given: bool, free_fraction, free) -> dict:
+    """The record of a phasing's settings, kept with its result."""
+    return {"schedule": str(schedule), "n_runs": n_runs, "seed": seed, "device": str(dev),
+            "batch_size": batch_size, "constraint": constraint, "shape": list(pat.shape),
+            "shrinkwrap": None if sw is None else vars(sw), "n_masked": int(pat.mask.sum()),
+            "init": "given" if given else "random phases",
+            "free_fraction": free_fraction, "n_free": 0 if free is None else int(free.sum())}
+
+
+def _phase_all(cluster, pat: Pattern, free, device, sup, max_sup, init, seed, constraint,
+               schedule, sw, batch_size: int, show_progress):
+    """All runs: here in one call of :func:`_phase_runs`, or in batches on ``cluster``."""
+    if cluster is None:
+        return _phase_runs(pat, free, device, sup, max_sup, init, seed, 0, constraint,
+                           schedule, sw, batch_size, show_progress)
+    from .distributed import phase_on_cluster
+
+    return phase_on_cluster(_phase_runs, cluster, pat, free, device, sup, max_sup, init, seed,
+                            constraint, schedule, sw, batch_size, show_progress)
+
+
+def _phase_runs(pat: Pattern, free, device, sup, max_sup, init, seed, first_run: int,
+                constraint, schedule, sw, batch_size: int, show_progress=False):
+    """Runs ``first_run, first_run + 1, ...`` of a call (as many as ``sup`` holds): their
+    starts (``init``, else random from ``seed``), the schedule, the likelihoods. Here it
+    is one call for all runs; on a cluster, one call per batch on a worker."""
+    dev = resolve_device(device)
+    start = (random_start(pat, n_runs=len(sup), seed=seed, first_run=first_run)
+             if init is None else init)
+    objects, supports, chi2 = _run(Measurement(pat.intensity, pat.mask, dev, free), sup,
+                                   max_sup, start, constraint, schedule, sw,
+                                   min(batch_size, len(sup)), show_progress)
+    return objects, supports, chi2, _likelihoods(objects, pat, free)
 
 
 def _free_pixels(pat: Pattern, fraction: float, seed) -> np.ndarray | None:
@@ -317,16 +359,15 @@ def _n_runs(n_runs, init) -> int:
     return n_runs
 
 
-def _supports(pat: Pattern, support, max_support, n_runs: int,
-              threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def _supports(pat: Pattern, support, max_support, n_runs: int, threshold: float | None,
+              kind: str) -> tuple[np.ndarray, np.ndarray]:
     """The starting supports and the maximum supports of every run."""
     shape = pat.shape
     if support is None:
-        box = centred_box(shape)
-        auto = support_from_autocorrelation(pat, threshold=threshold) & box
-        sup = np.broadcast_to(auto if auto.any() else box, (n_runs, *shape)).copy()
+        auto = auto_support(pat, kind=kind, threshold=threshold)
+        sup = np.broadcast_to(auto, (n_runs, *shape)).copy()
         if max_support is None:
-            max_support = box
+            max_support = centred_box(shape)
     else:
         sup = check_support(support, shape, n_runs, "support")
     if max_support is None:

@@ -1,5 +1,10 @@
 """Figures of a phasing run: best reconstruction, chi^2 curves, PRTF and wPRTF.
 
+A phasing that failed its checks (:mod:`cdi_plugins.phasing.verdict`) is drawn with a
+red "FAILED: reasons" banner across the top of every figure, and no resolution is
+quoted for it (neither on the PRTF figure nor in ``summary.json``). Spatial frequencies
+are in 1/um when the geometry is known, as in ConvRe's report.
+
 Example
 -------
 >>> import tempfile
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -26,9 +32,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tomopy_dlalign.common.modelfiles import atomic_path, write_text_atomic  # noqa: E402
+
 from .. import metrics  # noqa: E402
 from ..io import Geometry  # noqa: E402
 from .engine import PhasingResult  # noqa: E402
+from .verdict import Verdict, assess  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +51,38 @@ def _crop_box(support: np.ndarray, margin: int = 4) -> tuple[slice, slice]:
             slice(max(xs.min() - margin, 0), min(xs.max() + margin + 1, w)))
 
 
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Write ``fig`` as a PNG atomically (a temporary file, then renamed) and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+#: the banner of a failed phasing: white on this red
+FAILED_RED = "#c00000"
+
+
+def header(fig, title: str = "", verdict: Verdict | None = None) -> None:
+    """The figure's title; for a failed phasing, a red banner "FAILED: reasons" above it
+    (the figure's suptitle, so that constrained layout keeps room for it)."""
+    if verdict is None or verdict.ok:
+        if title:
+            fig.suptitle(title)
+        return
+    width = int(fig.get_figwidth() * 13)
+    text = "\n".join(textwrap.wrap(f"{verdict} - no resolution is quoted", width))
+    fig.suptitle(text + (f"\n{title}" if title else ""), color="white", fontsize=9,
+                 fontweight="bold",
+                 bbox={"facecolor": FAILED_RED, "edgecolor": FAILED_RED, "pad": 5})
+    # the layout sees the text, not its red box: keep the box off the axes below
+    fig.get_layout_engine().set(h_pad=0.1)
+
+
 def plot_object(obj: np.ndarray, support: np.ndarray, path: str | os.PathLike,
-                title: str = "", pixel_nm: float | None = None) -> None:
-    """Amplitude and phase (phase shown where the amplitude exceeds 5 % of its maximum)."""
+                title: str = "", pixel_nm: float | None = None,
+                verdict: Verdict | None = None) -> None:
+    """Amplitude and phase (phase shown where the amplitude exceeds 5 % of its maximum),
+    cropped to the support; a red banner when ``verdict`` says the phasing failed."""
     box = _crop_box(support)
     o = obj[box]
     amp = np.abs(o)
@@ -61,12 +99,13 @@ def plot_object(obj: np.ndarray, support: np.ndarray, path: str | os.PathLike,
     axes[1].set_title("phase")
     for ax in axes:
         ax.set_xlabel("nm" if pixel_nm else "pixels")
-    fig.suptitle(title)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        ax.set_ylabel("nm" if pixel_nm else "pixels")
+    header(fig, title, verdict)
+    save_figure(fig, path)
 
 
-def plot_chi2(chi2: np.ndarray, path: str | os.PathLike, best: int | None = None) -> None:
+def plot_chi2(chi2: np.ndarray, path: str | os.PathLike, best: int | None = None,
+              verdict: Verdict | None = None) -> None:
     """chi^2 per iteration of every run (log scale), the best run highlighted."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
     it = np.arange(1, chi2.shape[1] + 1)
@@ -77,30 +116,43 @@ def plot_chi2(chi2: np.ndarray, path: str | os.PathLike, best: int | None = None
         ax.legend()
     ax.set_xlabel("iteration")
     ax.set_ylabel(r"$\chi^2$ (eq. 5)")
-    ax.set_title(f"{chi2.shape[0]} runs")
+    ax.set_title(f"$\\chi^2$ of {chi2.shape[0]} runs")
     ax.grid(True, which="both", alpha=0.3)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    header(fig, "", verdict)
+    save_figure(fig, path)
+
+
+def frequency_axis(q: np.ndarray, pixel_nm: float | None) -> tuple[np.ndarray, str]:
+    """Spatial frequency for a plot: 1/um with a real-space pixel size (nm), else cycles
+    per pixel; the one convention of every PRTF figure (phasing and ConvRe reports)."""
+    if pixel_nm:
+        return np.asarray(q) / pixel_nm * 1e3, "spatial frequency (1/um)"
+    return np.asarray(q), "spatial frequency (cycles/pixel)"
 
 
 def plot_prtf(q: np.ndarray, curves: dict[str, np.ndarray], path: str | os.PathLike,
-              res: metrics.Resolution | None = None, pixel_nm: float | None = None) -> None:
-    """PRTF-like curves against spatial frequency, with the 1/e line and the crossing."""
+              res: metrics.Resolution | None = None, pixel_nm: float | None = None,
+              title: str = "PRTF and wPRTF", verdict: Verdict | None = None) -> None:
+    """PRTF-like curves against spatial frequency, with the 1/e line and the crossing
+    (``res``; none is drawn for a failed phasing, which gets a red banner instead)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
-    x = q / pixel_nm if pixel_nm else q
+    x, xlabel = frequency_axis(q, pixel_nm)
     for label, c in curves.items():
         ax.plot(x, c, label=label)
     ax.axhline(metrics.INV_E, color="k", ls="--", lw=0.8, label="1/e")
-    if res is not None:
-        xr = res.q / pixel_nm if pixel_nm else res.q
-        ax.axvline(xr, color="C3", ls=":", lw=1, label=f"resolution {res}")
-    ax.set_xlabel("spatial frequency (1/nm)" if pixel_nm else "spatial frequency (cycles/pixel)")
+    if res is not None and (verdict is None or verdict.ok):
+        xr = frequency_axis(np.array([res.q]), pixel_nm)[0][0]
+        size = f"{res.length:.1f} nm" if res.length is not None else f"{res.pixels:.2f} px"
+        edge = "" if res.crossed else " (never crossed: the edge)"
+        ax.axvline(xr, color="C3", ls=":", lw=1, label=f"resolution {size}{edge}")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("PRTF")
     ax.set_ylim(0, 1.1)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    header(fig, "", verdict)
+    save_figure(fig, path)
 
 
 def save_report(result: PhasingResult, intensity, mask=None, outdir: str | os.PathLike = ".",
@@ -108,7 +160,10 @@ def save_report(result: PhasingResult, intensity, mask=None, outdir: str | os.Pa
     """Write ``best.png``, ``chi2.png``, ``prtf.png`` and ``summary.json`` to ``outdir``.
 
     The PRTF and wPRTF are computed from all runs (:func:`cdi_plugins.metrics.prtf`); the
-    resolution is where the wPRTF crosses 1/e, in nm when ``geometry`` is given.
+    resolution is where the wPRTF crosses 1/e, in nm when ``geometry`` is given. The
+    verdict is ``result.quality`` (:func:`~cdi_plugins.phasing.verdict.assess` when the
+    result has none); a failed phasing gets a red banner on every figure, its verdict in
+    ``summary.json`` and no resolution (``null``).
 
     Returns
     -------
@@ -118,6 +173,8 @@ def save_report(result: PhasingResult, intensity, mask=None, outdir: str | os.Pa
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     intensity = np.asarray(intensity, dtype=np.float32)
+    verdict = result.quality if result.quality is not None else assess(result, intensity,
+                                                                       mask)
     pixel_nm = None
     if geometry is not None:
         pixel_nm = geometry.real_space_pixel(max(intensity.shape)) * 1e9
@@ -125,23 +182,28 @@ def save_report(result: PhasingResult, intensity, mask=None, outdir: str | os.Pa
     files = {k: out / f"{k}.png" for k in ("best", "chi2", "prtf")}
     plot_object(result.objects[best], result.supports[best], files["best"],
                 f"best of {len(result.objects)} runs (run {best}, "
-                f"$\\chi^2$ = {result.final_chi2[best]:.3g})", pixel_nm)
-    plot_chi2(result.chi2, files["chi2"], best)
+                f"$\\chi^2$ = {result.final_chi2[best]:.3g})", pixel_nm, verdict)
+    plot_chi2(result.chi2, files["chi2"], best, verdict)
     q, plain = metrics.prtf(result.objects, intensity, mask, reference=best)
     _, wf = metrics.wiener_filter(intensity, mask)
     weighted = plain * wf
-    res = metrics.resolution(q, weighted, pixel_size=pixel_nm)
-    plot_prtf(q, {"PRTF": plain, "wPRTF": weighted}, files["prtf"], res, pixel_nm)
+    res = metrics.resolution(q, weighted, pixel_size=pixel_nm) if verdict.ok else None
+    plot_prtf(q, {"PRTF": plain, "wPRTF": weighted}, files["prtf"], res, pixel_nm,
+              f"PRTF and wPRTF of {len(result.objects)} runs (aligned to run {best})",
+              verdict)
     files["summary"] = out / "summary.json"
     summary = {
         "schedule": result.schedule, "n_runs": len(result.objects), "best_run": best,
         "final_chi2": {"min": float(result.final_chi2.min()),
                        "median": float(np.median(result.final_chi2))},
-        "resolution_wprtf_1_over_e": {"q_cycles_per_pixel": res.q, "pixels": res.pixels,
-                                      "nm": res.length, "crossed": res.crossed},
+        "quality": verdict.to_dict(),
+        "resolution_wprtf_1_over_e": None if res is None else {
+            "q_cycles_per_pixel": res.q, "pixels": res.pixels, "nm": res.length,
+            "crossed": res.crossed},
         "prtf": {"q": q.tolist(), "prtf": np.nan_to_num(plain).tolist(),
                  "wprtf": np.nan_to_num(weighted).tolist()},
     }
-    files["summary"].write_text(json.dumps(summary, indent=1))
-    logger.info("report written to %s; wPRTF resolution %s", out, res)
+    write_text_atomic(files["summary"], json.dumps(summary, indent=1))
+    logger.info("report written to %s; %s", out,
+                f"wPRTF resolution {res}" if res is not None else f"phasing {verdict}")
     return files

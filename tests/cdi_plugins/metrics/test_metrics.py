@@ -177,3 +177,21 @@ def test_metric_inputs_are_validated():
         metrics.resolution(np.arange(3), np.arange(4))
     with pytest.raises(ValueError, match="non-negative"):
         metrics.chi2(np.ones((8, 8)), -np.ones((8, 8)))
+
+
+def test_subpixel_alignment_removes_a_fractional_translation():
+    from scipy import ndimage
+
+    from cdi_plugins.metrics import align_to, real_space_error
+
+    rng = np.random.default_rng(3)
+    t = np.zeros((64, 64), complex)
+    t[20:40, 25:38] = rng.random((20, 13)) + 0.3j
+    t = ndimage.gaussian_filter(t.real, 1) + 1j * ndimage.gaussian_filter(t.imag, 1)
+    ky, kx = np.fft.fftfreq(64)[:, None], np.fft.fftfreq(64)[None, :]
+    moved = np.fft.ifft2(np.fft.fft2(t) * np.exp(-2j * np.pi * (3.4 * ky - 2.3 * kx)))
+    moved = 1j * moved
+    assert real_space_error(moved, t) > 0.05            # whole pixels leave 0.4 px
+    assert real_space_error(moved, t, subpixel=20) < 1e-3
+    _, al = align_to(t, moved, subpixel=20)
+    np.testing.assert_allclose(al.shift, (-3.4, 2.3), atol=0.05)
