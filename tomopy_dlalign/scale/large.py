@@ -269,6 +269,15 @@ def _shifted(plan, src: BlockStore, dst: BlockStore, sx, sy, median=False):
         pass
 
 
+def _cycle_stores(plan: _Plan, prefix: str, stack: BlockStore, slabs):
+    """The three stores of a cycle on ``stack``: the shifted stack (in the stack's blocks
+    of projections), its reconstruction and its reprojection (in slabs of slices)."""
+    shape = stack.shape
+    return (plan.store(prefix + "cur", shape, stack.cuts, 0),
+            plan.store(prefix + "rec", (shape[1], shape[2], shape[2]), slabs, 0),
+            plan.store(prefix + "ref", shape, slabs, 1))
+
+
 def _coarse(plan: _Plan, small: BlockStore, center: float, iters: int, model, batch_size,
             backend, device):
     """Step 2: the network's cycles on the binned stack (:func:`align`'s, early stop
@@ -276,9 +285,7 @@ def _coarse(plan: _Plan, small: BlockStore, center: float, iters: int, model, ba
     f = plan.factor
     shape = small.shape
     slabs = plan.slabs(shape, f)
-    cur = plan.store("cur", shape, small.cuts, 0)
-    rec = plan.store("rec", (shape[1], shape[2], shape[2]), slabs, 0)
-    ref = plan.store("ref", shape, slabs, 1)
+    cur, rec, ref = _cycle_stores(plan, "", small, slabs)
     dx, dy = np.zeros(shape[0]), np.zeros(shape[0])
     best = None
 
@@ -320,9 +327,7 @@ def _polish(plan: _Plan, fine: BlockStore, center: float, dx, dy, rounds: int, n
     pf = plan.fine
     shape = fine.shape
     slabs = plan.slabs(shape, pf)
-    cur = plan.store("pcur", shape, fine.cuts, 0)
-    rec = plan.store("prec", (shape[1], shape[2], shape[2]), slabs, 0)
-    ref = plan.store("pref", shape, slabs, 1)
+    cur, rec, ref = _cycle_stores(plan, "p", fine, slabs)
     sx, sy = dx / pf, dy / pf
     for r in range(rounds):
         _shifted(plan, fine, cur, sx, sy, median=noisy)
