@@ -68,6 +68,33 @@ def inverse_farfield(field: np.ndarray, centred: bool = True) -> np.ndarray:
     return np.fft.fftshift(o, axes=_AXES)
 
 
+def friedel_mate(a: np.ndarray) -> np.ndarray:
+    """``a`` at ``-q``: index ``n`` maps to ``(-n) mod N`` about the centre ``N//2``.
+
+    Example
+    -------
+    >>> friedel_mate(np.arange(4)[None, :] * np.ones((2, 1), int)).tolist()
+    [[0, 3, 2, 1], [0, 3, 2, 1]]
+    """
+    return np.roll(np.flip(a, axis=(-2, -1)), 1, axis=(-2, -1))
+
+
+def autocorrelation(intensity: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """``|F^-1(I)|``, centred, the pattern's autocorrelation (it spans twice the object).
+
+    Missing pixels (``mask``) take the value of the nearest measured pixel: left at zero,
+    a beamstop would remove the smooth low-frequency part of the autocorrelation. The
+    result has the precision of ``intensity``.
+    """
+    arr = np.asarray(intensity)
+    if mask is not None and np.any(mask) and not np.all(mask):
+        from scipy import ndimage
+
+        idx = ndimage.distance_transform_edt(mask, return_distances=False, return_indices=True)
+        arr = arr[tuple(idx)]
+    return np.abs(inverse_farfield(arr))
+
+
 # -- PyTorch ----------------------------------------------------------------------------
 def farfield_torch(obj: torch.Tensor, size: int | None = None,
                    centred: bool = True) -> torch.Tensor:

@@ -44,7 +44,7 @@ from scipy import ndimage
 from tomopy_dlalign.common.validation import as_array
 
 from ..io import bin_pattern
-from ..physics import inverse_farfield
+from ..physics import autocorrelation
 
 logger = logging.getLogger(__name__)
 
@@ -139,11 +139,8 @@ def estimate_oversampling(intensity, mask=None, threshold: float = 0.04) -> floa
     8.3
     """
     arr = as_array(intensity, "intensity", ndim=2, nonnegative=True, dtype=np.float64)
-    m = np.zeros(arr.shape, bool) if mask is None else np.asarray(mask, bool)
-    if m.any() and not m.all():
-        idx = ndimage.distance_transform_edt(m, return_distances=False, return_indices=True)
-        arr = arr[tuple(idx)]
-    auto = np.abs(inverse_farfield(arr))
+    m = None if mask is None else np.asarray(mask, bool)
+    auto = autocorrelation(arr, m)
     labels, _ = ndimage.label(auto > threshold * auto.max())
     h, w = arr.shape
     inside = labels == labels[h // 2, w // 2]

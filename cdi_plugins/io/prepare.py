@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from ..physics import friedel_mate
 from .detector import Frames, read_frames
 
 logger = logging.getLogger(__name__)
@@ -258,8 +259,7 @@ def fill_friedel(intensity: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, n
     """Missing pixels take the value of their measured Friedel mate ``-q`` (about index
     ``(n//2, n//2)``); the first row and column, which have no mate, stay as they are."""
     out, m = intensity.copy(), mask.copy()
-    mate_i = np.roll(intensity[::-1, ::-1], (1, 1), axis=(0, 1))
-    mate_m = np.roll(mask[::-1, ::-1], (1, 1), axis=(0, 1))
+    mate_i, mate_m = friedel_mate(intensity), friedel_mate(mask)
     take = m & ~mate_m
     take[0, :] = take[:, 0] = False
     out[take] = mate_i[take]

@@ -30,6 +30,7 @@ from scipy import stats
 
 from tomopy_dlalign.common.validation import as_array
 
+from ..physics import friedel_mate
 from .fourier import as_mask
 
 #: above this mean count the expansion 1/4 + 7/(64 lambda) of E[(sqrt k - sqrt lambda)^2]
@@ -141,13 +142,8 @@ class FriedelTest:
 
 
 def _mate_index(shape) -> np.ndarray:
-    """Flat index of each pixel's Friedel mate (``n -> (-n) mod N`` about ``N//2``)."""
-    h, w = shape
-    iy = (-(np.arange(h) - h // 2)) % h
-    ix = (-(np.arange(w) - w // 2)) % w
-    iy = (iy + h // 2) % h
-    ix = (ix + w // 2) % w
-    return (iy[:, None] * w + ix[None, :]).ravel()
+    """Flat index of each pixel's Friedel mate (:func:`~cdi_plugins.physics.friedel_mate`)."""
+    return friedel_mate(np.arange(int(np.prod(shape))).reshape(shape)).ravel()
 
 
 def friedel_test(intensity, mask=None) -> FriedelTest:

@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from tomopy_dlalign.common.validation import as_array
 
-from ..physics import as_pattern, inverse_farfield
+from ..physics import as_pattern, autocorrelation, inverse_farfield
 
 
 def support_from_autocorrelation(intensity, mask=None, threshold: float = 0.04,
@@ -65,14 +65,9 @@ def support_from_autocorrelation(intensity, mask=None, threshold: float = 0.04,
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], got {scale}")
-    if m.any():
-        nearest = ndimage.distance_transform_edt(m, return_distances=False, return_indices=True)
-        filled = arr[tuple(nearest)]
-    else:
-        filled = arr
     if blur < 0:
         raise ValueError(f"blur must be >= 0, got {blur}")
-    auto = np.abs(inverse_farfield(filled))
+    auto = autocorrelation(arr, m)
     if blur > 0:
         auto = ndimage.gaussian_filter(auto, blur, mode="wrap")
     big = auto > threshold * auto.max()

@@ -24,7 +24,7 @@ import numpy as np
 
 from tomopy_dlalign.common.validation import as_array
 
-from ..physics import farfield
+from ..physics import farfield, friedel_mate
 from .objects import centred_grid, check_shape, oversampling_ratio
 
 logger = logging.getLogger(__name__)
@@ -111,11 +111,6 @@ def bin_pattern(intensity, mask=None, factor: int = 2) -> tuple[np.ndarray, np.n
     blocks = (h // factor, factor, w // factor, factor)
     binned = np.where(m, 0, arr).reshape(blocks).sum(axis=(1, 3)).astype(np.float32)
     return binned, m.reshape(blocks).any(axis=(1, 3))
-
-
-def friedel_mate(a: np.ndarray) -> np.ndarray:
-    """``a`` at ``-q``: index ``n`` maps to ``(-n) mod N`` about the centre ``N//2``."""
-    return np.roll(np.flip(a, axis=(-2, -1)), 1, axis=(-2, -1))
 
 
 def centrosymmetric_fill(intensity, mask) -> tuple[np.ndarray, np.ndarray]:
