@@ -95,6 +95,9 @@ def _add_phase_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
                    help="starting support: the blurred autocorrelation's envelope, or its "
                         "sharp core shrunk by 0.6 (ConvRe's training start)")
     p.add_argument("--no-shrinkwrap", action="store_true", help="keep the support fixed")
+    p.add_argument("--no-low-resolution", action="store_true",
+                   help="start the default schedule from the random starts themselves, "
+                        "not from a first phasing of the low-passed pattern")
     p.add_argument("--sw-start", type=int, default=0, help="first shrink-wrap iteration")
     p.add_argument("--sw-every", type=int, default=None,
                    help="iterations between updates (default: after each ER block)")
@@ -107,16 +110,18 @@ def _add_phase_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
                         "the runs (0: rank by chi^2)")
     p.add_argument("--protocol", choices=("default", "convre"), default="default",
                    help="convre: the classic max-threshold shrink-wrap, no free pixels and "
-                        "the core start, the runs ConvRe's learned features were trained on "
-                        "(overrides the --sw-*, --free-fraction and --support-start options)")
+                        "the core start, no low-resolution start: the runs ConvRe's learned "
+                        "features were trained on (overrides the --sw-*, --free-fraction, "
+                        "--support-start and --no-low-resolution options)")
 
 
 def _phase(args, intensity, mask):
     free, start = args.free_fraction, args.support_start
+    lowres = False if getattr(args, "no_low_resolution", False) else None
     if args.no_shrinkwrap:
         sw = False
     elif getattr(args, "protocol", "default") == "convre":
-        sw, free, start = ShrinkWrap.max_rule(), 0.0, "core"
+        sw, free, start, lowres = ShrinkWrap.max_rule(), 0.0, "core", False
     else:
         sw = ShrinkWrap(start=args.sw_start, every=args.sw_every, threshold=args.sw_threshold,
                         method=args.sw_method)
@@ -126,7 +131,8 @@ def _phase(args, intensity, mask):
         free_fraction=free,
         algorithm=args.algorithm, n_iter=args.iter,
         n_runs=args.runs, seed=args.seed, device=args.device, constraint=args.constraint,
-        shrinkwrap=sw, show_progress=args.progress, cluster=getattr(args, "cluster", None))
+        shrinkwrap=sw, show_progress=args.progress, cluster=getattr(args, "cluster", None),
+        low_resolution=lowres)
 
 
 def cmd_phase(args) -> int:

@@ -19,10 +19,12 @@ from .. import metrics
 from ..phasing.shrinkwrap import ShrinkWrap
 
 #: How the runs ConvRe clusters are phased: the classic max-threshold shrink-wrap and no
-#: withheld pixels, as the shipped feature extractor's training runs were. Pass it to
+#: withheld pixels, no low-resolution start, as the shipped feature extractor's training
+#: runs were. Pass it to
 #: ``phase_retrieval(..., **PHASING)`` (CLI: ``cdi-plugins phase --protocol convre``);
 #: runs phased otherwise differ in kind from what the features learned to tell apart.
-PHASING = {"shrinkwrap": ShrinkWrap.max_rule(), "free_fraction": 0.0, "support_start": "core"}
+PHASING = {"shrinkwrap": ShrinkWrap.max_rule(), "free_fraction": 0.0, "support_start": "core",
+           "low_resolution": False}
 
 
 def check_runs(objects, name: str = "objects", min_runs: int = 2) -> np.ndarray:

@@ -6,6 +6,7 @@
   chain them (a plugin adds more);
 - :mod:`~cdi_plugins.phasing.shrinkwrap`: support updates;
 - :mod:`~cdi_plugins.phasing.starts`: starting supports and random starting objects;
+- :mod:`~cdi_plugins.phasing.lowres`: the low-resolution start of the default schedule;
 - :mod:`~cdi_plugins.phasing.engine`: :func:`phase_retrieval`, the host loop, and its
   :class:`PhasingResult`;
 - :mod:`~cdi_plugins.phasing.distributed`: the runs in batches over Dask workers
@@ -17,6 +18,7 @@
 
 from .algorithms import ER, HIO, OSS, RAAR, Algorithm, Schedule, as_schedule, parse_schedule
 from .engine import DEFAULT_SCHEDULE, FREE_FRACTION, PhasingResult, phase_retrieval
+from .lowres import LowResolution
 from .shrinkwrap import ShrinkWrap
 from .starts import (
     AUTO_SUPPORTS,
@@ -30,6 +32,6 @@ from .verdict import Verdict, assess
 __all__ = [
     "phase_retrieval", "PhasingResult", "DEFAULT_SCHEDULE", "FREE_FRACTION",
     "random_start", "support_from_autocorrelation", "auto_support", "AUTO_SUPPORTS",
-    "centred_box", "ShrinkWrap", "Verdict", "assess",
+    "centred_box", "ShrinkWrap", "LowResolution", "Verdict", "assess",
     "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",
 ]

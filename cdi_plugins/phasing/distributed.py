@@ -46,7 +46,7 @@ def _n_workers(client) -> int:
 
 def phase_on_cluster(phase_runs: Callable, cluster, pat, free, device, sup, max_sup, init,
                      seed, constraint, schedule, sw, batch_size: int,
-                     show_progress: bool | None = None):
+                     show_progress: bool | None = None, lowres=None):
     """Run all of a :func:`~cdi_plugins.phase_retrieval` call's runs on ``cluster``.
 
     ``phase_runs`` is the engine's per-batch function (it draws the batch's starts,
@@ -62,7 +62,7 @@ def phase_on_cluster(phase_runs: Callable, cluster, pat, free, device, sup, max_
         cuts = batches(n_runs, batch_size, _n_workers(client))
         tasks = [(pat, free, device, sup[a:b], max_sup[a:b],
                   None if init is None else init[a:b], seed, a, constraint, schedule, sw,
-                  batch_size, False) for a, b in cuts]
+                  batch_size, False, lowres) for a, b in cuts]
         logger.info("phasing %d runs in %d batches on %s", n_runs, len(cuts), client)
         parts: list = [None] * len(cuts)
         for res in run_tasks(phase_runs, tasks, client, desc="phasing batches",

@@ -37,6 +37,7 @@ from ..metrics.likelihood import NOISE_MODELS, free_pixels, log_likelihood
 from ..physics import Pattern, as_pattern
 from .algorithms import as_schedule
 from .constraints import Constraints, Measurement, choose_constraint
+from .lowres import as_low_resolution
 from .shrinkwrap import ShrinkWrap
 from .starts import (
     auto_support,
@@ -194,6 +195,7 @@ def phase_retrieval(
     free_fraction: float = FREE_FRACTION,
     support_start: str = "envelope",
     cluster=None,
+    low_resolution=None,
 ) -> PhasingResult:
     """Retrieve the phase of a diffraction pattern with many independent runs at once.
 
@@ -232,18 +234,20 @@ def phase_retrieval(
     show_progress : bool, optional
         Progress bar (default: on a terminal).
     batch_size : int, optional
-        Runs phased together (the result does not depend on it). Default: all on CUDA,
-        about 2^20 pixels per batch on the CPU.
+        Runs phased together (no effect on the result); default all on CUDA, 2^20 pixels
+        on the CPU.
     support_threshold : float, optional
         Threshold of the default support; default that of ``support_start``.
     free_fraction : float
         Share of pixels withheld from the fit (:func:`cdi_plugins.metrics.free_pixels`,
         from ``seed``) for the free log-likelihood that ranks runs; 0: rank by chi^2.
     cluster : optional
-        None: here; ``"local[:N]"``, ``"tcp://host:port"``, a Dask ``Client``, ...: in
-        batches over the workers, each run as here (:mod:`.distributed`).
+        None: here; ``"local[:N]"``, ``"tcp://host:port"``, a ``Client``: on Dask workers.
     support_start : {"envelope", "core"}
         The default starting support (:func:`auto_support`).
+    low_resolution : bool or LowResolution, optional
+        Phase random starts on a low-passed pattern first (:mod:`.lowres`); default: with
+        the default schedule.
 
     Returns
     -------
@@ -280,53 +284,66 @@ def phase_retrieval(
     free = _free_pixels(pat, free_fraction, seed)
     init = None if init is None else check_init(init, pat.shape, n_runs)
     batch_size = _batch_size(batch_size, n_runs, dev, pat.intensity.size)
+    default = isinstance(algorithm, str) and algorithm == DEFAULT_SCHEDULE and n_iter is None
+    lowres = as_low_resolution(low_resolution, default, init is not None)
     objects, supports, chi2, llk = _phase_all(cluster, pat, free, device, sup, max_sup, init,
                                               seed, constraint, schedule, sw, batch_size,
-                                              show_progress)
-    elapsed = time.perf_counter() - t0
-    logger.info("phasing done in %.2f s (%.1f it/s); final chi2 min %.3g, median %.3g",
-                elapsed, len(schedule) / elapsed, chi2[:, -1].min(), np.median(chi2[:, -1]))
+                                              show_progress, lowres)
+    _log_done(t0, schedule, chi2)
     params = _parameters(pat, schedule, n_runs, seed, dev, batch_size, constraint, sw,
-                         init is not None, free_fraction, free)
+                         init is not None, free_fraction, free, lowres)
     return judge(PhasingResult(objects=objects, supports=supports, chi2=chi2,
                                schedule=str(schedule), seed=seed, parameters=params, llk=llk,
                                free_mask=free), pat, max_sup, default_box=support is None
                  and max_support is None)
 
 
+def _log_done(t0: float, schedule, chi2: np.ndarray) -> None:
+    elapsed = time.perf_counter() - t0
+    logger.info("phasing done in %.2f s (%.1f it/s); final chi2 min %.3g, median %.3g",
+                elapsed, len(schedule) / elapsed, chi2[:, -1].min(), np.median(chi2[:, -1]))
+
+
 def _parameters(pat: Pattern, schedule, n_runs, seed, dev, batch_size, constraint, sw,
-                given: bool, free_fraction, free) -> dict:
+                given: bool, free_fraction, free, lowres) -> dict:
     """The record of a phasing's settings, kept with its result."""
     return {"schedule": str(schedule), "n_runs": n_runs, "seed": seed, "device": str(dev),
             "batch_size": batch_size, "constraint": constraint, "shape": list(pat.shape),
             "shrinkwrap": None if sw is None else vars(sw), "n_masked": int(pat.mask.sum()),
             "init": "given" if given else "random phases",
-            "free_fraction": free_fraction, "n_free": 0 if free is None else int(free.sum())}
+            "free_fraction": free_fraction, "n_free": 0 if free is None else int(free.sum()),
+            "low_resolution": None if lowres is None else vars(lowres)}
 
 
 def _phase_all(cluster, pat: Pattern, free, device, sup, max_sup, init, seed, constraint,
-               schedule, sw, batch_size: int, show_progress):
+               schedule, sw, batch_size: int, show_progress, lowres):
     """All runs: here in one call of :func:`_phase_runs`, or in batches on ``cluster``."""
     if cluster is None:
         return _phase_runs(pat, free, device, sup, max_sup, init, seed, 0, constraint,
-                           schedule, sw, batch_size, show_progress)
+                           schedule, sw, batch_size, show_progress, lowres)
     from .distributed import phase_on_cluster
 
     return phase_on_cluster(_phase_runs, cluster, pat, free, device, sup, max_sup, init, seed,
-                            constraint, schedule, sw, batch_size, show_progress)
+                            constraint, schedule, sw, batch_size, show_progress, lowres)
 
 
 def _phase_runs(pat: Pattern, free, device, sup, max_sup, init, seed, first_run: int,
-                constraint, schedule, sw, batch_size: int, show_progress=False):
+                constraint, schedule, sw, batch_size: int, show_progress=False, lowres=None):
     """Runs ``first_run, first_run + 1, ...`` of a call (as many as ``sup`` holds): their
-    starts (``init``, else random from ``seed``), the schedule, the likelihoods. Here it
-    is one call for all runs; on a cluster, one call per batch on a worker."""
+    starts (``init``, else random from ``seed``, low-passed first with ``lowres``), the
+    schedule, the likelihoods. Here it is one call for all runs; on a cluster, one call
+    per batch on a worker."""
     dev = resolve_device(device)
+    batch_size = min(batch_size, len(sup))
     start = (random_start(pat, n_runs=len(sup), seed=seed, first_run=first_run)
              if init is None else init)
+    if lowres is not None:
+        low = Measurement(lowres.pattern(pat.intensity), pat.mask, dev, free)
+        start = _run(low, sup, max_sup, start, constraint, as_schedule(lowres.schedule), sw,
+                     batch_size, show_progress)[0]
     objects, supports, chi2 = _run(Measurement(pat.intensity, pat.mask, dev, free), sup,
-                                   max_sup, start, constraint, schedule, sw,
-                                   min(batch_size, len(sup)), show_progress)
+                                   max_sup, start, constraint, schedule, sw, batch_size,
+                                   show_progress)
     return objects, supports, chi2, _likelihoods(objects, pat, free)
 
 
