@@ -84,3 +84,18 @@ def test_bad_input_file_exits_with_a_message(tmp_path, capsys):
         cli.main(["phase", str(tmp_path / "nope.cxi")])
     assert exc.value.code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_phase_records_the_low_resolution_start_and_can_go_without(tmp_path):
+    pattern = tmp_path / "p.cxi"
+    assert cli.main(["simulate", "-o", str(pattern), "--size", "32", "--photons", "1e7",
+                     "--beamstop", "1", "--seed", "4"]) == 0
+    lowres = {}
+    for name, extra in (("default", []), ("without", ["--no-low-resolution"]),
+                        ("convre", ["--protocol", "convre"])):
+        out = tmp_path / f"{name}.h5"
+        assert cli.main(["phase", str(pattern), "--runs", "1", "--no-progress", "-o", str(out),
+                         *extra]) == 0
+        lowres[name] = io.read_result(out).parameters["low_resolution"]
+    assert lowres["default"]["width"] == 0.125
+    assert lowres["without"] is None and lowres["convre"] is None
