@@ -14,8 +14,13 @@ code's own withheld pixels, support IoU with the known support (the aligned obje
 amplitude above 0.2 of its maximum), the share of runs within a real-space error of 0.1
 of the best run (twin, translation and phase removed), and time per iteration and run.
 
+cohere-core (``--cohere``, its NumPy backend, one run at a time) gets the same pattern,
+starting support and schedule with its own support rule; it has no missing-data mask.
+``--pynx-numpy`` adds PyNX on its NumPy operators (``PYNX_PU=cpu``), whose FFTs use every
+core. Rows "no low-resolution start" are this package's previous defaults.
+
     python benchmarks/cdi_pynx.py --pynx-python /tmp/pynxenv/bin/python \\
-        --logo-dir <pynx source>/pynx/cdi/examples/data --runs 4
+        --logo-dir <pynx source>/pynx/cdi/examples/data --runs 16 --cohere
 """
 
 from __future__ import annotations
@@ -37,11 +42,16 @@ SCHEDULE = "HIO**200 * (HIO**40 * ER**5)**20 * ER**100"
 def pynx_worker(inp: str, out: str, runs: int, seed: int) -> None:
     np.bool = bool  # PyNX 2022.1 uses the aliases NumPy 1.24+ removed
     np.int = int
-    import pyopencl as cl
-    from pynx.processing_unit import default_processing_unit as pu
+    import os
 
-    dev = [d for p in cl.get_platforms() for d in p.get_devices()][0]
-    pu.use_opencl(cl_device=dev, test_fft=False)
+    if os.environ.get("PYNX_PU") == "cpu":  # PyNX's NumPy operators
+        dev = "numpy"
+    else:
+        import pyopencl as cl
+        from pynx.processing_unit import default_processing_unit as pu
+
+        dev = [d for p in cl.get_platforms() for d in p.get_devices()][0]
+        pu.use_opencl(cl_device=dev, test_fft=False)
     from pynx.cdi import CDI, ER, HIO, InitObjRandom, ScaleObj, SupportUpdate
 
     d = np.load(inp)
@@ -69,7 +79,7 @@ def pynx_worker(inp: str, out: str, runs: int, seed: int) -> None:
     res = [one(r) for r in range(runs)]
     np.savez(out, objects=np.stack([r[0] for r in res]), supports=np.stack([r[1] for r in res]),
              free=np.stack([r[2] for r in res]), seconds=np.array([r[3] for r in res]),
-             device=str(dev.name))
+             device=str(getattr(dev, "name", dev)))
 
 
 # -- scoring, one formula for all -------------------------------------------------------
@@ -94,20 +104,78 @@ def score(objects, supports, free, intensity, mask, known, seconds, n_iter):
             "ms_per_it_run": float(np.sum(seconds) / n_iter / len(objects) * 1e3)}
 
 
+def run_cohere(intensity, mask, support, runs, seed):
+    """cohere-core 4.5.4 on its NumPy backend, one run at a time (it phases one per ``Rec``):
+    the same pattern, starting support and schedule; its own shrink-wrap (a Gaussian blur of
+    1 px, threshold 0.1 of the maximum: it has no RMS rule) at the same iterations as
+    PyNX's (after each short ER block). cohere-core has no missing-data mask: its modulus
+    constraint sets the masked pixels, given as zeros, to zero amplitude. No free pixels:
+    its score is the free log-likelihood on ours' withheld pixels, which it fitted."""
+    import contextlib
+    import io as _io
+
+    from cohere_core.controller import phasing as coh
+
+    objects, supports, seconds = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = np.where(mask, 0.0, np.sqrt(intensity)).astype(np.float32)
+        np.save(f"{tmp}/data.npy", data)
+        np.save(f"{tmp}/support.npy", np.fft.ifftshift(support).astype(np.float32))
+        params = {"algorithm_sequence": "200*HIO+20*(40*HIO+5*ER)+100*ER", "hio_beta": 0.9,
+                  "shrink_wrap_trigger": [244, 45, 1099], "shrink_wrap_type": "GAUSS",
+                  "shrink_wrap_threshold": 0.1, "shrink_wrap_gauss_sigma": 1.0,
+                  "continue_dir": tmp}
+        for r in range(runs):
+            np.random.seed(seed + r)
+            with contextlib.redirect_stdout(_io.StringIO()):
+                rec = coh.create_rec(dict(params), f"{tmp}/data.npy", "np", -1, debug=True)
+                t0 = time.perf_counter()
+                rec.iterate()
+                seconds.append(time.perf_counter() - t0)
+            objects.append(np.fft.fftshift(np.asarray(rec.ds_image)))
+            supports.append(np.fft.fftshift(np.asarray(rec.support)) > 0)
+    return np.stack(objects), np.stack(supports), np.array(seconds)
+
+
+def run_pynx(a, iobs, mask, loose, known, n_iter, env):
+    """PyNX's example settings in PyNX's environment (a worker process), scored here."""
+    import os
+
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(f"{tmp}/in.npz", iobs=iobs, mask=mask, support=loose)
+        subprocess.run([a.pynx_python, __file__, "--logo-dir", ".", "--worker", "pynx",
+                        "--io", f"{tmp}/in.npz", f"{tmp}/out.npz", "--runs", str(a.runs),
+                        "--seed", str(a.seed)], check=True, env={**os.environ, **env})
+        d = np.load(f"{tmp}/out.npz")
+        return score(d["objects"], d["supports"], d["free"], iobs, mask, known, d["seconds"],
+                     n_iter)
+
+
 def free_any(free):
     return np.zeros(free.shape[-2:], bool) if free.ndim == 2 else np.logical_and.reduce(free)
 
 
-def run_ours(intensity, mask, support, runs, seed):
+def run_ours(intensity, mask, support, runs, seed, low_resolution=None):
+    """Our defaults; ``low_resolution=False``: without the low-resolution start. Returns
+    the objects, supports, free pixels, seconds and the iterations each run made."""
     import cdi_plugins as cdi
 
     cdi.phase_retrieval(intensity, mask=mask, algorithm="ER", n_iter=2, device="cpu")
     t0 = time.perf_counter()
     res = cdi.phase_retrieval(intensity, mask=mask, support=support, n_runs=runs, seed=seed,
-                              device="cpu", show_progress=False)
+                              device="cpu", show_progress=False, low_resolution=low_resolution)
     dt = time.perf_counter() - t0
     free = np.broadcast_to(res.free_mask, res.objects.shape)
-    return res.objects, res.supports, free, np.array([dt])
+    low = res.parameters["low_resolution"]
+    n_iter = res.chi2.shape[1] + (len(cdi.as_schedule(low["schedule"])) if low else 0)
+    return res.objects, res.supports, free, np.array([dt]), n_iter
+
+
+def _our_free(intensity, mask, seed):
+    from cdi_plugins import metrics
+
+    child = np.random.SeedSequence(seed).spawn(1)[0]
+    return metrics.free_pixels(intensity.shape, 0.05, mask=mask, seed=child)
 
 
 def load_logo(folder: Path):
@@ -143,6 +211,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pynx-python", help="python of PyNX's environment (omit: ours only)")
     ap.add_argument("--logo-dir", required=True, help="PyNX's cdi/examples/data folder")
+    ap.add_argument("--pynx-numpy", action="store_true",
+                    help="also run PyNX on its NumPy operators (PYNX_PU=cpu)")
+    ap.add_argument("--cohere", action="store_true",
+                    help="also run cohere-core (pip install cohere-core==4.5.4)")
     ap.add_argument("--runs", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -161,21 +233,24 @@ def main():
     n_iter = 1200
     for name, (iobs, mask, known, loose) in cases.items():
         rows = table.setdefault(name, {})
-        for start, sup in (("loose support", loose), ("no support", None)):
-            o, s, f, dt = run_ours(iobs, mask, sup, a.runs, a.seed)
-            rows[f"cdi_plugins, {start}"] = score(o, s, f, iobs, mask, known, dt, n_iter)
+        for start, sup, low in (("loose support", loose, None), ("no support", None, None),
+                                ("loose support, no low-resolution start", loose, False)):
+            o, s, f, dt, its = run_ours(iobs, mask, sup, a.runs, a.seed, low)
+            rows[f"cdi_plugins, {start}"] = score(o, s, f, iobs, mask, known, dt, its)
             print(name, start, rows[f"cdi_plugins, {start}"], flush=True)
-        if a.pynx_python:
-            with tempfile.TemporaryDirectory() as tmp:
-                np.savez(f"{tmp}/in.npz", iobs=iobs, mask=mask, support=loose)
-                subprocess.run([a.pynx_python, __file__, "--logo-dir", ".", "--worker", "pynx",
-                                "--io", f"{tmp}/in.npz", f"{tmp}/out.npz", "--runs",
-                                str(a.runs), "--seed", str(a.seed)], check=True)
-                d = np.load(f"{tmp}/out.npz")
-                rows["PyNX 2022.1 (OpenCL, CPU), loose support"] = score(
-                    d["objects"], d["supports"], d["free"], iobs, mask, known, d["seconds"],
-                    n_iter)
-                print(name, "pynx", rows["PyNX 2022.1 (OpenCL, CPU), loose support"], flush=True)
+        for kind, env in (("OpenCL", {}), ("NumPy", {"PYNX_PU": "cpu"})):
+            if not a.pynx_python or (kind == "NumPy" and not a.pynx_numpy):
+                continue
+            key = f"PyNX 2022.1 ({kind}, CPU), loose support"
+            rows[key] = run_pynx(a, iobs, mask, loose, known, n_iter, env)
+            print(name, key, rows[key], flush=True)
+        if a.cohere:
+            o, s, dt = run_cohere(iobs, mask, loose, a.runs, a.seed)
+            # scored on ours' withheld pixels (cohere-core withholds none: it fitted them)
+            free = np.broadcast_to(_our_free(iobs, mask, a.seed), o.shape)
+            key = "cohere-core 4.5.4 (NumPy), loose support"
+            rows[key] = score(o, s, free, iobs, mask, known, dt, n_iter)
+            print(name, "cohere", rows[key], flush=True)
     Path(a.out).write_text(json.dumps(table, indent=1))
     for name, rows in table.items():
         print(f"\n### {name}\n\n| code | R (mean, min) | Poisson LLK | free LLK | support px "

@@ -16,9 +16,10 @@ the schedule :data:`DEFAULT_SCHEDULE` (PyNX's example: HIO, then HIO and short E
 each followed by a support update, then ER), shrink-wrap relative to the RMS of the
 blurred amplitude inside the support with a blur that narrows from 2 to 0.5 px
 (:class:`~cdi_plugins.phasing.shrinkwrap.ShrinkWrap`), 5 % of the pixels withheld for the
-free log-likelihood, runs ranked by that free log-likelihood, and a starting support
+free log-likelihood, runs ranked by that free log-likelihood, a starting support
 from the envelope of the blurred autocorrelation
-(:func:`~cdi_plugins.phasing.starts.auto_support`).
+(:func:`~cdi_plugins.phasing.starts.auto_support`), and random starts phased first on
+the low-passed pattern (:mod:`~cdi_plugins.phasing.lowres`).
 """
 
 from __future__ import annotations

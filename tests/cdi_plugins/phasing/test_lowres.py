@@ -85,3 +85,13 @@ def test_bad_low_resolution_values_are_refused(pattern, bad, error, match):
 def test_bad_widths_are_refused(width):
     with pytest.raises(ValueError, match="low_resolution width must be in"):
         LowResolution(width=width)
+
+
+def test_runs_with_the_stage_on_two_workers_equal_those_of_one_process(pattern, dask_client,
+                                                                        one_thread):
+    kw = dict(algorithm="(HIO**20*ER**5)**2", n_runs=5, low_resolution=SHORT, **KW)
+    here = cdi.phase_retrieval(*pattern, **kw)
+    there = cdi.phase_retrieval(*pattern, batch_size=2, cluster=dask_client, **kw)
+    np.testing.assert_allclose(here.objects, there.objects,
+                               atol=1e-6 * np.abs(here.objects).max())
+    assert there.parameters["low_resolution"] == here.parameters["low_resolution"]
