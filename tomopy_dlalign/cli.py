@@ -122,12 +122,14 @@ def _center_arg(text: str) -> float | str:
             f"expected a number of pixels or 'auto', got {text!r}") from None
 
 
-def _line_integrals(args, sino=None):
+def _line_integrals(args, sino=None, record=None):
     """Read any supported scan (:func:`tomopy_dlalign.io.read`) and return ``(line
     integrals, theta, center, scan)``, acting on what the file records it holds
-    (``scan.state``): raw counts are normalised and ``-log``-ed, normalised data only
-    ``-log``-ed, line integrals and aligned data taken as they are, as with ``--no-prep``;
-    ``center`` is ``--center``, else the file's axis, else ``"auto"``."""
+    (``scan.state``): raw counts are normalised (defective pixels replaced unless
+    ``--no-defects``) and ``-log``-ed, normalised data only ``-log``-ed, line integrals
+    and aligned data taken as they are, as with ``--no-prep``; ``center`` is
+    ``--center``, else the file's axis, else ``"auto"``. ``record``, a dict, receives
+    what normalisation found (``{"defects": ...}``) for the output's ``/process`` step."""
     from . import io, minus_log, normalize
 
     scan = io.read(args.input, sino=sino)
@@ -153,7 +155,9 @@ def _line_integrals(args, sino=None):
     dark = scan.dark if scan.dark is not None else np.zeros_like(scan.flat[:1])
     if scan.dark is None:
         logger.info("%s has no dark fields: taking the dark level as 0", args.input)
-    return minus_log(normalize(scan.data, scan.flat, dark)), scan.theta, center, scan
+    line = minus_log(normalize(scan.data, scan.flat, dark, defects=not args.no_defects,
+                               record=record))
+    return line, scan.theta, center, scan
 
 
 def _reconstruct(prj, theta, center, args):
@@ -170,7 +174,8 @@ def _cmd_recon(args) -> int:
     from . import io
 
     sino = tuple(args.sino) if args.sino else None
-    prj, theta, center, scan = _line_integrals(args, sino)
+    prep = {}
+    prj, theta, center, scan = _line_integrals(args, sino, record=prep)
     t0 = time.perf_counter()
     rec = _reconstruct(prj, theta, center, args)
     logger.info("%s of %s in %.2f s", args.algorithm, prj.shape, time.perf_counter() - t0)
@@ -178,7 +183,7 @@ def _cmd_recon(args) -> int:
                 parameters={"command": "recon", "input": str(args.input),
                             "input_state": scan.state, "prep": not args.no_prep,
                             "algorithm": args.algorithm, "iters": args.iters,
-                            "center": center, "sino": sino},
+                            "center": center, "sino": sino, **prep},
                 state="reconstruction", step="recon", history=args.input)
     logger.info("wrote %s: reconstruction %s", args.output, rec.shape)
     return 0
@@ -211,7 +216,7 @@ def _cmd_demo(args) -> int:
     # shifts must be measured from it (center="auto" would absorb the jitter's mean)
     axis = args.size / 2
     line, th, _, _ = _line_integrals(argparse.Namespace(input=scan_path, no_prep=False,
-                                                        center=axis))
+                                                        no_defects=False, center=axis))
     info = AlignInfo()
     aligned, ex, ey = align(line, th, center=axis, iters=args.iters, device=args.device,
                             info=info, show_progress=args.progress)
@@ -251,7 +256,8 @@ def _cmd_align(args) -> int:
         return _align_many(args)
     args.input = args.input[0]
     output_target(args.output)  # refuse a bad output before the work
-    line, theta, center, scan = _line_integrals(args)
+    prep = {}
+    line, theta, center, scan = _line_integrals(args, record=prep)
     if scan.state == "aligned":
         done = scan.process.step("align") if scan.process else None
         when = f", aligned by {done.package} {done.version} on {done.time}" if done else ""
@@ -269,7 +275,7 @@ def _cmd_align(args) -> int:
                 extras={"shift_x": (dx, "pixel"), "shift_y": (dy, "pixel")},
                 parameters={"command": "align", "input": str(args.input),
                             "input_state": scan.state, "iters": args.iters,
-                            "center": info.center, "polish": not args.no_polish},
+                            "center": info.center, "polish": not args.no_polish, **prep},
                 model=str(args.model or "shipped JitterNet"), template=args.input,
                 state="aligned", step="align")
     truth = {}
@@ -371,7 +377,8 @@ def _align_many(args) -> int:
                          cluster=args.cluster,
                          center="auto" if args.center is None else args.center,
                          model=args.model, iters=args.iters, polish=not args.no_polish,
-                         prep=not args.no_prep, device=args.device, force=args.force,
+                         prep=not args.no_prep, defects=not args.no_defects,
+                         device=args.device, force=args.force,
                          show_progress=getattr(args, "progress", None))
     print(summary_table(results))
     failed = [Path(r.scan).name for r in results if r.status == "failed"]
@@ -385,6 +392,12 @@ def _add_prep(parser: argparse.ArgumentParser) -> None:
                         help="take the data as line integrals whatever the file records "
                              "(no normalize, no minus_log); files whose /process/state is "
                              "line_integrals or aligned are taken so without it")
+    parser.add_argument("--no-defects", action="store_true",
+                        help="keep the detector's defective pixels when normalising raw "
+                             "counts (default: dead, hot, saturated, zero-count and fixed "
+                             "outlier pixels are found from the flats, darks and data, "
+                             "replaced by the median of their good neighbours and recorded "
+                             "under /process)")
 
 
 DESCRIPTION = """\

@@ -14,6 +14,8 @@
 - :mod:`~tomopy_dlalign.common.modelfiles`: safetensors weights and their model cards.
 - :mod:`~tomopy_dlalign.common.trainer`: the one training loop (checkpoint, resume,
   progress, seeds, time limit) that every network of both packages trains with.
+- :mod:`~tomopy_dlalign.common.impulsive`: salt-and-pepper noise recognised and
+  median-filtered, the same for the rotation-axis search and registration.
 - :mod:`~tomopy_dlalign.common.cluster`: the ``cluster`` argument of every batch entry
   point (in-process, a Dask ``LocalCluster``, a scheduler, dask-jobqueue), the workers'
   thread share and the tasks run with progress.

@@ -22,10 +22,13 @@ from ..common.device import resolve_device
 from ..common.progress import progress
 from ..common.validation import as_array, as_theta
 from ..models.jitternet import JitterNet, load_model, predict
-from ..recon.center import resolve_center
+from ..recon.center import find_center, inside_field_of_view, resolve_center
 from ..recon.mlem import mlem_tensor
 from ..recon.projectors import Projector, make_projector
+from .capture import mass_prepass
+from .conditioning import registration_view
 from .registration import is_impulsive, phase_correlation
+from .selfcheck import Verdict, self_check
 from .shifts import shift_tensor
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,11 @@ POLISH_ITERS = 5
 #: rounds of the polish, the reconstruction carried over (more for thin slabs, whose
 #: coarse step is a classic reprojection alignment rather than the network)
 POLISH_ROUNDS = 2
+#: with ``polish=True`` the rounds go on, up to this many, while a round still moves the
+#: shifts by more than POLISH_TOL px RMS (measured scans converge more slowly than clean
+#: phantoms, which stop at POLISH_ROUNDS)
+POLISH_ROUNDS_MAX = 6
+POLISH_TOL = 0.05
 POLISH_ROUNDS_THIN = 4
 #: largest image side the polish works at (larger stacks are binned for it)
 POLISH_SIZE = 512
@@ -47,6 +55,9 @@ THIN_CYCLES = 30
 #: MLEM iterations per polish round of a thin slab (cheap with few rows; fewer leave a
 #: reference blurred enough to undo the coarse alignment's precision)
 POLISH_ITERS_THIN = 20
+#: RMS update (network pixels) below which the network's cycles have converged: further
+#: cycles would only add the network's own noise, which the polish removes better
+CONVERGED = 0.25
 
 
 @dataclass
@@ -57,6 +68,14 @@ class AlignInfo:
     times: list = field(default_factory=list)     # seconds from the start to each entry
     seconds: float = 0.0
     center: float | None = None                   # the rotation axis used, in pixels
+    #: with center="auto": the axis estimates on the corrected stack (mass, mirror, the
+    #: one in use), which was chosen, and their spread in pixels (how sure the axis is)
+    center_estimates: dict = field(default_factory=dict)
+    center_spread: float | None = None
+    capture: bool = False                         # the capture pre-pass was kept
+    conditioning: dict = field(default_factory=dict)  # what registration_view did
+    verdict: Verdict | None = None                # the self-check (None: not run)
+    warning: str | None = None                    # set when the self-check failed
 
     def record(self, dx: np.ndarray, dy: np.ndarray, t0: float) -> None:
         self.history.append((dx.copy(), dy.copy()))
@@ -102,7 +121,8 @@ def network_factor(shape: tuple[int, ...], size: int) -> int:
 def align(prj, theta, center: float | str | None = "auto", model: JitterNet | str | None = None,
           iters: int = 1, polish: bool | int = True, polish_size: int = POLISH_SIZE,
           device: str = "auto", backend: str = "auto", batch_size: int = 64,
-          info: AlignInfo | None = None, show_progress: bool | None = None):
+          info: AlignInfo | None = None, show_progress: bool | None = None,
+          capture: bool = True, check: bool = True):
     """Estimate and remove the jitter of each projection with JitterNet.
 
     Parameters
@@ -166,54 +186,151 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
     >>> aligned.shape, dx.shape
     ((60, 32, 64), (60,))
     """
+    auto = isinstance(center, str) and center == "auto"
     arr, th, c = check_inputs(prj, theta, center)
     iters = check_iters(iters)
     if not isinstance(polish, (bool, int, np.integer)) or polish < 0:
         raise ValueError(f"polish must be True, False or a number of rounds >= 0, "
                          f"got {polish!r}")
-    rounds = POLISH_ROUNDS if polish is True else int(polish)
-    if info is not None:
-        info.center = c
     if not isinstance(polish_size, (int, np.integer)) or polish_size < 16:
         raise ValueError(f"polish_size must be an integer >= 16, got {polish_size!r}")
+    info = AlignInfo() if info is None else info
     net = model if isinstance(model, JitterNet) else load_model(model)
     dev = resolve_device(device)
     t0 = time.perf_counter()
+    view_np, info.conditioning = registration_view(arr)
     stack = torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
+    view = torch.from_numpy(view_np).to(dev)
     size = net.config.size
     thin = min(arr.shape[1:]) < size // 2
-    if polish is True:
-        rounds = POLISH_ROUNDS_THIN if thin else POLISH_ROUNDS
+    base = POLISH_ROUNDS_THIN if thin else POLISH_ROUNDS
+    rounds = (base + iters - 1) if polish is True else int(polish)
+    info.center = c
     if thin:
         logger.warning("prj images of %d x %d pixels are smaller than the network's %d x %d: "
                        "aligning the horizontal axis only, by iterative reprojection "
                        "(dy = 0)", arr.shape[1], arr.shape[2], size // 2, size // 2)
-        dx, dy = _rows_only(stack, th, c, iters, backend, info, show_progress, t0)
+        coarse = _rows_only(view, th, c, iters, backend, info, show_progress, t0)
     else:
-        factor = network_factor(arr.shape, size)
-        small = downsample(stack, factor)
-        A = make_projector(th, small.shape[2], c / factor, backend=backend, device=dev)
-
-        def register(current, ref):
-            return predict(net, current, ref, batch_size=batch_size, device=dev)
-
-        dx, dy = _iterate(small, iters, lambda cur: reproject_cycle(cur, th, c / factor, A),
-                          register, "align", info, show_progress, t0, scale=factor,
-                          stop_early=True)
+        coarse = _network(view, th, c, net, iters, auto, capture, backend, batch_size, info,
+                          show_progress, t0)
+    dx, dy, c = coarse.dx, coarse.dy, info.center
     if rounds:
         pf = 1
         while max(arr.shape[1:]) // pf > polish_size:
             pf *= 2
-        full = bin_columns(stack, pf) if thin else downsample(stack, pf)
+        full = bin_columns(view, pf) if thin else downsample(view, pf)
         sx, sy = _polish(full, th, c / pf, dx / pf, dy / pf, backend, rounds=rounds,
                          num_iter=POLISH_ITERS_THIN if thin else POLISH_ITERS,
-                         rows_only=thin)
+                         rows_only=thin, smooth=info.conditioning["impulsive"],
+                         until=POLISH_ROUNDS_MAX + iters - 1 if polish is True else None)
         dx, dy = sx * pf, sy * pf
-        if info is not None:
-            info.record(dx, dy, t0)
-    if info is not None:
-        info.seconds = time.perf_counter() - t0
+        info.record(dx, dy, t0)
+    if check:
+        dx, dy = _self_check(coarse, dx, dy, info)
+    info.seconds = time.perf_counter() - t0
     return shift_tensor(stack, -dx, -dy).cpu().numpy(), dx, dy
+
+
+@dataclass
+class _Coarse:
+    """The coarse step's shifts (full-size pixels) and the small stack, its projector and
+    binning, on which the self-check measures the stack before and after."""
+
+    dx: np.ndarray
+    dy: np.ndarray
+    small: torch.Tensor
+    A: Projector
+    factor: int
+
+
+def _network(view, th, c, net, iters, auto, capture, backend, batch_size, info, show_progress,
+             t0):
+    """The network's cycles on the stack binned to its size: the capture pre-pass, up to
+    ``iters`` cycles, and with ``center="auto"`` the axis found again on the corrected
+    stack (then the cycles run once more on the new axis)."""
+    factor = network_factor(tuple(view.shape), net.config.size)
+    small = downsample(view, factor)
+    A = make_projector(th, small.shape[2], c / factor, backend=backend, device=view.device)
+    init = _capture(small, th, A, factor, info) if capture else None
+
+    def register(current, ref):
+        return predict(net, current, ref, batch_size=batch_size, device=view.device)
+
+    def cycles(A, init):
+        return _iterate(small, iters, lambda cur: reproject_cycle(cur, th, A.center, A),
+                        register, "align", info, show_progress, t0, scale=factor,
+                        stop_early=True, init=init, tol=CONVERGED)
+
+    dx, dy = cycles(A, init)
+    if auto:
+        cs = _recentre(small, th, A, factor, dx, dy, backend, info)
+        if abs(cs - A.center) * factor > 0.25:
+            info.center = cs * factor
+            A = make_projector(th, small.shape[2], cs, backend=backend, device=view.device)
+            dx, dy = cycles(A, (dx, dy))
+    return _Coarse(dx, dy, small, A, factor)
+
+
+def _capture(small, th, A, factor, info):
+    """The capture pre-pass (:func:`.capture.mass_prepass`) on the small stack, kept when
+    it makes the stack more consistent than no correction; full-size pixels or None."""
+    c = A.center
+    inside = inside_field_of_view(small.sum(1).double().cpu().numpy())
+    ex, ey = mass_prepass(small.cpu().numpy(), th, c, inside)
+    info.capture = False
+    if not (np.abs(ex).max() > 0.5 or np.abs(ey).max() > 0.5):
+        return None
+    plain = consistency(small, reproject_cycle(small, th, c, A))
+    moved = shift_tensor(small, -ex, -ey)
+    info.capture = consistency(moved, reproject_cycle(moved, th, c, A)) < plain
+    logger.debug("capture pre-pass %s (RMS %.2f px)", "kept" if info.capture else "dropped",
+                 float(np.sqrt(np.mean(ex ** 2 + ey ** 2))) * factor)
+    return (ex * factor, ey * factor) if info.capture else None
+
+
+def _recentre(small, th, A, factor, dx, dy, backend, info) -> float:
+    """The rotation axis again, on the stack with the coarse shifts removed: the mirror
+    and centre-of-mass estimates and the axis in use, scored by the consistency of the
+    stack with its reprojection on each; returns the most consistent (small pixels).
+    The estimates (full-size pixels) and their spread are kept in ``info``."""
+    corrected = shift_tensor(small, -dx / factor, -dy / factor)
+    arr = corrected.cpu().numpy()
+    cands = {"in use": float(A.center)}
+    for method in ("mass", "mirror"):
+        try:
+            cands[method] = find_center(arr, th, method=method)
+        except ValueError:
+            continue
+    scores = {}
+    for name, cc in cands.items():
+        B = A if name == "in use" else make_projector(th, arr.shape[2], cc, backend=backend,
+                                                      device=small.device)
+        scores[name] = consistency(corrected, reproject_cycle(corrected, th, cc, B))
+    best = min(scores, key=scores.get)
+    info.center_estimates = {k: v * factor for k, v in cands.items()}
+    info.center_estimates["chosen"] = best
+    info.center_spread = (max(cands.values()) - min(cands.values())) * factor
+    if info.center_spread > 2.0:
+        logger.warning("rotation axis: the estimates disagree by %.1f px (%s); the most "
+                       "consistent, %.2f px (%s), is used. Give center= if you know it.",
+                       info.center_spread,
+                       ", ".join(f"{k} {v * factor:.2f}" for k, v in cands.items()),
+                       cands[best] * factor, best)
+    return cands[best]
+
+
+def _self_check(coarse, dx, dy, info):
+    """The self-check (:func:`.selfcheck.self_check`) on the coarse step's small stack;
+    when the alignment cannot show an improvement, warn and return zero shifts."""
+    info.verdict = self_check(coarse.small, None, None, coarse.factor, dx, dy,
+                              projector=coarse.A)
+    if info.verdict.improved:
+        logger.info(info.verdict.message)
+        return dx, dy
+    info.warning = info.verdict.message
+    logger.warning(info.verdict.message)
+    return np.zeros_like(dx), np.zeros_like(dy)
 
 
 def reprojection_error(aligned, theta, center: float, num_iter: int = MLEM_ITERS) -> float:
@@ -264,52 +381,80 @@ def _rows_only(stack, th, c, iters, backend, info, show_progress, t0):
                                   ref.sum(1, keepdim=True).cpu().numpy())
         return ex, np.zeros_like(ex)
 
-    return _iterate(small, THIN_CYCLES * iters, reference, register, "align (rows only)",
-                    info, show_progress, t0, scale=factor)
+    dx, dy = _iterate(small, THIN_CYCLES * iters, reference, register, "align (rows only)",
+                      info, show_progress, t0, scale=factor)
+    return _Coarse(dx, dy, small, A, factor)
 
 
 def _polish(stack, th, c, dx, dy, backend, rounds=POLISH_ROUNDS, num_iter=POLISH_ITERS,
-            rows_only=False):
+            rows_only=False, smooth=False, until: int | None = None):
     """Sub-pixel refinement at full resolution: register the corrected stack against the
     reprojection of its own MLEM reconstruction, ``rounds`` times, the reconstruction
-    carried from one round to the next. Stacks with salt-and-pepper noise are
-    median-filtered (5 x 5, since a 3 x 3 median leaves much of strong noise) before the
-    reconstruction, and both sides are smoothed (Gaussian, 1 px) before the registration.
-    With ``rows_only`` only ``dx`` is refined.
+    carried from one round to the next. ``stack`` is the registration view (noise and
+    detector content already taken out, :mod:`.conditioning`). The pixels that a shift
+    pulls in from outside the frame are replaced by the reference, in what the MLEM and
+    the registration see: an edge fill is not data, and left in, it drags each shift
+    toward zero (a vertical under-correction that grew with iterations on thin slabs).
+    With ``until``, rounds go on past ``rounds`` (up to ``until``) while the last one
+    moved the shifts by more than ``POLISH_TOL`` px RMS.
+    With ``rows_only`` only ``dx`` is refined; ``smooth`` blurs both sides by 1 px
+    before the registration (for stacks that carried salt-and-pepper noise).
     """
-    from scipy.ndimage import gaussian_filter, median_filter
+    from scipy.ndimage import gaussian_filter
 
-    noisy = is_impulsive(stack.cpu().numpy())
     A = make_projector(th, stack.shape[2], c, backend=backend, device=stack.device)
-    rec = None
-    for _ in range(rounds):
-        corrected = shift_tensor(stack, -dx, -dy).cpu().numpy()
-        if noisy:
-            corrected = median_filter(corrected, size=(1, 5, 5))
-        rec = mlem_tensor(torch.from_numpy(corrected), A, num_iter, init=rec)
-        ref = A.forward(rec).cpu().numpy()
-        if noisy:
-            corrected = gaussian_filter(corrected, (0, 1, 1))
-            ref = gaussian_filter(ref, (0, 1, 1))
+    rec = ref = None
+    step = np.inf
+    for k in range(max(rounds, until or 0)):
+        if k >= rounds and step < POLISH_TOL:
+            break
+        corrected = shift_tensor(stack, -dx, -dy)
+        fill = fill_mask(corrected.shape, dx, dy, stack.device)
+        if ref is not None:  # what the shift pulled in from outside the frame is unknown
+            corrected = torch.where(fill, ref, corrected)
+        rec = mlem_tensor(corrected, A, num_iter, init=rec)
+        ref = A.forward(rec)
+        # ... and carries no information on the shift: it must not pull the registration
+        cur, rp = torch.where(fill, ref, corrected).cpu().numpy(), ref.cpu().numpy()
+        if smooth:  # what a median leaves of strong impulsive noise
+            cur, rp = gaussian_filter(cur, (0, 1, 1)), gaussian_filter(rp, (0, 1, 1))
         if rows_only:  # too few rows to see vertical shifts: register the row sums
-            corrected, ref = corrected.sum(1, keepdims=True), ref.sum(1, keepdims=True)
-        ex, ey = phase_correlation(corrected, ref, denoise=False)
+            cur, rp = cur.sum(1, keepdims=True), rp.sum(1, keepdims=True)
+        ex, ey = phase_correlation(cur, rp, denoise=False)
         ey = np.zeros_like(ey) if rows_only else ey
         # a polish only refines: corrections beyond two pixels are failed registrations
         ok = np.hypot(ex, ey) < 2.0
-        dx = dx + np.where(ok, ex, 0)
-        dy = dy + np.where(ok, ey, 0)
-        dy = dy - dy.mean()
+        new_dx = dx + np.where(ok, ex, 0)
+        new_dy = dy + np.where(ok, ey, 0)
+        new_dy = new_dy - new_dy.mean()
+        step = float(np.sqrt(np.mean((new_dx - dx) ** 2 + (new_dy - dy) ** 2)))
+        dx, dy = new_dx, new_dy
     return dx, dy
 
 
+def fill_mask(shape, dx, dy, device) -> torch.Tensor:
+    """Where ``shift(stack, -dx, -dy)`` (``shape`` = (n, h, w)) holds content pulled in
+    from outside the frame (the edge fill), as a boolean tensor."""
+    n, h, w = shape
+    cols = torch.arange(w, device=device, dtype=torch.float64)[None, None, :]
+    rows = torch.arange(h, device=device, dtype=torch.float64)[None, :, None]
+    sx = torch.as_tensor(np.asarray(dx, np.float64), device=device)[:, None, None]
+    sy = torch.as_tensor(np.asarray(dy, np.float64), device=device)[:, None, None]
+    return (((cols + sx) < 0) | ((cols + sx) > w - 1)
+            | ((rows + sy) < 0) | ((rows + sy) > h - 1))
+
+
 def _iterate(stack, iters, reference, register, desc, info, show_progress, t0,
-             scale: int = 1, stop_early: bool = False):
+             scale: int = 1, stop_early: bool = False, init=None, tol: float = 0.0):
     """Shift ``stack`` (a tensor) by the shifts found so far, make its reference with
     ``reference(current)``, estimate the residual jitter with ``register(current, ref)``,
     accumulate, up to ``iters`` times. Shifts are returned in pixels of the full-size
     stack (``scale`` times those of ``stack``); the common vertical offset is removed,
-    since reprojection cannot see it.
+    since reprojection cannot see it. ``init`` (full-size ``(dx, dy)``) starts the cycles
+    from earlier shifts; they stop once an update's RMS is below ``tol`` (pixels of
+    ``stack``). Pixels pulled in from outside the frame by the shifts are replaced by the
+    previous reference before the reconstruction and by the current one before the
+    registration (see :func:`_polish`).
 
     The reprojection error of each stack against its reference (:func:`consistency`)
     scores the shifts of the previous cycle; with ``iters > 1`` the last shifts are scored
@@ -317,12 +462,14 @@ def _iterate(stack, iters, reference, register, desc, info, show_progress, t0,
     cycle are returned, so that more cycles never end less consistent than one. With
     ``stop_early`` the cycles stop as soon as one raises the error.
     """
-    dx = np.zeros(stack.shape[0])
-    dy = np.zeros(stack.shape[0])
+    n = stack.shape[0]
+    dx, dy = (np.zeros(n), np.zeros(n)) if init is None else (init[0].copy(), init[1].copy())
     best = None  # (error, dx, dy) of the most consistent shifts scored so far
+    ref = None
     for k in progress(range(iters), desc, show_progress):
-        current = _shifted(stack, dx, dy, scale)
+        current, fill = _shifted(stack, dx, dy, scale, ref)
         ref = reference(current)
+        current = torch.where(fill, ref, current) if fill is not None else current
         err = consistency(current, ref)
         if k > 0:
             if best is not None and err >= best[0] and stop_early:
@@ -336,9 +483,12 @@ def _iterate(stack, iters, reference, register, desc, info, show_progress, t0,
         dy -= dy.mean()
         if info is not None:
             info.record(dx, dy, t0)
+        if float(np.sqrt(np.mean(ex ** 2 + ey ** 2))) < tol:
+            logger.debug("%s: converged after cycle %d", desc, k)
+            break
     else:
         if iters > 1:
-            current = _shifted(stack, dx, dy, scale)
+            current, _ = _shifted(stack, dx, dy, scale, ref)
             best = _better(best, consistency(current, reference(current)), dx, dy)
     if best is not None and not (np.array_equal(best[1], dx) and np.array_equal(best[2], dy)):
         logger.debug("%s: keeping the most consistent shifts (error %.5f)", desc, best[0])
@@ -348,9 +498,16 @@ def _iterate(stack, iters, reference, register, desc, info, show_progress, t0,
     return dx, dy
 
 
-def _shifted(stack, dx, dy, scale):
-    """``stack`` with the shifts found so far (in full-size pixels) removed."""
-    return shift_tensor(stack, -dx / scale, -dy / scale) if dx.any() or dy.any() else stack
+def _shifted(stack, dx, dy, scale, ref=None):
+    """``stack`` with the shifts found so far (in full-size pixels) removed, and where it
+    holds edge fill (None when nothing was shifted); with ``ref``, the fill is taken from
+    it."""
+    if not (dx.any() or dy.any()):
+        return stack, None
+    sx, sy = dx / scale, dy / scale
+    out = shift_tensor(stack, -sx, -sy)
+    fill = fill_mask(out.shape, sx, sy, out.device)
+    return (out if ref is None else torch.where(fill, ref, out)), fill
 
 
 def _better(best, err, dx, dy):

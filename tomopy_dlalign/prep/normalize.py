@@ -1,4 +1,5 @@
-"""Pre-processing with TomoPy's names: flat/dark normalisation and the negative log."""
+"""Pre-processing with TomoPy's names: flat/dark normalisation (defective detector pixels
+replaced, :mod:`.defects`) and the negative log."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import numpy as np
 
 from ..common.validation import as_array
+from .defects import DefectMap, find_defects, replace_defects
 
 logger = logging.getLogger(__name__)
 
@@ -21,41 +23,118 @@ def _field(value, name, shape):
     return arr.mean(axis=0)
 
 
-def normalize(arr, flat, dark, cutoff: float | None = None) -> np.ndarray:
-    """Flat- and dark-field correction: ``(arr - dark) / (flat - dark)``.
+def _defect_map(defects, flat, dark, raw: np.ndarray) -> DefectMap | None:
+    """``normalize``'s ``defects`` argument as a map of the detector (None: off)."""
+    if isinstance(defects, (bool, np.bool_)):
+        return find_defects(flat, dark, raw) if defects else None
+    dmap = defects if isinstance(defects, DefectMap) else DefectMap.from_mask(
+        as_array(defects, "defects", ndim=2, dtype=None))
+    if dmap.reason.shape != raw.shape[1:]:
+        raise ValueError(f"defects must be a mask of the projections' frame shape "
+                         f"{raw.shape[1:]}, got shape {dmap.reason.shape}")
+    if dmap.mask.size and dmap.mask.all():
+        raise ValueError("defects marks every pixel defective: nothing to replace them from")
+    return dmap
+
+
+def _log_defects(dmap: DefectMap) -> None:
+    counts = ", ".join(f"{kind} {n}" for kind, n in dmap.counts.items() if n) or "none"
+    level = logging.WARNING if dmap.fraction > 0.01 else logging.INFO
+    logger.log(level, "normalize: %d defective detector pixels (%.3g %%: %s), replaced by "
+               "the median of their good neighbours%s", int(dmap.mask.sum()),
+               100 * dmap.fraction, counts,
+               "; more than 1 %: check the flats, or pass defects=False (--no-defects) "
+               "if the beam does not fill the detector" if level == logging.WARNING else "")
+
+
+def normalize(arr, flat, dark, cutoff: float | None = None,
+              defects: bool | np.ndarray | DefectMap = True,
+              record: dict | None = None) -> np.ndarray:
+    """Flat- and dark-field correction: ``(arr - dark) / (flat - dark)``, with the
+    detector's defective pixels replaced by their neighbours.
 
     Parameters
     ----------
     arr : ndarray, shape (nproj, nslice, ncol)
-        Raw projections (any numeric dtype).
+        Raw projections (any numeric dtype; integer counts keep it for the saturation
+        test).
     flat, dark : ndarray, shape (nflat, nslice, ncol) or (nslice, ncol)
         White and dark fields; several frames are averaged.
     cutoff : float, optional
         Upper limit of the normalised values, as in TomoPy.
+    defects : bool, ndarray of bool (nslice, ncol) or DefectMap
+        True (default): find the defective pixels (dead, hot, saturated, zero-count,
+        and outliers fixed on the detector; :func:`~tomopy_dlalign.prep.defects.find_defects`)
+        and replace them in every normalised projection by the median of their good
+        neighbours (:func:`~tomopy_dlalign.prep.defects.replace_defects`). A mask or
+        map: replace those pixels. False: the plain formula, nothing replaced.
+    record : dict, optional
+        Filled with ``{"defects": DefectMap.to_record()}`` (counts per kind, the first
+        coordinates, the criteria), or ``{"defects": None}`` with ``defects=False``,
+        for the ``/process`` record of the file written from the result.
 
     Returns
     -------
-    ndarray, float32. Pixels where ``flat <= dark`` (dead pixels) are divided by a tiny
-    positive number instead of zero. The input is not modified.
+    ndarray, float32
+        The transmissions. The input is not modified.
+
+    Raises
+    ------
+    ValueError
+        Frames whose shape is not the projections', a ``defects`` mask of another
+        shape, or one that marks every pixel.
+    TypeError
+        A ``record`` that is not a dict.
+
+    Notes
+    -----
+    A dead pixel (``flat <= dark``) has no transmission: the formula divides by a tiny
+    positive number instead of zero, and ``-log`` of the result is a line integral of
+    about 13.8, or a huge negative one, in every projection: a stripe in the sinogram,
+    a ring in the slice, and what registration locks onto. With ``defects`` on, such
+    pixels take their neighbours' values, so the line integrals there stay finite and
+    within the sample's range; how many of each kind were replaced is logged (INFO; a
+    WARNING above 1 % of the detector). The criteria, and what they cannot tell apart
+    (anything fixed on the detector, a sample feature of a pixel on the rotation axis,
+    a beam that does not fill the detector), are those of
+    :func:`~tomopy_dlalign.prep.defects.find_defects`; pass ``defects=False`` where
+    they do not hold, or a mask of your own.
 
     Example
     -------
     >>> import numpy as np
     >>> normalize(np.full((2, 1, 2), 5.0), np.full((1, 1, 2), 9.0), np.ones((1, 1, 2)))[0, 0]
     array([0.5, 0.5], dtype=float32)
+    >>> flat, dark = np.full((8, 8), 9.0), np.ones((8, 8))
+    >>> flat[3, 3] = 1.0                                  # a dead pixel
+    >>> out = normalize(np.full((2, 8, 8), 5.0), flat, dark)
+    >>> float(out[0, 3, 3])                               # from its neighbours
+    0.5
     """
-    prj = as_array(arr, "arr", ndim=3, dtype=np.float32)
+    raw = as_array(arr, "arr", ndim=3, dtype=None)
+    prj = as_array(raw, "arr", ndim=3, dtype=np.float32)
     shape = prj.shape[1:]
     f = _field(flat, "flat", shape)
     d = _field(dark, "dark", shape)
+    if record is not None and not isinstance(record, dict):
+        raise TypeError(f"record must be a dict to fill, got {type(record).__name__}")
+    dmap = _defect_map(defects, flat, dark, raw)
     denom = f - d
     bad = denom <= 0
-    if bad.any():
-        logger.warning("normalize: %d pixels have flat <= dark", int(bad.sum()))
+    # with defects on, such pixels are replaced (and counted as dead) unless a mask
+    # passed in leaves them out
+    unmasked = bad if dmap is None else bad & ~dmap.mask
+    if unmasked.any():
+        logger.warning("normalize: %d pixels have flat <= dark", int(unmasked.sum()))
     denom = np.where(bad, 1e-6, denom).astype(np.float32)
     out = (prj - d) / denom
+    if dmap is not None:
+        replace_defects(out, dmap, out=out)
+        _log_defects(dmap)
     if cutoff is not None:
         np.minimum(out, np.float32(cutoff), out=out)
+    if record is not None:
+        record["defects"] = None if dmap is None else dmap.to_record()
     return out
 
 

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from scipy.ndimage import median_filter
 
+from ..common.impulsive import is_impulsive
+
 
 def _taper(n: int) -> torch.Tensor:
     # a Tukey window, so that the image borders do not dominate the correlation
@@ -25,12 +27,6 @@ def _taper(n: int) -> torch.Tensor:
     ramp = 0.5 * (1 - torch.cos(torch.pi * (torch.arange(m) + 0.5) / m))
     t[:m], t[n - m:] = ramp, ramp.flip(0)
     return t
-
-
-def is_impulsive(stack: np.ndarray) -> bool:
-    lo = stack.min(axis=(1, 2), keepdims=True)
-    hi = stack.max(axis=(1, 2), keepdims=True)
-    return float(np.mean((stack == lo) | (stack == hi))) > 0.005
 
 
 def phase_correlation(measured, reference, upsample: int = 20, denoise: bool | None = None):

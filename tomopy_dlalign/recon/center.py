@@ -9,17 +9,22 @@ Two estimators, chosen by the angular range:
   leaves two seams whose energy lies outside the double wedge where the spectrum of a
   sinogram of an object inside the field of view lives. The axis minimising that energy
   is the estimate (the idea of Vo, Atwood & Drakopoulos, Opt. Express 22, 19078, 2014).
+  Strong jitter breaks the mirror symmetry itself; when the minimum lands on the edge of
+  the search, ``"auto"`` says so and takes the centre of mass instead.
 - ``"mass"`` (any range, the object wholly inside the field of view): the centre of mass
   of each projection follows ``center + x0 cos(theta) + y0 sin(theta)`` for an object
   whose centre of mass sits at ``(x0, y0)``; a least-squares fit gives the axis.
 
 Both work on the projections summed over detector rows, so vertical jitter and thin
-slabs (down to one row) do not matter. Horizontal jitter of the form
-``a + b cos(theta) + c sin(theta)`` is indistinguishable from an axis offset ``a`` and a
-translation of the sample: the centre-of-mass estimate returns the axis plus the ``a``
+slabs (down to one row) do not matter; salt-and-pepper noise is median-filtered first
+(:func:`tomopy_dlalign.common.impulsive.despeckle`), as alignment does. Horizontal
+jitter of the form ``a + b cos(theta) + c sin(theta)`` is indistinguishable from an axis
+offset ``a`` and a translation of the sample: the centre-of-mass estimate returns the axis plus the ``a``
 of the jitter's least-squares fit, the only axis the projections define. The mirror
 estimate needs projections whose jitter is small against the features of the sample:
-for a sample wider than the field of view with strong jitter, give the axis.
+for a sample wider than the field of view with strong jitter, give the axis, or let
+:func:`tomopy_dlalign.align` re-estimate it once its first cycles have removed most of
+the jitter (it does so with ``center="auto"``, and reports the estimates).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import logging
 import numpy as np
 import torch
 
+from ..common.impulsive import despeckle
 from ..common.validation import as_array, as_center, as_theta
 
 logger = logging.getLogger(__name__)
@@ -81,7 +87,9 @@ def find_center(tomo, theta, method: str = "auto", search: float | None = None,
     th = as_theta(theta, arr.shape[0])
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    sino = arr.sum(axis=1, dtype=np.float64)
+    # salt-and-pepper noise at the detector edges would hide that the object lies inside
+    # the field of view, and pulls the mirror's seams: the same 5 x 5 median as align's
+    sino = despeckle(arr).sum(axis=1, dtype=np.float64)
     if not np.abs(sino).max() > 0:
         raise ValueError("tomo holds no signal (all zero): the rotation axis cannot be found")
     ncol = arr.shape[2]
@@ -89,19 +97,31 @@ def find_center(tomo, theta, method: str = "auto", search: float | None = None,
     if method == "mirror" and not half_turn:
         raise ValueError(f"method='mirror' needs angles over at least half a turn; theta "
                          f"spans {np.degrees(np.ptp(th)):.1f} degrees (use method='mass')")
-    if method == "auto":
-        method = "mass" if _inside_field_of_view(sino) or not half_turn else "mirror"
+    auto = method == "auto"
+    if auto:
+        method = "mass" if inside_field_of_view(sino) or not half_turn else "mirror"
     if method == "mass":
         c = _by_mass(sino, th)
     else:
         c0 = ncol / 2.0 if init is None else float(init)
-        c = _by_mirror(sino, th, c0, ncol / 4.0 if search is None else float(search))
+        half = ncol / 4.0 if search is None else float(search)
+        c = _by_mirror(sino, th, c0, half)
+        if auto and abs(c - c0) > half - 1.0:
+            # a minimum at the edge of the search is no minimum: strong jitter breaks the
+            # mirror symmetry; the centre of mass is unbiased by jitter
+            mass = _by_mass(sino, th)
+            logger.warning("rotation axis: the mirror search ended at the edge of its "
+                           "range (%.1f px, jitter or noise?); taking the centre-of-mass "
+                           "estimate %.2f px instead", c, mass)
+            c, method = mass, "mass"
     logger.info("rotation axis found at %.2f px (%s method)", c, method)
     return c
 
 
-def _inside_field_of_view(sino: np.ndarray, edge: int = 2, level: float = 0.02) -> bool:
-    """Whether the projections (rows of ``sino``) fall to about zero at both edges."""
+def inside_field_of_view(sino: np.ndarray, edge: int = 2, level: float = 0.02) -> bool:
+    """Whether the projections (rows of ``sino``, summed over detector rows) fall to
+    about zero at both edges: the median over angles of the edges' share of the peak is
+    below ``level``."""
     peak = np.abs(sino).max(axis=1)
     ends = np.maximum(np.abs(sino[:, :edge]).mean(axis=1), np.abs(sino[:, -edge:]).mean(axis=1))
     return bool(np.median(ends / np.maximum(peak, 1e-30)) < level)

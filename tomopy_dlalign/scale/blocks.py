@@ -75,7 +75,8 @@ class ScanSource:
     prep : bool
         Normalise and ``-log`` the data as the file's ``/process/state`` says
         (:func:`tomopy_dlalign.scale.many.line_integrals`); False reads them as line
-        integrals.
+        integrals. Raw counts have the defective pixels of the whole detector replaced,
+        as found from the flats and darks (:func:`tomopy_dlalign.prep.find_defects`).
 
     Attributes
     ----------
@@ -104,6 +105,15 @@ class ScanSource:
         self.shape = tuple(int(n) for n in scan.data.shape)
         self.theta = np.asarray(scan.theta, np.float64)
         self.center = scan.center
+        # one map for every window, from the flats and darks: over the few consecutive
+        # angles of a window the sample barely moves, and the data's outlier test would
+        # take its detail for defects
+        self.defects = None
+        if self.prep and scan.state == "raw" and scan.flat is not None:
+            from ..prep import find_defects
+
+            dark = scan.dark if scan.dark is not None else np.zeros_like(scan.flat[:1])
+            self.defects = find_defects(scan.flat, dark).mask
 
     def __repr__(self) -> str:
         return f"ScanSource({self.path!r}, shape={self.shape}, prep={self.prep})"
@@ -115,7 +125,8 @@ class ScanSource:
 
         with _quiet("tomopy_dlalign.io"):  # what a window lacks was logged on opening
             scan = io.read(self.path, proj=tuple(proj), sino=tuple(rows))
-        return line_integrals(scan, self.prep)
+        defects = True if self.defects is None else self.defects[rows[0]:rows[1]]
+        return line_integrals(scan, self.prep, defects)
 
 
 @contextlib.contextmanager

@@ -74,6 +74,10 @@ class LargeAlignResult:
     output: str
     recon_output: str | None = None
     seconds: dict = field(default_factory=dict)
+    #: the self-check (:mod:`tomopy_dlalign.prep.selfcheck`); when it failed, the shifts
+    #: are 0, the output is the input, and ``warning`` says why
+    verdict: object = None
+    warning: str | None = None
 
 
 _MODELS: dict = {}
@@ -157,13 +161,18 @@ def _predict_task(cur: BlockStore, ref: BlockStore, k: int, cut, model, batch_si
                    device=device)
 
 
-def _register_task(cur: BlockStore, ref: BlockStore, k: int, cut, noisy: bool):
-    """Phase correlation of block ``k`` against its reprojection (the polish)."""
+def _register_task(cur: BlockStore, ref: BlockStore, k: int, cut, noisy: bool, sx, sy):
+    """Phase correlation of block ``k`` against its reprojection (the polish); the edge
+    fill of the block's shifts ``(sx, sy)`` is replaced by the reference, as in
+    :func:`tomopy_dlalign.align`'s polish."""
     from scipy.ndimage import gaussian_filter
 
+    from ..prep.alignment import fill_mask
     from ..prep.registration import phase_correlation
 
     a, b = cur.piece(k), ref.read(cut)
+    fill = fill_mask(a.shape, sx, sy, "cpu").numpy()
+    a = np.where(fill, b, a)
     if noisy:
         a, b = gaussian_filter(a, (0, 1, 1)), gaussian_filter(b, (0, 1, 1))
     return phase_correlation(a, b, denoise=False)
@@ -333,7 +342,8 @@ def _polish(plan: _Plan, fine: BlockStore, center: float, dx, dy, rounds: int, n
         _shifted(plan, fine, cur, sx, sy, median=noisy)
         _reference(plan, cur, center / pf, POLISH_ITERS, rec, r > 0, ref, backend, device)
         ex, ey = np.zeros(shape[0]), np.zeros(shape[0])
-        tasks = [(cur, ref, k, cut, noisy) for k, cut in enumerate(cur.cuts)]
+        tasks = [(cur, ref, k, cut, noisy, sx[a:b], sy[a:b])
+                 for k, (cut, (a, b)) in enumerate(zip(cur.cuts, cur.cuts, strict=True))]
         for res in plan.run(_register_task, tasks, "register blocks"):
             a, b = cur.cuts[res.index]
             ex[a:b], ey[a:b] = res.value
@@ -484,12 +494,14 @@ def align_large(path: str | os.PathLike, output: str | os.PathLike,
         with open_cluster(cluster, memory_limit=memory_limit) as client:
             plan = _Plan(source, folder, source.theta, factor, fine, block, slab, window,
                          client, show_progress)
-            dx, dy, c = _estimate(plan, center, iters, rounds, model, batch_size, backend,
-                                  device, seconds)
+            dx, dy, c, verdict = _estimate(plan, center, iters, rounds, model, batch_size,
+                                           backend, device, seconds)
             t = time.perf_counter()
             params = {"command": "align", "input": str(path), "iters": iters, "center": c,
                       "polish": polish, "polish_size": polish_size, "rows": window,
-                      "model": str(model or "shipped JitterNet"), "block": block, "slab": slab}
+                      "model": str(model or "shipped JitterNet"), "block": block, "slab": slab,
+                      "self_check": verdict.to_record(),
+                      "warning": None if verdict.improved else verdict.message}
             aligned = _write_aligned(plan, output, dx, dy, c, params)
             seconds["shift and write"] = time.perf_counter() - t
             if recon is not None:
@@ -504,7 +516,8 @@ def align_large(path: str | os.PathLike, output: str | os.PathLike,
                 seconds["total"], ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
     return LargeAlignResult(dx=dx, dy=dy, center=c, output=os.fspath(output),
                             recon_output=None if recon is None else os.fspath(recon_output),
-                            seconds=seconds)
+                            seconds=seconds, verdict=verdict,
+                            warning=None if verdict.improved else verdict.message)
 
 
 def _factors(path, shape, rows, model, polish_size):
@@ -526,8 +539,8 @@ def _factors(path, shape, rows, model, polish_size):
 
 def _estimate(plan: _Plan, center, iters, rounds, model, batch_size, backend, device,
               seconds: dict):
-    """Steps 1-3: the shifts ``(dx, dy)`` and the rotation axis; ``seconds`` gets the
-    time of each step."""
+    """Steps 1-3: the shifts ``(dx, dy)``, the rotation axis and the self-check's verdict
+    (zero shifts when it failed); ``seconds`` gets the time of each step."""
     t = time.perf_counter()
     stores, sums, noisy = _read_pass(plan)
     seconds["read and bin"] = time.perf_counter() - t
@@ -539,9 +552,27 @@ def _estimate(plan: _Plan, center, iters, rounds, model, batch_size, backend, de
     if rounds:
         dx, dy = _polish(plan, stores[plan.fine], c, dx, dy, rounds, noisy, backend, device)
     seconds["polish"] = time.perf_counter() - t
+    t = time.perf_counter()
+    verdict = _check(plan, stores[plan.factor], c, dx, dy, backend)
+    seconds["self-check"] = time.perf_counter() - t
     for store in stores.values():
         store.remove()
-    return dx, dy, c
+    if not verdict.improved:
+        logger.warning(verdict.message)
+        dx, dy = np.zeros_like(dx), np.zeros_like(dy)
+    return dx, dy, c, verdict
+
+
+def _check(plan: _Plan, small: BlockStore, center: float, dx, dy, backend):
+    """The self-check of :func:`tomopy_dlalign.align` on the network's binned stack,
+    which fits in memory (it is binned to about 64 pixels)."""
+    import torch
+
+    from ..prep.selfcheck import self_check
+
+    stack = torch.from_numpy(np.ascontiguousarray(small.read(None), np.float32))
+    return self_check(stack, plan.theta, center / plan.factor, plan.factor, dx, dy,
+                      backend=backend)
 
 
 def _rows(rows, nslice: int) -> tuple[int, int]:

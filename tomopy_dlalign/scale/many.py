@@ -56,12 +56,15 @@ class ScanResult:
     error: str | None = None
 
 
-def line_integrals(scan, prep: bool = True) -> np.ndarray:
+def line_integrals(scan, prep: bool = True, defects=True,
+                   record: dict | None = None) -> np.ndarray:
     """The projections of a :class:`~tomopy_dlalign.io.Scan` as line integrals, float32.
 
-    With ``prep``, raw counts are flat/dark-normalised and ``-log``-ed, normalised data
-    only ``-log``-ed, and data already in line integrals (or aligned) kept, as the
-    file's ``/process/state`` says; without it the data are taken as line integrals.
+    With ``prep``, raw counts are flat/dark-normalised (``defects`` and ``record`` as
+    for :func:`~tomopy_dlalign.normalize`: True, False or a mask of defective pixels)
+    and ``-log``-ed, normalised data only ``-log``-ed, and data already in line
+    integrals (or aligned) kept, as the file's ``/process/state`` says; without it the
+    data are taken as line integrals.
     """
     from ..prep import minus_log, normalize
 
@@ -77,13 +80,13 @@ def line_integrals(scan, prep: bool = True) -> np.ndarray:
         raise ValueError(f"{scan.source} has no flat fields; pass prep=False (--no-prep) if "
                          "the data are already line integrals")
     dark = scan.dark if scan.dark is not None else np.zeros_like(scan.flat[:1])
-    return minus_log(normalize(scan.data, scan.flat, dark))
+    return minus_log(normalize(scan.data, scan.flat, dark, defects=defects, record=record))
 
 
 def align_scan(path: str | os.PathLike, output: str | os.PathLike,
                center: float | str | None = "auto", model=None, iters: int = 1,
                polish: bool | int = True, prep: bool = True, device: str = "auto",
-               force: bool = False) -> dict:
+               force: bool = False, defects: bool = True) -> dict:
     """Align one scan file and write the result: the task :func:`align_many` runs.
 
     ``center="auto"`` takes the axis the file records, else finds it; a file whose
@@ -103,13 +106,14 @@ def align_scan(path: str | os.PathLike, output: str | os.PathLike,
     if center == "auto" and scan.center is not None:
         center = scan.center
     info = AlignInfo()
-    aligned, dx, dy = align(line_integrals(scan, prep), scan.theta, center=center,
-                            model=model, iters=iters, polish=polish, device=device,
-                            info=info, show_progress=False)
+    found = {}
+    line = line_integrals(scan, prep, defects, found)
+    aligned, dx, dy = align(line, scan.theta, center=center, model=model, iters=iters,
+                            polish=polish, device=device, info=info, show_progress=False)
     io.write_dx(output, aligned, theta=scan.theta, data_units="1/pixel",
                 extras={"shift_x": (dx, "pixel"), "shift_y": (dy, "pixel")},
                 parameters={"command": "align", "input": str(path), "iters": iters,
-                            "center": info.center, "polish": polish},
+                            "center": info.center, "polish": polish, **found},
                 model=str(model or "shipped JitterNet"), template=path,
                 state="aligned", step="align")
     return {"shifts_rms": float(np.sqrt(np.mean(dx ** 2 + dy ** 2))), "center": info.center,
@@ -158,7 +162,8 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
                cluster=None, center: float | str | None = "auto", model=None,
                iters: int = 1, polish: bool | int = True, prep: bool = True,
                device: str = "auto", resume: bool = True, force: bool = False,
-               memory_limit=None, show_progress: bool | None = None) -> list[ScanResult]:
+               memory_limit=None, show_progress: bool | None = None,
+               defects: bool = True) -> list[ScanResult]:
     """Align many scans, one task per scan, in this process or on a Dask cluster.
 
     Parameters
@@ -181,6 +186,9 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
     prep : bool
         Normalise and ``-log`` raw scans (as their ``/process/state`` says); False takes
         the data as line integrals.
+    defects : bool
+        Replace the defective detector pixels of raw scans while normalising them
+        (:func:`tomopy_dlalign.normalize`), recorded in each output's ``/process``.
     resume : bool
         Skip scans whose output exists (outputs are written atomically, so an existing
         one is complete). False recomputes them.
@@ -214,7 +222,7 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
     for i in sorted(set(range(len(outs))) - set(todo)):
         logger.info("%s: %s exists, skipped", paths[i], outs[i])
     kwargs = {"center": center, "model": model, "iters": iters, "polish": polish,
-              "prep": prep, "device": device, "force": force}
+              "prep": prep, "device": device, "force": force, "defects": defects}
     tasks = [((str(paths[i]), str(outs[i])), kwargs) for i in todo]
     with open_cluster(cluster if todo else None, memory_limit=memory_limit) as client:
         for res in run_tasks(align_scan, tasks, client, desc="scans",

@@ -5,7 +5,7 @@ analytic sinograms; :mod:`.acquisition` turns a volume into what a detector reco
 Every function takes an explicit ``seed`` where it draws random numbers.
 """
 
-from .acquisition import add_artefacts, add_noise, scan
+from .acquisition import add_artefacts, add_noise, induce_motion, scan
 from .phantoms import (
     FAMILIES,
     disk_sinogram,
@@ -15,5 +15,6 @@ from .phantoms import (
     shepp_logan,
 )
 
-__all__ = ["FAMILIES", "add_artefacts", "add_noise", "disk_sinogram", "ellipse_sinogram", "phantom",
+__all__ = ["FAMILIES", "add_artefacts", "add_noise", "disk_sinogram", "ellipse_sinogram",
+           "induce_motion", "phantom",
            "pixelated", "scan", "shepp_logan"]

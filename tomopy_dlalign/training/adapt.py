@@ -114,7 +114,8 @@ def adapt(prj, theta, center: float | str | None = "auto", model=None, n_sets: i
         if report["adapted_mse"] < report["start_mse"]:
             # the network alone, without the polish that hides part of its difference
             for key, candidate in (("start", net), ("adapted", adapted)):
-                stack, _, _ = align(arr, th, c, model=candidate, polish=False, device=device)
+                stack, _, _ = align(arr, th, c, model=candidate, polish=False, capture=False,
+                                    check=False, device=device)
                 report[f"{key}_consistency"] = reprojection_error(stack, th, c)
         better = report.get("adapted_consistency", np.inf) < report.get("start_consistency",
                                                                          -np.inf)

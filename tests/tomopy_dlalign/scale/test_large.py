@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tomopy_dlalign as tda
+from tomopy_dlalign.prep import residual_rmse
 from tomopy_dlalign.scale import align_large
 
 
@@ -13,16 +14,19 @@ def test_align_large_on_two_workers_equals_align_in_memory(scans, tmp_path, dask
     s = scans[0]
     res = align_large(s["path"], tmp_path / "aligned.h5", block=13, slab=9, recon="fbp",
                       recon_output=tmp_path / "rec.h5", cluster=dask_client)
-    np.testing.assert_allclose(res.dx, s["dx"], atol=1e-4)
-    np.testing.assert_allclose(res.dy, s["dy"], atol=1e-4)
+    # align in memory conditions the data, captures, finds the axis again and checks
+    # itself (issue 24); align_large runs the network and the polish block by block and
+    # checks itself: the two agree to a tenth of a pixel, rigid motion removed
+    assert residual_rmse(res.dx, res.dy, s["dx"], s["dy"], theta=s["theta"]) < 0.1
+    assert res.verdict.improved and res.warning is None
     assert res.center == pytest.approx(tda.find_center(s["prj"], s["theta"]), abs=1e-3)
     out = tda.io.read(tmp_path / "aligned.h5")
     assert out.state == "aligned"
-    np.testing.assert_allclose(out.data, s["aligned"], atol=1e-4)
+    np.testing.assert_allclose(out.data, tda.shift(s["prj"], -res.dx, -res.dy), atol=1e-4)
     np.testing.assert_allclose(tda.io.read_dataset(tmp_path / "aligned.h5",
                                                    "/exchange/shift_y"), res.dy)
     rec = tda.io.read(tmp_path / "rec.h5").data
-    want = tda.fbp(s["aligned"], s["theta"], center=res.center)
+    want = tda.fbp(out.data, s["theta"], center=res.center)
     np.testing.assert_allclose(rec, want, atol=1e-4 * np.abs(want).max())
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tda-scratch")]
 
@@ -54,10 +58,9 @@ def test_jitter_estimated_on_a_window_of_rows_is_applied_to_every_row(tmp_path):
     _, dx, dy = tda.align(prj[:, 6:38], theta, center=32.0, show_progress=False)
     res = align_large(tmp_path / "tall.h5", tmp_path / "out.h5", rows=(6, 38), center=32.0,
                       block=20)
-    np.testing.assert_allclose(res.dx, dx, atol=1e-4)
-    np.testing.assert_allclose(res.dy, dy, atol=1e-4)
+    assert residual_rmse(res.dx, res.dy, dx, dy, theta=theta) < 0.1
     np.testing.assert_allclose(tda.io.read(tmp_path / "out.h5").data,
-                               tda.shift(prj, -dx, -dy), atol=1e-4)
+                               tda.shift(prj, -res.dx, -res.dy), atol=1e-4)
     assert ScanSource(tmp_path / "out.h5").shape == prj.shape
     with pytest.raises(ValueError, match="rows must satisfy"):
         align_large(tmp_path / "tall.h5", tmp_path / "x.h5", rows=(30, 90))

@@ -1,0 +1,129 @@
+"""Did an alignment improve its input? A check that needs no ground truth.
+
+Two measures of the stack before and after, on the same small MLEM reconstruction:
+
+- **consistency**, ``||p - A x|| / ||p||`` with ``x`` the MLEM reconstruction of ``p``:
+  jitter makes projections disagree with any one object, so an aligned stack is fitted
+  better;
+- **sharpness** of that reconstruction, its gradient energy over its energy
+  (``sum |grad x|^2 / sum x^2``): misaligned projections blur the object.
+
+An alignment counts as an improvement when it lowers the misfit by more than
+``MARGIN`` (relative) and does not blur the reconstruction by more than ``MARGIN``.
+Neither measure is accuracy: a stack can be made more consistent by fitting noise, and
+a periodic object is consistent at several shifts. The check catches an alignment that
+made things worse or changed nothing that the data can show; it cannot prove one right.
+When it fails, the caller returns the input unchanged (the better of the two by these
+measures) and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from ..recon.mlem import mlem_tensor
+from ..recon.projectors import Projector, make_projector
+from .shifts import shift_tensor
+
+#: relative change of misfit (and of sharpness) that counts as a real difference
+MARGIN = 0.01
+#: MLEM iterations of the reconstructions the measures are taken on
+CHECK_ITERS = 10
+
+
+@dataclass
+class Verdict:
+    """The outcome of :func:`self_check`: both measures before and after, whether the
+    alignment improved the stack, and the sentence that says so."""
+
+    consistency_before: float
+    consistency_after: float
+    sharpness_before: float
+    sharpness_after: float
+    improved: bool
+    message: str
+
+    def to_record(self) -> dict:
+        return asdict(self)
+
+
+def sharpness(rec: torch.Tensor) -> float:
+    """Gradient energy over energy of a reconstruction ``(nslice, n, n)``: in-plane
+    finite differences, and between slices when there are several."""
+    x = rec.double()
+    g = (x[:, 1:, :] - x[:, :-1, :]).pow(2).sum() + (x[:, :, 1:] - x[:, :, :-1]).pow(2).sum()
+    if x.shape[0] > 1:
+        g = g + (x[1:] - x[:-1]).pow(2).sum()
+    return float(g / x.pow(2).sum().clamp(min=1e-30))
+
+
+def judge(before: tuple[float, float], after: tuple[float, float]) -> Verdict:
+    """The verdict from ``(consistency, sharpness)`` of the stack before and after."""
+    (cb, sb), (ca, sa) = before, after
+    better_fit = ca < cb * (1 - MARGIN)
+    not_blurred = sa >= sb * (1 - MARGIN)
+    improved = bool(better_fit and not_blurred)
+    if improved:
+        msg = (f"alignment improved the stack: reprojection misfit {cb:.4f} -> {ca:.4f}, "
+               f"sharpness {sb:.4g} -> {sa:.4g}")
+    else:
+        why = [] if better_fit else [f"the reprojection misfit did not fall by {MARGIN:.0%} "
+                                     f"({cb:.4f} -> {ca:.4f})"]
+        why += [] if not_blurred else [f"the reconstruction got blurrer (sharpness "
+                                       f"{sb:.4g} -> {sa:.4g})"]
+        msg = ("alignment could not show that it improved the stack: " + " and ".join(why)
+               + "; the input is returned unaligned (shifts 0)")
+    return Verdict(cb, ca, sb, sa, improved, msg)
+
+
+def measures(stack: torch.Tensor, reconstruct, project) -> tuple[float, float]:
+    """``(consistency, sharpness)`` of ``stack`` with ``x = reconstruct(stack)`` and its
+    reprojection ``project(x)``."""
+    rec = reconstruct(stack)
+    ref = project(rec)
+    num = torch.linalg.vector_norm((stack - ref).double())
+    den = torch.linalg.vector_norm(stack.double()).clamp(min=1e-30)
+    return float(num / den), sharpness(rec)
+
+
+def self_check(small: torch.Tensor, theta: np.ndarray, center: float, factor: int, dx, dy,
+               backend: str = "auto", projector: Projector | None = None) -> Verdict:
+    """The verdict on shifts ``(dx, dy)`` (full-size pixels) of a stack, measured on
+    ``small``, that stack binned by ``factor`` (axis ``center`` in its pixels): the
+    measures of :func:`measures` with ``CHECK_ITERS`` MLEM iterations, before and after
+    the shifts, judged by :func:`judge`.
+
+    Example
+    -------
+    >>> import numpy as np, torch, tomopy_dlalign as tda
+    >>> th = np.linspace(0, np.pi, 60, endpoint=False)
+    >>> prj, dx, dy = tda.add_jitter(tda.reproject(tda.simulate.phantom(
+    ...     "nanoparticles", 48, 32, seed=0), th), -4, 4, seed=0)
+    >>> self_check(torch.from_numpy(prj), th, 24.0, 1, dx, dy).improved
+    True
+    """
+    A = projector if projector is not None else make_projector(
+        theta, small.shape[2], center, backend=backend, device=small.device)
+
+    def reconstruct(s):
+        return mlem_tensor(s, A, CHECK_ITERS)
+
+    dx, dy = np.asarray(dx, np.float64), np.asarray(dy, np.float64)
+    before = measures(small, reconstruct, A.forward)
+    after = measures(shift_tensor(small, -dx / factor, -dy / factor), reconstruct, A.forward)
+    return judge(before, after)
+
+
+def summary(verdict: Verdict | None) -> str:
+    """One word for tables: ``improved``, ``NOT improved`` or ``unchecked``."""
+    if verdict is None:
+        return "unchecked"
+    return "improved" if verdict.improved else "NOT improved"
+
+
+__all__ = ["CHECK_ITERS", "MARGIN", "Verdict", "judge", "measures", "self_check", "sharpness",
+           "summary"]
+
