@@ -275,7 +275,7 @@ def _cmd_align(args) -> int:
                 extras={"shift_x": (dx, "pixel"), "shift_y": (dy, "pixel")},
                 parameters={"command": "align", "input": str(args.input),
                             "input_state": scan.state, "iters": args.iters,
-                            "center": info.center, "polish": not args.no_polish, **prep},
+                            "polish": not args.no_polish, **info.to_record(), **prep},
                 model=str(args.model or "shipped JitterNet"), template=args.input,
                 state="aligned", step="align")
     truth = {}
@@ -291,10 +291,21 @@ def _cmd_align(args) -> int:
     if args.report:
         files = alignment_report(args.report, theta, dx, dy, line, aligned,
                                  fbp(line, theta, center=info.center),
-                                 fbp(aligned, theta, center=info.center), **truth)
+                                 fbp(aligned, theta, center=info.center), **truth,
+                                 verdict=info.verdict, center_note=_center_note(info))
         logger.info("report: %s", ", ".join(map(str, files)))
     logger.info("wrote %s", args.output)
     return 0
+
+
+def _center_note(info) -> str:
+    """The axis used, and the estimates behind it when it was found again."""
+    est = {k: v for k, v in info.center_estimates.items() if isinstance(v, float)}
+    if not est:
+        return f"axis {info.center:.2f} px"
+    return (f"axis {info.center:.2f} px (estimates "
+            + ", ".join(f"{k} {v:.2f}" for k, v in est.items())
+            + f"; spread {info.center_spread:.1f} px)")
 
 
 def _cmd_train(args) -> int:

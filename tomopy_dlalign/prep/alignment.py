@@ -77,6 +77,16 @@ class AlignInfo:
     verdict: Verdict | None = None                # the self-check (None: not run)
     warning: str | None = None                    # set when the self-check failed
 
+    def to_record(self) -> dict:
+        """What the alignment decided and found, JSON-able, for a file's ``/process``
+        step: the axis used and how sure it is, the capture, what registration saw, the
+        self-check and its warning."""
+        return {"center": self.center, "center_estimates": self.center_estimates or None,
+                "center_spread": self.center_spread, "capture": bool(self.capture),
+                "conditioning": self.conditioning or None,
+                "self_check": None if self.verdict is None else self.verdict.to_record(),
+                "warning": self.warning}
+
     def record(self, dx: np.ndarray, dy: np.ndarray, t0: float) -> None:
         self.history.append((dx.copy(), dy.copy()))
         self.times.append(time.perf_counter() - t0)

@@ -19,6 +19,61 @@ Example
 >>> defects = find_defects(flat, dark)
 >>> defects.counts["dead"], defects.coordinates("dead").tolist()
 (1, [[2, 5]])
+
+The criteria of :func:`find_defects`
+-----------------------------------
+Each criterion compares a pixel with its neighbours, because what is normal
+varies over a detector (the beam's profile, the scintillator's gain), and measures
+"far" robustly, with medians and median absolute deviations (MAD), which a few
+percent of defects do not move:
+
+- **dead**: ``flat - dark`` is the pixel's response to the open beam. Optics and
+  scintillator blur make it vary smoothly, by a few percent from pixel to pixel;
+  a pixel at under 20 % of its neighbourhood's median has lost its gain (and is
+  usually non-linear): its normalised values carry more than twice the relative
+  counting noise, and any drift of its small response five times the weight. The
+  5 x 5 median is not moved by up to 12 defects in the window.
+- **hot**: the dark level of a pixel with a high dark current, robustly above its
+  neighbours (10 MADs: never reached by counting noise, for which a MAD is about
+  the standard deviation) and by more than 1 % of the beam's response, below which
+  even an unstable offset changes a transmission by less than the counting noise
+  of a typical flat (10^4 counts).
+- **saturated**: counts at the largest value of an integer dtype say only that the
+  true value is at least that: the flat, hence the transmission, is unknown there.
+  Occasional saturation (a bright moment of the beam) is not a fixed defect; a
+  majority of frames is.
+- **zero**: a pixel that reads 0 in most frames while its neighbours count.
+- **outlier**: the residual ``r`` of each projection against the median of the
+  pixel's four row neighbours (two either side) holds noise, the sample's fine
+  detail and the defects. The rotation axis is vertical, so the sample moves along
+  the rows as it turns, and the median of ``r`` over angles keeps, at each pixel,
+  what is fixed on the detector. The neighbours are taken along the row because a
+  row sees the same height of the sample at every angle: a layer one pixel thin
+  (a battery's separator) would be fixed against the rows above and below. Left
+  out of its own median, the pixel cannot pull its residual to exactly 0. What is
+  fixed on flat-corrected data is the flat's own noise, about
+  ``1 / sqrt(frames x counts)`` (0.45 % for 5 flats of 10^4 counts), plus the
+  data's noise divided by the square root of the number of angles; the spread of
+  the medians over the detector (MAD) measures it. On simulated scans of five
+  phantom families (64 and 128 px, 60 and 181 projections, 3 seeds) the furthest
+  clean pixel lies 8 MADs out, hence 10: a gain error of 5 % or more (10 times the
+  flat's noise) is found.
+
+What it cannot tell apart: anything fixed on the detector is "fixed across angles".
+A scratch or dust on the scintillator is such a feature, but the flat sees it too,
+and on flat-corrected transmissions it is gone (raw counts are corrected before the
+test; normalised data passed with ``normalized=True`` must be corrected already). A
+sample feature that stays at a pixel at most angles is flagged and replaced: detail
+of a pixel or two on the rotation axis, and any fine detail when the projections
+span a few degrees only, over which the sample barely moves (the test wants the
+whole scan, not a block of consecutive angles). A defect fixed along a whole row
+looks like a layer of the sample and is not found from the data (from the flats,
+it is). A sharp edge of the beam or a shadow in the flat (a slit, a beamstop) is
+dead along its dark side, as is every pixel of a detector region outside the beam.
+Pass ``normalize(..., defects=False)`` when the beam does not fill the detector (or
+crop the frames first), when the sample has pixel-sized detail on the axis, or when
+the flats were recorded under other conditions than the projections (a pixel dead
+in the flats may count in the data); or pass a mask of your own.
 """
 
 from __future__ import annotations
@@ -185,6 +240,50 @@ def _data_statistics(stack: np.ndarray, dark: np.ndarray, response: np.ndarray,
     return zero, saturated, residual
 
 
+def _from_fields(flats, darks, dead_fraction, hot_mads, hot_fraction, saturated_share):
+    """The flat/dark criteria of :func:`find_defects`: the mean dark, the response, the
+    (saturated, hot, dead) maps and the criteria applied."""
+    f = flats.mean(axis=0, dtype=np.float64)
+    d = darks.mean(axis=0, dtype=np.float64)
+    response = f - d
+    local = np.maximum(median_filter(response, size=5, mode="nearest"), 0)
+    dead = (response <= 0) | (response < dead_fraction * local)
+    excess = d - median_filter(d, size=5, mode="nearest")
+    dark_spread = _spread(excess)
+    hot = (excess > hot_mads * dark_spread) & (excess > hot_fraction * local)
+    share = _saturated_share(flats)
+    saturated = share > saturated_share if share is not None else np.zeros(d.shape, bool)
+    criteria = {"dead_fraction": dead_fraction, "hot_mads": hot_mads,
+                "hot_fraction": hot_fraction, "dark_spread": round(dark_spread, 6),
+                "saturated_share": saturated_share}
+    return d, response, (saturated, hot, dead), criteria
+
+
+def _from_data(data, shape, d, response, normalized, max_angles, zero_share,
+               saturated_share, outlier_mads, criteria):
+    """The data criteria of :func:`find_defects`: the (zero, outlier, saturated) maps;
+    ``criteria`` is updated with what was applied."""
+    stack = as_array(data, "data", ndim=3, dtype=None)
+    if stack.shape[1:] != shape:
+        raise ValueError(f"data frames must have shape {shape} like flat and dark, got "
+                         f"{stack.shape[1:]}")
+    zeros, sat, residual = _data_statistics(stack, d, response, normalized, max_angles)
+    zero = (zeros > zero_share) & (
+        median_filter(zeros, size=5, mode="nearest") < _ZERO_NEIGHBOURS)
+    saturated = sat > saturated_share if sat is not None else np.zeros(shape, bool)
+    criteria |= {"zero_share": zero_share, "normalized": bool(normalized)}
+    outlier = np.zeros(shape, bool)
+    if residual is None:
+        logger.info("find_defects: %d projections, fewer than %d: no outlier test (the "
+                    "sample must move between projections)", len(stack), _MIN_ANGLES)
+    else:
+        spread = max(_spread(residual), _MIN_SPREAD)
+        outlier = np.abs(residual - np.median(residual)) > outlier_mads * spread
+        criteria |= {"outlier_mads": outlier_mads, "outlier_spread": float(f"{spread:.4g}"),
+                     "angles": int(min(len(stack), max_angles))}
+    return zero, outlier, saturated
+
+
 def find_defects(flat, dark, data=None, *, normalized: bool = False,
                  dead_fraction: float = 0.2, hot_mads: float = 10.0,
                  hot_fraction: float = 0.01, saturated_share: float = 0.5,
@@ -237,58 +336,8 @@ def find_defects(flat, dark, data=None, *, normalized: bool = False,
 
     Notes
     -----
-    Each criterion compares a pixel with its neighbours, because what is normal
-    varies over a detector (the beam's profile, the scintillator's gain), and measures
-    "far" robustly, with medians and median absolute deviations (MAD), which a few
-    percent of defects do not move:
-
-    - **dead**: ``flat - dark`` is the pixel's response to the open beam. Optics and
-      scintillator blur make it vary smoothly, by a few percent from pixel to pixel;
-      a pixel at under 20 % of its neighbourhood's median has lost its gain (and is
-      usually non-linear): its normalised values carry more than twice the relative
-      counting noise, and any drift of its small response five times the weight. The
-      5 x 5 median is not moved by up to 12 defects in the window.
-    - **hot**: the dark level of a pixel with a high dark current, robustly above its
-      neighbours (10 MADs: never reached by counting noise, for which a MAD is about
-      the standard deviation) and by more than 1 % of the beam's response, below which
-      even an unstable offset changes a transmission by less than the counting noise
-      of a typical flat (10^4 counts).
-    - **saturated**: counts at the largest value of an integer dtype say only that the
-      true value is at least that: the flat, hence the transmission, is unknown there.
-      Occasional saturation (a bright moment of the beam) is not a fixed defect; a
-      majority of frames is.
-    - **zero**: a pixel that reads 0 in most frames while its neighbours count.
-    - **outlier**: the residual ``r`` of each projection against the median of the
-      pixel's four row neighbours (two either side) holds noise, the sample's fine
-      detail and the defects. The rotation axis is vertical, so the sample moves along
-      the rows as it turns, and the median of ``r`` over angles keeps, at each pixel,
-      what is fixed on the detector. The neighbours are taken along the row because a
-      row sees the same height of the sample at every angle: a layer one pixel thin
-      (a battery's separator) would be fixed against the rows above and below. Left
-      out of its own median, the pixel cannot pull its residual to exactly 0. What is
-      fixed on flat-corrected data is the flat's own noise, about
-      ``1 / sqrt(frames x counts)`` (0.45 % for 5 flats of 10^4 counts), plus the
-      data's noise divided by the square root of the number of angles; the spread of
-      the medians over the detector (MAD) measures it. On simulated scans of five
-      phantom families (64 and 128 px, 60 and 181 projections, 3 seeds) the furthest
-      clean pixel lies 8 MADs out, hence 10: a gain error of 5 % or more (10 times the
-      flat's noise) is found.
-
-    What it cannot tell apart: anything fixed on the detector is "fixed across angles".
-    A scratch or dust on the scintillator is such a feature, but the flat sees it too,
-    and on flat-corrected transmissions it is gone (raw counts are corrected before the
-    test; normalised data passed with ``normalized=True`` must be corrected already). A
-    sample feature that stays at a pixel at most angles is flagged and replaced: detail
-    of a pixel or two on the rotation axis, and any fine detail when the projections
-    span a few degrees only, over which the sample barely moves (the test wants the
-    whole scan, not a block of consecutive angles). A defect fixed along a whole row
-    looks like a layer of the sample and is not found from the data (from the flats,
-    it is). A sharp edge of the beam or a shadow in the flat (a slit, a beamstop) is
-    dead along its dark side, as is every pixel of a detector region outside the beam.
-    Pass ``normalize(..., defects=False)`` when the beam does not fill the detector (or
-    crop the frames first), when the sample has pixel-sized detail on the axis, or when
-    the flats were recorded under other conditions than the projections (a pixel dead
-    in the flats may count in the data); or pass a mask of your own.
+    The criteria, their thresholds and what they cannot tell apart are in the
+    module's notes.
 
     Example
     -------
@@ -314,39 +363,13 @@ def find_defects(flat, dark, data=None, *, normalized: bool = False,
     if not (isinstance(max_angles, (int, np.integer)) and max_angles >= _MIN_ANGLES):
         raise ValueError(f"max_angles must be an integer >= {_MIN_ANGLES}, got {max_angles!r}")
 
-    f = flats.mean(axis=0, dtype=np.float64)
-    d = darks.mean(axis=0, dtype=np.float64)
-    response = f - d
-    local = np.maximum(median_filter(response, size=5, mode="nearest"), 0)
-    dead = (response <= 0) | (response < dead_fraction * local)
-    excess = d - median_filter(d, size=5, mode="nearest")
-    dark_spread = _spread(excess)
-    hot = (excess > hot_mads * dark_spread) & (excess > hot_fraction * local)
-    share = _saturated_share(flats)
-    saturated = share > saturated_share if share is not None else np.zeros(shape, bool)
-    criteria = {"dead_fraction": dead_fraction, "hot_mads": hot_mads,
-                "hot_fraction": hot_fraction, "dark_spread": round(dark_spread, 6),
-                "saturated_share": saturated_share}
+    d, response, (saturated, hot, dead), criteria = _from_fields(
+        flats, darks, dead_fraction, hot_mads, hot_fraction, saturated_share)
     zero = outlier = np.zeros(shape, bool)
     if data is not None:
-        stack = as_array(data, "data", ndim=3, dtype=None)
-        if stack.shape[1:] != shape:
-            raise ValueError(f"data frames must have shape {shape} like flat and dark, got "
-                             f"{stack.shape[1:]}")
-        zeros, sat, residual = _data_statistics(stack, d, response, normalized, max_angles)
-        zero = (zeros > zero_share) & (
-            median_filter(zeros, size=5, mode="nearest") < _ZERO_NEIGHBOURS)
-        if sat is not None:
-            saturated |= sat > saturated_share
-        criteria |= {"zero_share": zero_share, "normalized": bool(normalized)}
-        if residual is None:
-            logger.info("find_defects: %d projections, fewer than %d: no outlier test (the "
-                        "sample must move between projections)", len(stack), _MIN_ANGLES)
-        else:
-            spread = max(_spread(residual), _MIN_SPREAD)
-            outlier = np.abs(residual - np.median(residual)) > outlier_mads * spread
-            criteria |= {"outlier_mads": outlier_mads, "outlier_spread": float(f"{spread:.4g}"),
-                         "angles": int(min(len(stack), max_angles))}
+        zero, outlier, sat = _from_data(data, shape, d, response, normalized, max_angles,
+                                        zero_share, saturated_share, outlier_mads, criteria)
+        saturated |= sat
     reason = np.zeros(shape, np.uint8)
     for code, found in reversed(list(enumerate((saturated, hot, dead, zero, outlier), 1))):
         reason[found] = code

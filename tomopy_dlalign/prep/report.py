@@ -18,7 +18,8 @@ def _plt():
 
 
 def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, rec_before,
-                     rec_after, truth_dx=None, truth_dy=None, title: str = "") -> list[Path]:
+                     rec_after, truth_dx=None, truth_dy=None, title: str = "",
+                     verdict=None, center_note: str = "") -> list[Path]:
     """Write ``shifts.png``, ``sinograms.png`` and ``slices.png`` into ``folder``.
 
     ``slices.png`` shows the middle slice of both reconstructions on one grey scale
@@ -29,6 +30,9 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
     reconstructions; with ``truth_dx``/``truth_dy`` the true jitter is drawn too and the
     residual is shown (after removing the common offset; the title also gives its RMSE
     without the rigid motion of the sample, see :func:`tomopy_dlalign.prep.scoring.residuals`).
+    ``verdict`` (the self-check, :mod:`tomopy_dlalign.prep.selfcheck`) and ``center_note``
+    (the axis used and its estimates) are written on ``shifts.png``: in red across the
+    top when the alignment could not show an improvement.
     """
     plt = _plt()
     folder = Path(folder)
@@ -48,6 +52,7 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
                 label="dy true (mean removed)")
     ax.set(xlabel="angle (degrees)", ylabel="jitter (pixels)", title=title or "jitter per angle")
     ax.legend(fontsize=8, ncol=2)
+    _banner(fig, verdict, center_note)
     if have_truth:
         from .scoring import residual_rmse, residuals
 
@@ -63,7 +68,8 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
                      f"without rigid motion), {np.mean(np.hypot(rx, ry) < 1) * 100:.0f} % "
                      f"within 1 px")
         ax.legend(fontsize=8)
-    fig.tight_layout()
+    banner_lines = (verdict is not None) * (2 if not verdict.improved else 1) + bool(center_note)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.045 * banner_lines))
     files.append(folder / "shifts.png")
     fig.savefig(files[-1], dpi=100)
     plt.close(fig)
@@ -92,3 +98,15 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
     fig.savefig(files[-1], dpi=100)
     plt.close(fig)
     return files
+
+
+def _banner(fig, verdict, center_note: str) -> None:
+    """The self-check's verdict and the axis, across the top of a figure."""
+    if verdict is None and not center_note:
+        return
+    lines = [] if verdict is None else [verdict.message]
+    lines += [center_note] if center_note else []
+    bad = verdict is not None and not verdict.improved
+    fig.text(0.01, 0.995, "\n".join(lines), va="top", ha="left", fontsize=7.5,
+             color="white" if bad else "black", wrap=True,
+             bbox={"facecolor": "#c0392b" if bad else "#eef5ea", "edgecolor": "none"})

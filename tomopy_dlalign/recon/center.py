@@ -19,8 +19,9 @@ Both work on the projections summed over detector rows, so vertical jitter and t
 slabs (down to one row) do not matter; salt-and-pepper noise is median-filtered first
 (:func:`tomopy_dlalign.common.impulsive.despeckle`), as alignment does. Horizontal
 jitter of the form ``a + b cos(theta) + c sin(theta)`` is indistinguishable from an axis
-offset ``a`` and a translation of the sample: the centre-of-mass estimate returns the axis plus the ``a``
-of the jitter's least-squares fit, the only axis the projections define. The mirror
+offset ``a`` and a translation of the sample: the centre-of-mass estimate returns the
+axis plus the ``a`` of the jitter's least-squares fit, the only axis the projections
+define. The mirror
 estimate needs projections whose jitter is small against the features of the sample:
 for a sample wider than the field of view with strong jitter, give the axis, or let
 :func:`tomopy_dlalign.align` re-estimate it once its first cycles have removed most of

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.cluster import open_cluster, parse_cluster, run_tasks
+from ..prep.selfcheck import summary
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ class ScanResult:
         Time the scan's task took, from reading to the renamed output (done scans).
     error : str or None
         Why a failed scan failed: the exception's type and message.
+    check : str or None
+        The alignment's self-check (:mod:`tomopy_dlalign.prep.selfcheck`): "improved" or
+        "NOT improved" (the output then holds the input unaligned; ``warning`` says why).
+    warning : str or None
+        The self-check's warning, when it failed.
     """
 
     scan: str
@@ -54,6 +60,8 @@ class ScanResult:
     center: float | None = None
     seconds: float | None = None
     error: str | None = None
+    check: str | None = None
+    warning: str | None = None
 
 
 def line_integrals(scan, prep: bool = True, defects=True,
@@ -91,7 +99,8 @@ def align_scan(path: str | os.PathLike, output: str | os.PathLike,
 
     ``center="auto"`` takes the axis the file records, else finds it; a file whose
     ``/process/state`` says it is aligned already is refused unless ``force``. Returns
-    ``{"shifts_rms", "center", "seconds"}``.
+    ``{"shifts_rms", "center", "seconds", "check", "warning"}`` (the self-check's word
+    and, when it failed, why).
     """
     from .. import io
     from ..prep import AlignInfo, align
@@ -113,11 +122,12 @@ def align_scan(path: str | os.PathLike, output: str | os.PathLike,
     io.write_dx(output, aligned, theta=scan.theta, data_units="1/pixel",
                 extras={"shift_x": (dx, "pixel"), "shift_y": (dy, "pixel")},
                 parameters={"command": "align", "input": str(path), "iters": iters,
-                            "center": info.center, "polish": polish, **found},
+                            "polish": polish, **info.to_record(), **found},
                 model=str(model or "shipped JitterNet"), template=path,
                 state="aligned", step="align")
     return {"shifts_rms": float(np.sqrt(np.mean(dx ** 2 + dy ** 2))), "center": info.center,
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0, "check": summary(info.verdict),
+            "warning": info.warning}
 
 
 def output_paths(paths: Sequence, output: str | os.PathLike | Sequence) -> list[Path]:
@@ -233,7 +243,10 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
                 row.shifts_rms = res.value["shifts_rms"]
                 row.center = res.value["center"]
                 row.seconds = res.value["seconds"]
+                row.check, row.warning = res.value["check"], res.value["warning"]
                 logger.info("%s: aligned in %.1f s -> %s", row.scan, row.seconds, row.output)
+                if row.warning:
+                    logger.warning("%s: %s", row.scan, row.warning)
             else:
                 row.status = "failed"
                 row.error = f"{type(res.error).__name__}: {res.error}"
@@ -243,17 +256,23 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
 
 def summary_table(results: Sequence[ScanResult]) -> str:
     """The results of :func:`align_many` as a text table: scan, shifts RMS, centre,
-    time, status (and the error of failed scans)."""
-    head = ("scan", "shifts RMS (px)", "centre (px)", "time (s)", "status")
+    time, the self-check, status (and the error of failed scans); a scan whose alignment
+    could not show an improvement reads "NOT improved", and its warning follows the
+    table."""
+    head = ("scan", "shifts RMS (px)", "centre (px)", "time (s)", "check", "status")
     rows = []
     for r in results:
         status = r.status if r.error is None else f"{r.status}: {r.error}"
         rows.append((Path(r.scan).name,
                      "-" if r.shifts_rms is None else f"{r.shifts_rms:.2f}",
                      "-" if r.center is None else f"{r.center:.2f}",
-                     "-" if r.seconds is None else f"{r.seconds:.1f}", status))
-    widths = [max(len(head[k]), *(len(row[k]) for row in rows)) for k in range(4)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head[:4], widths, strict=True)) + "  " + head[4]]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
-              for row in rows]
+                     "-" if r.seconds is None else f"{r.seconds:.1f}",
+                     r.check or "-", status))
+    n = len(head) - 1
+    widths = [max(len(head[k]), *(len(row[k]) for row in rows)) for k in range(n)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head[:n], widths, strict=True)) + "  "
+             + head[n]]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row[:n], widths, strict=True)) + "  "
+              + row[n] for row in rows]
+    lines += [f"warning: {Path(r.scan).name}: {r.warning}" for r in results if r.warning]
     return "\n".join(lines)

@@ -134,3 +134,34 @@ def test_self_check_passes_a_real_improvement_and_records_both_measures():
     assert v.consistency_after < v.consistency_before
     assert v.sharpness_after > v.sharpness_before
     assert set(v.to_record()) >= {"consistency_before", "consistency_after", "improved"}
+
+
+def _noise_file(path):
+    noise = np.random.default_rng(1).normal(1.0, 0.3, (90, 40, 64)).astype(np.float32)
+    tda.io.write_dx(path, noise, theta=THETA, data_units="1/pixel", state="line_integrals")
+    return noise
+
+
+def test_cli_align_records_the_failed_self_check_in_process_and_the_report(tmp_path):
+    from tomopy_dlalign import cli
+    from tomopy_dlalign.common.process import read_process
+
+    src = tmp_path / "noise.h5"
+    noise = _noise_file(src)
+    out, report = tmp_path / "aligned.h5", tmp_path / "qa"
+    assert cli.main(["align", str(src), "-o", str(out), "--center", "32",
+                     "--report", str(report), "--no-progress"]) == 0
+    params = read_process(out).step("align").parameters
+    assert params["warning"].startswith("alignment could not show")
+    assert params["self_check"]["improved"] is False
+    np.testing.assert_array_equal(tda.io.read(out).data, noise)   # the input, returned
+    assert (report / "shifts.png").stat().st_size > 0
+
+
+def test_align_many_summary_says_not_improved_with_the_warning(tmp_path):
+    src = tmp_path / "noise.h5"
+    _noise_file(src)
+    results = tda.align_many([src], tmp_path / "out", center=32.0, show_progress=False)
+    assert results[0].status == "done" and results[0].check == "NOT improved"
+    table = tda.scale.summary_table(results)
+    assert "NOT improved" in table and "warning: noise.h5: alignment could not show" in table
