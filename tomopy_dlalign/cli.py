@@ -292,7 +292,8 @@ def _cmd_align(args) -> int:
         files = alignment_report(args.report, theta, dx, dy, line, aligned,
                                  fbp(line, theta, center=info.center),
                                  fbp(aligned, theta, center=info.center), **truth,
-                                 verdict=info.verdict, center_note=_center_note(info))
+                                 verdict=info.verdict,
+                                 center_note=_center_note(info) + _defects_note(prep))
         logger.info("report: %s", ", ".join(map(str, files)))
     logger.info("wrote %s", args.output)
     return 0
@@ -306,6 +307,15 @@ def _center_note(info) -> str:
     return (f"axis {info.center:.2f} px (estimates "
             + ", ".join(f"{k} {v:.2f}" for k, v in est.items())
             + f"; spread {info.center_spread:.1f} px)")
+
+
+def _defects_note(prep: dict) -> str:
+    """What normalisation replaced, for the report (empty when nothing was looked for)."""
+    found = prep.get("defects")
+    if not found:
+        return ""
+    counts = ", ".join(f"{n} {kind}" for kind, n in found["counts"].items() if n)
+    return f"; detector defects replaced: {counts or 'none found'}"
 
 
 def _cmd_train(args) -> int:

@@ -28,7 +28,7 @@ from ..recon.projectors import Projector, make_projector
 from .capture import mass_prepass
 from .conditioning import registration_view
 from .registration import is_impulsive, phase_correlation
-from .selfcheck import Verdict, self_check
+from .selfcheck import Verdict, before_measures, self_check
 from .shifts import shift_tensor
 
 logger = logging.getLogger(__name__)
@@ -42,9 +42,9 @@ POLISH_ITERS = 5
 POLISH_ROUNDS = 2
 #: with ``polish=True`` the rounds go on, up to this many, while a round still moves the
 #: shifts by more than POLISH_TOL px RMS (measured scans converge more slowly than clean
-#: phantoms, which stop at POLISH_ROUNDS)
+#: phantoms, which mostly stop at POLISH_ROUNDS)
 POLISH_ROUNDS_MAX = 6
-POLISH_TOL = 0.05
+POLISH_TOL = 0.1
 POLISH_ROUNDS_THIN = 4
 #: largest image side the polish works at (larger stacks are binned for it)
 POLISH_SIZE = 512
@@ -252,6 +252,7 @@ class _Coarse:
     small: torch.Tensor
     A: Projector
     factor: int
+    before: tuple | None = None     # the self-check's measures of the unshifted stack
 
 
 def _network(view, th, c, net, iters, auto, capture, backend, batch_size, info, show_progress,
@@ -262,7 +263,8 @@ def _network(view, th, c, net, iters, auto, capture, backend, batch_size, info, 
     factor = network_factor(tuple(view.shape), net.config.size)
     small = downsample(view, factor)
     A = make_projector(th, small.shape[2], c / factor, backend=backend, device=view.device)
-    init = _capture(small, th, A, factor, info) if capture else None
+    before = before_measures(small, A)
+    init = _capture(small, th, A, factor, before[0], info) if capture else None
 
     def register(current, ref):
         return predict(net, current, ref, batch_size=batch_size, device=view.device)
@@ -279,19 +281,19 @@ def _network(view, th, c, net, iters, auto, capture, backend, batch_size, info, 
             info.center = cs * factor
             A = make_projector(th, small.shape[2], cs, backend=backend, device=view.device)
             dx, dy = cycles(A, (dx, dy))
-    return _Coarse(dx, dy, small, A, factor)
+    return _Coarse(dx, dy, small, A, factor, before if A.center == c / factor else None)
 
 
-def _capture(small, th, A, factor, info):
+def _capture(small, th, A, factor, plain, info):
     """The capture pre-pass (:func:`.capture.mass_prepass`) on the small stack, kept when
-    it makes the stack more consistent than no correction; full-size pixels or None."""
+    it makes the stack more consistent than no correction (``plain``, the misfit of the
+    unshifted stack); full-size pixels or None."""
     c = A.center
     inside = inside_field_of_view(small.sum(1).double().cpu().numpy())
     ex, ey = mass_prepass(small.cpu().numpy(), th, c, inside)
     info.capture = False
     if not (np.abs(ex).max() > 0.5 or np.abs(ey).max() > 0.5):
         return None
-    plain = consistency(small, reproject_cycle(small, th, c, A))
     moved = shift_tensor(small, -ex, -ey)
     info.capture = consistency(moved, reproject_cycle(moved, th, c, A)) < plain
     logger.debug("capture pre-pass %s (RMS %.2f px)", "kept" if info.capture else "dropped",
@@ -334,7 +336,7 @@ def _self_check(coarse, dx, dy, info):
     """The self-check (:func:`.selfcheck.self_check`) on the coarse step's small stack;
     when the alignment cannot show an improvement, warn and return zero shifts."""
     info.verdict = self_check(coarse.small, None, None, coarse.factor, dx, dy,
-                              projector=coarse.A)
+                              projector=coarse.A, before=coarse.before)
     if info.verdict.improved:
         logger.info(info.verdict.message)
         return dx, dy

@@ -68,7 +68,7 @@ def alignment_report(folder: str | os.PathLike, theta, dx, dy, before, after, re
                      f"without rigid motion), {np.mean(np.hypot(rx, ry) < 1) * 100:.0f} % "
                      f"within 1 px")
         ax.legend(fontsize=8)
-    banner_lines = (verdict is not None) * (2 if not verdict.improved else 1) + bool(center_note)
+    banner_lines = (0 if verdict is None else 1 if verdict.improved else 2) + bool(center_note)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.045 * banner_lines))
     files.append(folder / "shifts.png")
     fig.savefig(files[-1], dpi=100)

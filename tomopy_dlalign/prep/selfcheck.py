@@ -90,11 +90,13 @@ def measures(stack: torch.Tensor, reconstruct, project) -> tuple[float, float]:
 
 
 def self_check(small: torch.Tensor, theta: np.ndarray, center: float, factor: int, dx, dy,
-               backend: str = "auto", projector: Projector | None = None) -> Verdict:
+               backend: str = "auto", projector: Projector | None = None,
+               before: tuple[float, float] | None = None) -> Verdict:
     """The verdict on shifts ``(dx, dy)`` (full-size pixels) of a stack, measured on
     ``small``, that stack binned by ``factor`` (axis ``center`` in its pixels): the
     measures of :func:`measures` with ``CHECK_ITERS`` MLEM iterations, before and after
-    the shifts, judged by :func:`judge`.
+    the shifts, judged by :func:`judge`. ``before``: the measures of ``small`` already
+    taken (:func:`before_measures`).
 
     Example
     -------
@@ -112,9 +114,14 @@ def self_check(small: torch.Tensor, theta: np.ndarray, center: float, factor: in
         return mlem_tensor(s, A, CHECK_ITERS)
 
     dx, dy = np.asarray(dx, np.float64), np.asarray(dy, np.float64)
-    before = measures(small, reconstruct, A.forward)
+    before = before if before is not None else measures(small, reconstruct, A.forward)
     after = measures(shift_tensor(small, -dx / factor, -dy / factor), reconstruct, A.forward)
     return judge(before, after)
+
+
+def before_measures(small: torch.Tensor, projector: Projector) -> tuple[float, float]:
+    """:func:`measures` of the stack before any shift, as :func:`self_check` takes them."""
+    return measures(small, lambda s: mlem_tensor(s, projector, CHECK_ITERS), projector.forward)
 
 
 def summary(verdict: Verdict | None) -> str:
@@ -124,6 +131,6 @@ def summary(verdict: Verdict | None) -> str:
     return "improved" if verdict.improved else "NOT improved"
 
 
-__all__ = ["CHECK_ITERS", "MARGIN", "Verdict", "judge", "measures", "self_check", "sharpness",
-           "summary"]
+__all__ = ["CHECK_ITERS", "MARGIN", "Verdict", "before_measures", "judge", "measures",
+           "self_check", "sharpness", "summary"]
 
