@@ -3,8 +3,9 @@
 Run: ``python benchmarks/bench_clean_regression.py --baseline DIR [--rounds 3]``, where
 ``DIR`` is a checkout of the earlier version (``git worktree add DIR <commit>``). Each
 case runs in a fresh process per version, the two versions interleaved round by round,
-so that both see the same machine load; the figures are the median time (the first call
-of a process included, as a user's script pays it) and the error against the drawn jitter
+so that both see the same machine load; the figures are the median wall time and CPU
+time of the process (the first call of a process included, as a user's script pays it;
+CPU time is the fairer ratio on a loaded machine) and the error against the drawn jitter
 with rigid motion removed.
 
 Cases (181 angles over 180 degrees, 128 px, 64 rows, +-10 px unless stated; centre
@@ -35,9 +36,9 @@ p = tda.shift(tda.reproject(vol, th), dx, dy)
 if noise:
     p = tda.simulate.add_noise(p, "salt_pepper", noise, seed=77)
 c = center if center == "auto" else float(center)
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 _, ex, ey = tda.align(p, th, center=c, show_progress=False)
-print(json.dumps({"seconds": time.perf_counter() - t,
+print(json.dumps({"seconds": time.perf_counter() - t, "cpu": time.process_time() - cpu,
                   "rmse": residual_rmse(ex, ey, dx, dy, theta=th)}))
 """
 
@@ -69,14 +70,18 @@ def main(argv=None) -> int:
         row = {"case": f"{case[0]} {'clean' if not case[1] else f'{case[1]:.0%} s&p'}",
                "center": case[2]}
         for name in ("baseline", "this"):
-            secs = sorted(r["seconds"] for r in res[name])
-            row[f"{name}_seconds"] = secs[len(secs) // 2]
+            for key in ("seconds", "cpu"):
+                vals = sorted(r[key] for r in res[name])
+                row[f"{name}_{key}"] = vals[len(vals) // 2]
             row[f"{name}_rmse"] = res[name][0]["rmse"]
         row["time_ratio"] = row["this_seconds"] / row["baseline_seconds"]
+        row["cpu_ratio"] = row["this_cpu"] / row["baseline_cpu"]
         rows.append(row)
         print(f"{row['case']:28s} centre {row['center']:4s}  error {row['baseline_rmse']:.3f} "
-              f"-> {row['this_rmse']:.3f} px   time {row['baseline_seconds']:.2f} -> "
-              f"{row['this_seconds']:.2f} s ({row['time_ratio']:.2f}x)", flush=True)
+              f"-> {row['this_rmse']:.3f} px   wall {row['baseline_seconds']:.2f} -> "
+              f"{row['this_seconds']:.2f} s ({row['time_ratio']:.2f}x), CPU "
+              f"{row['baseline_cpu']:.2f} -> {row['this_cpu']:.2f} s ({row['cpu_ratio']:.2f}x)",
+              flush=True)
         if args.out:
             args.out.write_text(json.dumps(rows, indent=1))
     return 0

@@ -64,3 +64,12 @@ def test_jitter_estimated_on_a_window_of_rows_is_applied_to_every_row(tmp_path):
     assert ScanSource(tmp_path / "out.h5").shape == prj.shape
     with pytest.raises(ValueError, match="rows must satisfy"):
         align_large(tmp_path / "tall.h5", tmp_path / "x.h5", rows=(30, 90))
+
+
+def test_align_large_gives_the_same_shifts_whatever_the_blocks(scans, tmp_path):
+    s = scans[1]
+    a = align_large(s["path"], tmp_path / "a.h5", block=13, slab=9)
+    b = align_large(s["path"], tmp_path / "b.h5", block=29, slab=16)
+    np.testing.assert_allclose(a.dx, b.dx, atol=1e-4)
+    np.testing.assert_allclose(a.dy, b.dy, atol=1e-4)
+    assert a.verdict.improved and b.verdict.improved
