@@ -9,8 +9,9 @@ party) implements them in a module registered under the entry-point group
 
 and decorates plain functions with :data:`hookimpl`. Each hook returns a mapping of names
 to objects (a projector class, a reconstruction function, ...). The registry loads the
-entry points once, at first use; a plugin that fails to import or whose hook raises is
-reported by name (see :func:`broken`) and the others stay usable.
+entry points once, at first use; a plugin that fails to import or whose hook raises, or
+one that calls ``sys.exit`` while doing so, is reported by name (a warning, and
+:func:`broken`) and skipped, and the others stay usable.
 
 Example
 -------
@@ -93,8 +94,10 @@ class Registry:
                     found = impl.function() or {}
                     if not isinstance(found, dict):
                         raise TypeError(f"{hook_name} returned {type(found).__name__}, not a dict")
-                except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported
-                    self.errors[plugin] = f"{hook_name} failed: {type(exc).__name__}: {exc}"
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - sys.exit too: reported
+                    self.errors[plugin] = f"{hook_name} failed: {_failure(exc)}"
                     logger.warning("plugin %r is broken: %s", plugin, self.errors[plugin])
                     continue
                 for name, obj in found.items():
@@ -102,6 +105,14 @@ class Registry:
                         logger.warning("%s %r from plugin %r overrides the one from %r",
                                        kind, name, plugin, self.entries[kind][name][1])
                     self.entries[kind][name] = (obj, plugin)
+
+
+def _failure(exc: BaseException) -> str:
+    """What a plugin did wrong, in words: a plugin that calls ``sys.exit`` at import or in
+    a hook would otherwise end every command, silently, with its own exit code."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 _registry: Registry | None = None
@@ -117,8 +128,10 @@ def _load() -> Registry:
         try:
             module = ep.load()
             pm.register(module, name=ep.name)
-        except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported
-            reg.errors[ep.name] = f"import failed: {type(exc).__name__}: {exc}"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - sys.exit too: reported
+            reg.errors[ep.name] = f"import failed: {_failure(exc)}"
             logger.warning("plugin %r could not be loaded: %s", ep.name, reg.errors[ep.name])
     reg.collect()
     return reg

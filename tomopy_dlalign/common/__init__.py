@@ -19,16 +19,26 @@
 - :mod:`~tomopy_dlalign.common.cluster`: the ``cluster`` argument of every batch entry
   point (in-process, a Dask ``LocalCluster``, a scheduler, dask-jobqueue), the workers'
   thread share and the tasks run with progress.
+- :mod:`~tomopy_dlalign.common.launch`: the console scripts' first code, which handles
+  Ctrl-C before the heavy imports.
 
 This module itself only holds the distribution's version, so that writers of either
-package can record it without importing a package's ``__init__``.
+package can record it without importing a package's ``__init__``. It is read from the
+installed metadata at first use, so that the console scripts' launcher, which lives
+here, starts before ``importlib.metadata`` loads.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("tomopy-dlalign")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
-
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str):
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        value = version("tomopy-dlalign")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        value = "0.0.0+unknown"
+    globals()["__version__"] = value
+    return value

@@ -18,10 +18,14 @@ Exit codes:
 
 - ``0``: success;
 - ``2``: bad input (a missing, unreadable, truncated or wrong file; a bad argument; a
-  read-only or busy output; not enough memory for what was asked): one line on stderr,
+  read-only or busy output; not enough memory for what was asked; an optional package
+  that is not installed): one line on stderr,
   ``<prog> <command>: error: <what is wrong, naming the file>``;
 - ``130``: interrupted (Ctrl-C);
 - ``1``: an internal error (a bug): one line too, and the traceback with ``--debug``.
+
+``--threads`` and ``--device``, on the commands that have them, are checked before the
+work starts (:func:`check_shared_options`).
 
 ``--debug`` prints the traceback of any error before its line. ``--overwrite`` lets a
 command replace read-only outputs (:func:`~tomopy_dlalign.common.outputs.overwriting`).
@@ -42,7 +46,10 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: errors that mean "the input or the environment is wrong", not "the code is wrong";
 #: h5py, safetensors and the OS raise these for unreadable, truncated or busy files
+#: (a missing package is one too: :func:`missing_package`)
 BAD_INPUT = (ValueError, TypeError, KeyError, IndexError, OSError, MemoryError)
+#: the packages of this distribution: a module of theirs that is missing is a bug
+OWN_PACKAGES = ("tomopy_dlalign", "cdi_plugins")
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +159,38 @@ def _parsers(parser: argparse.ArgumentParser, top: bool = True):
                 yield from _parsers(sub, top=False)
 
 
+def check_shared_options(args: argparse.Namespace) -> None:
+    """Refuse a ``--threads`` or ``--device`` that the command would only trip over later,
+    before any work: torch refuses a negative thread count with a bare ``RuntimeError``,
+    and a command that happens to run on the CPU would ignore a GPU that is not there.
+    With ``--cluster`` the device is the workers', which may have a GPU this machine
+    lacks: it is left to them.
+
+    Raises
+    ------
+    ValueError
+        ``--threads`` below 0, or a ``--device`` this machine does not have
+        (:func:`~tomopy_dlalign.common.device.resolve_device`).
+    """
+    threads = getattr(args, "threads", None)
+    if isinstance(threads, int) and threads < 0:
+        raise ValueError(f"--threads must be a number of threads, 0 or more, got {threads}")
+    device = getattr(args, "device", None)
+    if isinstance(device, str) and getattr(args, "cluster", None) is None:
+        from .device import resolve_device
+
+        resolve_device(device)
+
+
+def missing_package(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a package outside this distribution is not installed (an
+    optional dependency such as dask-jobqueue): the environment is wrong, not the code,
+    and the message says what to install."""
+    if not isinstance(exc, ModuleNotFoundError):
+        return False
+    return (exc.name or "").split(".")[0] not in OWN_PACKAGES
+
+
 def error_line(exc: BaseException) -> str:
     """The message of ``exc`` as one line, naming the file when the OS gave one."""
     if isinstance(exc, KeyError) and exc.args:
@@ -188,13 +227,17 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None,
                 if (isinstance(getattr(args, "output", None), str)
                         and not getattr(args, "output_may_be_folder", False)):
                     output_target(args.output)  # refuse a bad output before the work
+                check_shared_options(args)
                 code = args.func(args)
         except BAD_INPUT as exc:
             code = _report(prog, exc, EXIT_BAD_INPUT, args.debug)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the last resort of a command line
-            code = _report(prog, exc, EXIT_INTERNAL, True if args.debug else None)
+            if missing_package(exc):
+                code = _report(prog, exc, EXIT_BAD_INPUT, args.debug)
+            else:
+                code = _report(prog, exc, EXIT_INTERNAL, True if args.debug else None)
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED

@@ -25,8 +25,9 @@ of a host divided by the task slots of the workers on it. No task starts process
 its own (no ``multiprocessing``): Dask's workers are the only processes.
 
 Dask is an optional dependency (``pip install tomopy-dlalign[cluster]``): without it,
-``cluster=None`` works as always, and any other value raises an :class:`ImportError`
-that names the extra.
+``cluster=None`` works as always, and any other value raises a
+:class:`ModuleNotFoundError` (an :class:`ImportError`) that says what to install; the
+command lines report it as bad input (exit 2).
 """
 
 from __future__ import annotations
@@ -134,8 +135,9 @@ def require_distributed():
         import dask.array  # noqa: F401 - the extra's other half, checked with it
         import distributed
     except ImportError as exc:
-        raise ImportError(f"running on a Dask cluster needs dask and distributed, which are "
-                          f"not installed here ({exc.name or exc}): {EXTRA}") from exc
+        raise ModuleNotFoundError(
+            f"running on a Dask cluster needs dask and distributed, which are not installed "
+            f"here ({exc.name or exc}): {EXTRA}", name=exc.name or "distributed") from exc
     return distributed
 
 
@@ -233,8 +235,10 @@ def _jobqueue_cluster(spec: ClusterSpec):
     try:
         import dask_jobqueue
     except ImportError as exc:
-        raise ImportError(f"cluster={spec.name!r} needs dask-jobqueue (pip install "
-                          "dask-jobqueue) and its configuration (jobqueue.yaml)") from exc
+        raise ModuleNotFoundError(
+            f"cluster={spec.name!r} needs dask-jobqueue, which is not installed here: pip "
+            "install dask-jobqueue, and configure it (jobqueue.yaml)",
+            name=exc.name or "dask_jobqueue") from exc
     cls = getattr(dask_jobqueue, JOBQUEUE[spec.name])
     with cls() as cluster:
         cluster.scale(spec.n_workers or 1)

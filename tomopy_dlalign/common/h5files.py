@@ -1,16 +1,21 @@
-"""Safe HDF5 writing and provenance, shared by the Data Exchange and CXI writers.
+"""Safe HDF5 reading and writing, and provenance, shared by every reader and writer.
 
 Files are written to a temporary file in the destination folder and renamed over the
-target only once complete, so an existing output is never left half-written.
+target only once complete, so an existing output is never left half-written. Files are
+read only within their own folder: :func:`open_h5` refuses a file whose external links,
+virtual datasets or external storage lead elsewhere (:func:`check_external`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime
+import glob
 import json
 import os
 import platform
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,9 +81,15 @@ def write_provenance(f: h5py.File, package: str, version: str, parameters: dict 
     return grp
 
 
-def open_h5(path: str | os.PathLike, mode: str = "r") -> h5py.File:
+def open_h5(path: str | os.PathLike, mode: str = "r",
+            allow_external: bool | None = None) -> h5py.File:
     """Open an existing HDF5 file for reading (``mode="r+"``: and writing), with errors
-    that say what is wrong."""
+    that say what is wrong.
+
+    For reading, the file's external links, virtual datasets and external storage must
+    stay within its folder (:func:`check_external`) unless ``allow_external`` is True
+    (None: the setting of :func:`allowing_external`, off by default).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"file {str(path)!r} does not exist")
@@ -87,7 +98,7 @@ def open_h5(path: str | os.PathLike, mode: str = "r") -> h5py.File:
     if not h5py.is_hdf5(path):
         raise ValueError(f"{str(path)!r} is not an HDF5 file (no HDF5 signature found)")
     try:
-        return h5py.File(path, mode)
+        f = h5py.File(path, mode)
     except BlockingIOError as exc:
         raise OutputBusyError(exc.errno, f"{str(path)!r} is open for writing in another "
                               "process; wait for it to finish", str(path)) from None
@@ -95,6 +106,13 @@ def open_h5(path: str | os.PathLike, mode: str = "r") -> h5py.File:
         raise ValueError(
             f"{str(path)!r} could not be opened as HDF5; it may be truncated or corrupt ({exc})"
         ) from exc
+    if mode == "r":
+        try:
+            check_external(f, allow_external)
+        except BaseException:
+            f.close()
+            raise
+    return f
 
 
 def require_dataset(f: h5py.File, name: str) -> h5py.Dataset:
@@ -105,6 +123,184 @@ def require_dataset(f: h5py.File, name: str) -> h5py.Dataset:
     if not isinstance(obj, h5py.Dataset):
         raise KeyError(f"{name!r} in {f.filename!r} is a group, expected a dataset")
     return obj
+
+
+_ALLOW_EXTERNAL = contextvars.ContextVar("allow_external_hdf5", default=False)
+
+#: the environment variables through which HDF5 redirects each kind of reference
+_PREFIX_ENV = {"external link": "HDF5_EXT_PREFIX", "virtual dataset": "HDF5_VDS_PREFIX",
+               "external storage": "HDF5_EXTFILE_PREFIX"}
+
+
+@contextlib.contextmanager
+def allowing_external(enabled: bool | None = True) -> Iterator[None]:
+    """Within the block, HDF5 readers whose ``allow_external`` is None follow references
+    outside the file's folder (what ``--allow-external`` does on the command lines);
+    ``enabled=None`` leaves the setting as it is."""
+    if enabled is None:
+        yield
+        return
+    token = _ALLOW_EXTERNAL.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _ALLOW_EXTERNAL.reset(token)
+
+
+def check_external(f: h5py.File, allow_external: bool | None = None) -> None:
+    """Refuse an HDF5 file whose references to other files lead outside its folder.
+
+    HDF5 reads data from other files in three ways, all of which NeXus master files use
+    to point at their frames (Eiger, Diamond, ESRF): external links
+    (:class:`h5py.ExternalLink`), virtual datasets (``Dataset.virtual_sources()``;
+    ``"."`` is the file itself) and external storage (``Dataset.external``: raw bytes in
+    another file). Every such reference of ``f``, whether or not a reader goes on to use
+    it, must lead to a regular file beside ``f`` or below its folder, after symbolic
+    links are resolved; the HDF5 files reached are checked in turn, against the same
+    folder. A reference to a file elsewhere (an absolute path, ``..`` out of the folder,
+    a link out of it) or to a device, FIFO or folder is refused.
+
+    Parameters
+    ----------
+    f : h5py.File
+        An open file.
+    allow_external : bool, optional
+        True follows every reference unchecked; None (default): the setting of
+        :func:`allowing_external` (``--allow-external``), off unless set.
+
+    Raises
+    ------
+    ValueError
+        One line naming the file, the link or dataset, and its target.
+
+    Notes
+    -----
+    Targets are located as HDF5 locates them, so that the file checked is the file
+    read. External links and virtual-dataset sources with a relative name are looked up
+    under the prefixes of ``HDF5_EXT_PREFIX`` and ``HDF5_VDS_PREFIX`` (``${ORIGIN}``: the
+    holding file's folder), then beside the file that holds the reference, then in the
+    current folder; an absolute name that does not exist is looked up again by its base
+    name the same way. Every candidate that exists up to the first HDF5 file is checked,
+    so a fallback cannot lead out of the folder. A relative external-storage name is
+    taken by HDF5 from the current folder, not the file's (or under
+    ``HDF5_EXTFILE_PREFIX``): such a file reads only when run from its folder, and is
+    otherwise refused. HDF5 reads these variables once, when it starts; the check reads
+    them when it runs, so change them only before the program starts.
+
+    Example
+    -------
+    >>> import h5py, tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> with h5py.File(os.path.join(d, "frames.h5"), "w") as g:
+    ...     g["data"] = [1, 2]
+    >>> with h5py.File(os.path.join(d, "master.h5"), "w") as f:
+    ...     f["data"] = h5py.ExternalLink("frames.h5", "/data")
+    ...     check_external(f)  # beside the file: followed
+    ...     f["other"] = h5py.ExternalLink("/etc/passwd", "/")
+    ...     check_external(f)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: ...external link /other points to '/etc/passwd', outside the folder...
+    """
+    if _ALLOW_EXTERNAL.get() if allow_external is None else allow_external:
+        return
+    top = os.path.abspath(f.filename)
+    root = os.path.realpath(os.path.dirname(top))
+    _check_file(f, top, root, top, {os.path.realpath(top)})
+
+
+def _check_file(f: h5py.File, holder: str, root: str, top: str, seen: set) -> None:
+    """Check the references of ``f`` (opened as ``holder``) and the files they reach."""
+    for kind, name, target in _references(f):
+        for candidate in _candidates(kind, target, os.path.dirname(holder)):
+            if not _check_target(kind, name, target, candidate, holder, root, top):
+                continue  # absent: HDF5 tries the next candidate
+            if kind == "external storage":
+                break
+            if _check_reached(candidate, root, top, seen) and "%b" not in target:
+                break  # the file HDF5 opens: it never tries the later candidates
+
+
+def _check_reached(candidate: str, root: str, top: str, seen: set) -> bool:
+    """Check an HDF5 file that a reference reaches; False when HDF5 cannot open it."""
+    real = os.path.realpath(candidate)
+    if real in seen:
+        return True
+    try:
+        g = h5py.File(candidate, "r")
+    except OSError:
+        return False
+    seen.add(real)
+    with g:
+        _check_file(g, os.path.abspath(candidate), root, top, seen)
+    return True
+
+
+def _references(f: h5py.File) -> list[tuple[str, str, str]]:
+    """``(kind, link or dataset path, target file name)`` of every reference of ``f``."""
+    refs = []
+
+    def link(name, lnk):
+        if isinstance(lnk, h5py.ExternalLink):
+            refs.append(("external link", "/" + name, lnk.filename))
+
+    def dataset(name, obj):
+        if not isinstance(obj, h5py.Dataset):
+            return
+        refs.extend(("external storage", "/" + name, n) for n, _, _ in obj.external or ())
+        if obj.is_virtual:
+            refs.extend(("virtual dataset", "/" + name, m.file_name)
+                        for m in obj.virtual_sources() if m.file_name != ".")
+
+    try:
+        # neither visit follows soft or external links: nothing outside is opened here
+        f.visititems_links(link)
+        f.visititems(dataset)
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise ValueError(f"{f.filename!r} could not be read as HDF5; it may be truncated or "
+                         f"corrupt ({exc})") from exc
+    return list(dict.fromkeys(refs))
+
+
+def _check_target(kind: str, name: str, target: str, candidate: str, holder: str,
+                  root: str, top: str) -> bool:
+    """Refuse ``candidate`` outside ``root`` or not a regular file; whether it exists."""
+    exists = os.path.exists(candidate)
+    if not exists and kind != "external storage":
+        return False
+    real = os.path.realpath(candidate)
+    if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+        why = f"outside the folder {root!r} of {top!r}"
+        if (kind == "external storage" and not os.path.isabs(target)
+                and not os.environ.get(_PREFIX_ENV[kind])):
+            why += ("; HDF5 looks up relative external-storage names in the current folder, "
+                    "so run from the file's folder")
+    elif exists and not stat.S_ISREG(os.stat(real).st_mode):
+        why = "which is not a regular file (a device, FIFO, socket or folder)"
+    else:
+        return exists
+    shown = repr(target) + (f" ({candidate!r})" if candidate != target else "")
+    raise ValueError(f"{holder!r}: {kind} {name} points to {shown}, {why}; refusing to "
+                     "read it (allow_external=True or --allow-external follows it)")
+
+
+def _candidates(kind: str, target: str, here: str) -> list[str]:
+    """Where HDF5 looks for ``target`` of a reference held by a file in folder ``here``,
+    in its order (:func:`check_external`, Notes)."""
+    prefixes = [here + p[len("${ORIGIN}"):] if p.startswith("${ORIGIN}") else p
+                for p in os.environ.get(_PREFIX_ENV[kind], "").split(os.pathsep) if p]
+    if kind == "external storage":
+        base = prefixes[0] if prefixes else os.getcwd()
+        return [os.path.join(base, target)]
+    names = [target] if os.path.isabs(target) else []
+    base = os.path.basename(target) if names else target
+    names += [os.path.join(p, base) for p in prefixes]
+    names += [os.path.join(here, base), os.path.join(os.getcwd(), base)]
+    if kind == "virtual dataset" and "%b" in target:
+        # printf-style source names: %b is the block number, %% a percent sign
+        patterns = [glob.escape(n).replace("%%", "\0").replace("%b", "*").replace("\0", "%")
+                    for n in names]
+        return sorted({m for p in patterns for m in glob.glob(p)})
+    return names
 
 
 #: the attribute that marks a file made by a resumable generator, and by which one

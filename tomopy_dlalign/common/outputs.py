@@ -5,7 +5,15 @@ One policy for every file the packages write (HDF5, TIFF, weights, JSON, PNG):
 - **Atomic.** The file is written under a unique temporary name in the destination
   folder and renamed over the target only once complete, so a reader (or a kill at any
   instant) sees either the old file or the complete new one. Each writer gets its own
-  temporary name, so two writers never share one.
+  temporary name, so two writers never share one. A name so long that the temporary
+  name would pass the file system's limit (``PC_NAME_MAX``, usually 255 bytes) gets a
+  shortened temporary name, made unique by a hash of the full name.
+- **Never over an input.** An output that is the same file (device and inode, so links
+  of either kind count) as a file the command reads (:func:`reading`, :func:`reads`) is
+  refused, naming both.
+- **Regular files only.** An existing output that is a device, a FIFO or a socket is
+  refused, never replaced: ``-o /dev/null`` does not replace the system's.
+- **A writable folder**, checked when the output is, before any work.
 - **Permissions from the umask**, as for any new file the user creates (``0o666 &
   ~umask``): results on a shared machine are readable by the colleagues the umask allows.
 - **Read-only outputs are refused** (an existing file with no write permission bit) unless
@@ -16,6 +24,12 @@ One policy for every file the packages write (HDF5, TIFF, weights, JSON, PNG):
   :class:`OutputBusyError` (an ``OSError``) naming the file, instead of two processes
   racing to rename over each other. The lock is an exclusive ``flock`` on a hidden
   ``.<name>.lock`` file beside the output.
+- **A full disk is one error.** Running out of space while writing
+  (``ENOSPC``/``EDQUOT``, raised or only reported by h5py while it closes a dataset) ends
+  the block with :class:`DiskFullError` naming the file and the space free, and the
+  temporary file is removed: the output is the old file or none. Writers that know their
+  size check it first (:func:`require_space`); writers that append in place reserve the
+  room for each part before computing it (:func:`reserve_space`).
 """
 
 from __future__ import annotations
@@ -24,18 +38,56 @@ import contextlib
 import contextvars
 import errno
 import fcntl
+import functools
+import hashlib
 import os
 import re
+import shutil
 import stat
+import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 _OVERWRITE = contextvars.ContextVar("overwrite_read_only", default=False)
+_INPUTS: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("inputs", default=())
+# the full-disk errors h5py reported while a block of :func:`full_disk_errors` ran
+_SWALLOWED: contextvars.ContextVar[list | None] = contextvars.ContextVar("full_disk",
+                                                                         default=None)
+_HOOK_LOCK = threading.Lock()
+_previous_hook = sys.unraisablehook
+
+_FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+_FULL_DISK_TEXT = ("No space left on device", "Disk quota exceeded")
+# what the hidden names add to an output's name: "." + name + ".XXXXXXXX.tmp"
+_HIDDEN_EXTRA = 14
+_FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
 
 
 class OutputBusyError(BlockingIOError):
     """Another process is writing the same output file."""
+
+
+class OutputIsInputError(ValueError):
+    """An output is the same file as one of the command's inputs."""
+
+
+class DiskFullError(OSError):
+    """Not enough space on the file system of an output (``errno`` is ``ENOSPC``)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.errno = errno.ENOSPC
+
+
+def _os_error(cls: type[OSError], code: int, message: str) -> OSError:
+    """``cls(message)`` with ``errno`` set: its text is the message alone (no
+    ``[Errno N]``, no repeated file name) for the command lines' one-line errors."""
+    exc = cls(message)
+    exc.errno = code
+    return exc
 
 
 @contextlib.contextmanager
@@ -49,6 +101,61 @@ def overwriting(enabled: bool = True) -> Iterator[None]:
         _OVERWRITE.reset(token)
 
 
+@contextlib.contextmanager
+def reading(paths: str | os.PathLike | Iterable[str | os.PathLike | None] | None
+            ) -> Iterator[None]:
+    """Within the block, ``paths`` are inputs: :func:`output_target` (so every writer)
+    refuses an output that is the same file as one of them.
+
+    Blocks nest (the inputs add up). ``None`` entries, and files that do not exist, are
+    ignored; the comparison is made when an output is checked, by device and inode, so a
+    symbolic or hard link to an input is the input.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> scan = pathlib.Path(tempfile.mkdtemp()) / "scan.h5"
+    >>> _ = scan.write_bytes(b"measured")
+    >>> with reading([scan]):
+    ...     output_target(scan)
+    Traceback (most recent call last):
+    ...
+    tomopy_dlalign.common.outputs.OutputIsInputError: output ... is the input ...
+    """
+    if paths is None or isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    token = _INPUTS.set(_INPUTS.get() + tuple(Path(p) for p in paths if p is not None))
+    try:
+        yield
+    finally:
+        _INPUTS.reset(token)
+
+
+def reads(*names: str) -> Callable:
+    """Decorate a command ``func(args)`` of an argparse command line that reads the files
+    named by the attributes ``names`` of ``args`` (a path, a list of paths or None).
+
+    The command runs within :func:`reading` of those files, and its ``args.output`` (a
+    file name; unless the command sets ``output_may_be_folder``) is checked by
+    :func:`output_target` before it starts: ``recon scan.h5 -o scan.h5`` is refused
+    before any work.
+    """
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def command(args) -> int:
+            paths = []
+            for name in names:
+                value = getattr(args, name, None)
+                paths += value if isinstance(value, (list, tuple)) else [value]
+            with reading(paths):
+                output = getattr(args, "output", None)
+                if isinstance(output, str) and not getattr(args, "output_may_be_folder", False):
+                    output_target(output)
+                return func(args)
+        return command
+    return decorate
+
+
 def new_file_mode() -> int:
     """The permissions the umask gives a new file (``0o666 & ~umask``)."""
     umask = os.umask(0)
@@ -59,9 +166,10 @@ def new_file_mode() -> int:
 def output_target(path: str | os.PathLike, overwrite: bool | None = None) -> Path:
     """Where writing ``path`` really goes, after the checks every writer makes.
 
-    A symbolic link resolves to its target (written through); the folder must exist; a
-    folder at ``path`` or an existing read-only file is refused (the latter unless
-    ``overwrite``; ``None``: the setting of :func:`overwriting`).
+    A symbolic link resolves to its target (written through). The folder must exist and
+    be writable; the name must fit the file system's limit; an existing ``path`` must be
+    a regular file, not one of the inputs declared with :func:`reading`, and not
+    read-only (unless ``overwrite``; ``None``: the setting of :func:`overwriting`).
 
     Raises
     ------
@@ -70,7 +178,14 @@ def output_target(path: str | os.PathLike, overwrite: bool | None = None) -> Pat
     IsADirectoryError
         ``path`` is a folder.
     PermissionError
-        ``path`` is an existing read-only file and ``overwrite`` is not set.
+        The folder is not writable, or ``path`` is an existing read-only file and
+        ``overwrite`` is not set.
+    OSError
+        The name is longer than the file system allows (``ENAMETOOLONG``).
+    OutputIsInputError
+        ``path`` is the same file as an input (a ``ValueError``).
+    ValueError
+        ``path`` is a device, a FIFO or a socket.
     """
     given = Path(path)
     target = Path(os.path.realpath(given)) if given.is_symlink() else given
@@ -78,11 +193,64 @@ def output_target(path: str | os.PathLike, overwrite: bool | None = None) -> Pat
         raise FileNotFoundError(f"output folder {str(target.parent)!r} does not exist")
     if target.is_dir():
         raise IsADirectoryError(f"output {str(given)!r} is a folder, expected a file name")
-    overwrite = _OVERWRITE.get() if overwrite is None else overwrite
-    if target.exists() and is_read_only(target) and not overwrite:
-        raise PermissionError(errno.EACCES, f"output {str(given)!r} exists and is read-only; "
-                              "pass --overwrite (overwrite=True) to replace it", str(given))
+    limit = _name_max(target.parent)
+    if len(os.fsencode(target.name)) > limit:
+        raise _os_error(OSError, errno.ENAMETOOLONG, f"output name {target.name!r} is "
+                        f"{len(os.fsencode(target.name))} bytes long; the file system of "
+                        f"{str(target.parent)!r} allows {limit}")
+    if target.exists():
+        _check_existing(target, given, _OVERWRITE.get() if overwrite is None else overwrite)
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise _os_error(PermissionError, errno.EACCES, f"cannot write {str(given)!r}: no "
+                        f"write permission in its folder {str(target.parent)!r}")
     return target
+
+
+def _check_existing(target: Path, given: Path, overwrite: bool) -> None:
+    """The checks of :func:`output_target` on an output that exists."""
+    st = os.stat(target)
+    for is_kind, kind in _FILE_KINDS:
+        if is_kind(st.st_mode):
+            raise ValueError(f"output {str(given)!r} is {kind}, not a regular file: outputs "
+                             "are written as new files renamed into place, so it would be "
+                             "replaced; give the name of a file")
+    for source in _INPUTS.get():
+        try:
+            same = os.path.samestat(os.stat(source), st)
+        except OSError:
+            continue
+        if same:
+            alias = "" if os.path.abspath(source) == os.path.abspath(given) else (
+                " (the same file under another name or through a link)")
+            raise OutputIsInputError(
+                f"output {str(given)!r} is the input {str(source)!r}{alias}: writing it would "
+                "replace the data being read; choose another output name")
+    if is_read_only(target) and not overwrite:
+        raise _os_error(PermissionError, errno.EACCES, f"output {str(given)!r} exists and is "
+                        "read-only; pass --overwrite (overwrite=True) to replace it")
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name, in bytes, that the file system of ``folder`` allows."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
+
+
+def _hidden_stem(target: Path) -> str:
+    """The name that the hidden files of ``target`` (temporaries, lock) start with: its
+    own name, or, when that would make them too long for the file system, the start of
+    it and a hash of all of it (the same for every writer of ``target``)."""
+    room = _name_max(target.parent) - _HIDDEN_EXTRA
+    name = target.name
+    if len(os.fsencode(name)) <= room:
+        return name
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    head = name
+    while len(os.fsencode(head)) > room - len(digest) - 1:
+        head = head[:-1]
+    return f"{head}~{digest}"
 
 
 @contextlib.contextmanager
@@ -92,15 +260,15 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     Raises :class:`OutputBusyError` at once when another process holds it.
     """
     path = Path(path)
-    lock = path.with_name(f".{path.name}.lock")
+    lock = path.with_name(f".{_hidden_stem(path)}.lock")
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, new_file_mode())
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise OutputBusyError(errno.EWOULDBLOCK, f"{str(path)!r} is being written by "
-                                  "another process; wait for it to finish", str(path)) from None
+            raise _os_error(OutputBusyError, errno.EWOULDBLOCK, f"{str(path)!r} is being "
+                            "written by another process; wait for it to finish") from None
         # the previous holder may have removed the lock file between our open and flock:
         # then we hold a lock nobody else sees, so start again with the current file
         try:
@@ -122,7 +290,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
 def _remove_stale_temporaries(path: Path) -> None:
     """Remove what writers of ``path`` killed mid-write left (the caller holds the lock,
     so no writer is using them)."""
-    pattern = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp")
+    pattern = re.compile(re.escape(f".{_hidden_stem(path)}.") + r"[a-z0-9_]{8}\.tmp")
     for entry in os.scandir(path.parent):
         if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
             with contextlib.suppress(OSError):
@@ -137,9 +305,10 @@ def atomic_output(path: str | os.PathLike, overwrite: bool | None = None,
     without an error, and is removed otherwise.
 
     ``copy_from`` starts the temporary file as a copy of that file (an in-place update
-    done on the copy). The checks, the lock and the permissions are those of the module
-    docstring; a symbolic link at ``path`` keeps pointing at the new file. ``lock=False``
-    is for a caller that holds :func:`output_lock` already.
+    done on the copy; its size is checked against the free space first). The checks, the
+    lock, the permissions and the full-disk error are those of the module docstring; a
+    symbolic link at ``path`` keeps pointing at the new file. ``lock=False`` is for a
+    caller that holds :func:`output_lock` already.
 
     Example
     -------
@@ -150,20 +319,25 @@ def atomic_output(path: str | os.PathLike, overwrite: bool | None = None,
     >>> out.read_text()
     'done'
     """
-    import shutil
-
     target = output_target(path, overwrite)
     with output_lock(target) if lock else contextlib.nullcontext():
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+        if copy_from is not None:
+            require_space(target, os.stat(copy_from).st_size)
+        fd, name = tempfile.mkstemp(prefix=f".{_hidden_stem(target)}.", suffix=".tmp",
                                     dir=target.parent)
         os.close(fd)
         tmp = Path(name)
         try:
-            if copy_from is not None:
-                shutil.copyfile(copy_from, tmp)
-            yield tmp
+            with full_disk_errors(target, f"{str(target)!r} was not written (an existing "
+                                          "file of that name is unchanged)"):
+                if copy_from is not None:
+                    shutil.copyfile(copy_from, tmp)
+                yield tmp
             os.chmod(tmp, new_file_mode())
             os.replace(tmp, target)
+        except DiskFullError:
+            os.truncate(tmp, 0)  # EXPERIMENT
+            raise
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -171,3 +345,134 @@ def atomic_output(path: str | os.PathLike, overwrite: bool | None = None,
 def is_read_only(path: str | os.PathLike) -> bool:
     """Whether an existing ``path`` has no write permission bit at all."""
     return not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _size(nbytes: float) -> str:
+    """``nbytes`` for a message: ``"96.0 KiB"``."""
+    if nbytes < 1024:
+        return f"{nbytes:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        nbytes /= 1024
+        if nbytes < 1024:
+            return f"{nbytes:.1f} {unit}"
+    return f"{nbytes / 1024:.1f} TiB"
+
+
+def _free(path: Path) -> int:
+    """Bytes free for this user on the file system that holds (or will hold) ``path``."""
+    return shutil.disk_usage(path if path.is_dir() else path.parent).free
+
+
+def _not_enough(path: str | os.PathLike, nbytes: int, free: int, note: str) -> DiskFullError:
+    return DiskFullError(f"not enough space for {str(path)!r}: {_size(nbytes)} needed, "
+                         f"{_size(free)} free on its file system" + (f"; {note}" if note else ""))
+
+
+def require_space(path: str | os.PathLike, nbytes: int, note: str = "") -> None:
+    """Refuse to write ``nbytes`` to ``path`` when its file system has less room free
+    (``shutil.disk_usage``), before anything is written.
+
+    Raises
+    ------
+    DiskFullError
+        Naming ``path``, the space needed and the space free, then ``note`` (what is
+        kept, how to go on).
+    """
+    if nbytes <= 0:
+        return
+    free = _free(Path(path))
+    if nbytes > free:
+        raise _not_enough(path, nbytes, free, note)
+
+
+def reserve_space(path: str | os.PathLike, offset: int, nbytes: int, note: str = "") -> None:
+    """Make room on disk for ``nbytes`` to be written at ``offset`` of the existing file
+    ``path`` (a writer that appends in place, before it computes the part it appends).
+
+    The space is allocated (``posix_fallocate``, which extends the file with zeros past
+    its end), so what the writer then puts there cannot fail for want of space, even if
+    another process fills the disk meanwhile. On a file system without ``fallocate`` the
+    free space is only checked (:func:`require_space`).
+
+    Raises
+    ------
+    DiskFullError
+        Naming ``path``, the space needed and free, then ``note``; the file is unchanged.
+    """
+    size = os.stat(path).st_size
+    require_space(path, offset + nbytes - size, note)
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is None or nbytes <= 0:
+        return
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        allocate(fd, offset, nbytes)
+    except OSError as exc:
+        if os.fstat(fd).st_size > size:
+            os.ftruncate(fd, size)  # what a failed allocation added
+        if exc.errno in _FULL_DISK:
+            raise _not_enough(path, offset + nbytes - size, _free(Path(path)), note) from None
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _is_full_disk(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an error it was raised from or while handling, says the disk
+    is full (h5py puts the OS's words in the text of its own errors)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if (getattr(exc, "errno", None) in _FULL_DISK
+                or any(text in str(exc) for text in _FULL_DISK_TEXT)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _unraisable(args) -> None:
+    """``sys.unraisablehook`` once :func:`full_disk_errors` has been used: h5py can only
+    report a write that fails while it closes a dataset (in ``__dealloc__``), so such a
+    full-disk error is kept for the block that wrote, instead of printed and forgotten."""
+    found = _SWALLOWED.get()
+    if found is not None and _is_full_disk(args.exc_value):
+        found.append(args.exc_value)
+    else:
+        _previous_hook(args)
+
+
+@contextlib.contextmanager
+def full_disk_errors(path: str | os.PathLike, note: str = "") -> Iterator[None]:
+    """Turn running out of space within the block into one :class:`DiskFullError` naming
+    ``path`` and the space free, then ``note`` (what became of the file).
+
+    Both kinds count: an ``OSError`` raised with ``ENOSPC``/``EDQUOT`` (or an error raised
+    while handling one, as h5py does when it closes the file), and one that h5py could
+    only report as unraisable, which is raised when the block ends: a writer never takes
+    such a file for complete.
+    """
+    global _previous_hook
+    with _HOOK_LOCK:
+        if sys.unraisablehook is not _unraisable:
+            _previous_hook, sys.unraisablehook = sys.unraisablehook, _unraisable
+    found: list = []
+    token = _SWALLOWED.set(found)
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if not _is_full_disk(exc):
+            raise
+        raise _disk_full(path, note) from exc
+    finally:
+        _SWALLOWED.reset(token)
+    if found:
+        raise _disk_full(path, note) from found[0]
+
+
+def _disk_full(path: str | os.PathLike, note: str) -> DiskFullError:
+    free = _free(Path(path))
+    return DiskFullError(f"no space left on the file system of {str(path)!r} "
+                         f"({_size(free)} free)" + (f": {note}" if note else ""))

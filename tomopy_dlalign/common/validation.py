@@ -64,8 +64,30 @@ def _cast(arr: np.ndarray, name: str, dtype: np.dtype) -> np.ndarray:
     return arr.astype(dtype, copy=False)
 
 
-def as_theta(theta, nproj: int | None = None, name: str = "theta") -> np.ndarray:
-    """Check projection angles (radians, 1D, finite) and their count against ``nproj``."""
+def check_seed(seed, name: str = "seed") -> int | None:
+    """``seed`` for ``numpy.random.SeedSequence``: None (fresh entropy) or a whole number,
+    0 or more (NumPy's own error for a negative one names neither the argument nor the
+    function)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be None or a whole number, 0 or more, got {seed!r}")
+    return int(seed)
+
+
+#: angles closer than this (radians) are one direction for ``as_theta(..., distinct=)``
+SAME_ANGLE = 1e-6
+
+
+def as_theta(theta, nproj: int | None = None, name: str = "theta",
+             distinct: int = 1) -> np.ndarray:
+    """Check projection angles (radians, 1D, finite) and their count against ``nproj``.
+
+    ``distinct`` is the fewest different directions accepted (angles closer than
+    :data:`SAME_ANGLE` count as one): 2 for a reconstruction, an alignment or a rotation
+    axis, which one projection, or one angle repeated, cannot give; 1 where one
+    projection is meaningful (a reprojection, a simulation).
+    """
     th = as_array(theta, name, ndim=1, dtype=np.float64)
     if th.size == 0:
         raise ValueError(f"{name} must hold at least one angle, got an empty array")
@@ -78,6 +100,15 @@ def as_theta(theta, nproj: int | None = None, name: str = "theta") -> np.ndarray
         raise ValueError(
             f"{name} must be in radians; its largest value is {np.abs(th).max():.1f}, "
             "which looks like degrees (use numpy.deg2rad)"
+        )
+    found = 1 + int(np.count_nonzero(np.diff(np.sort(th)) > SAME_ANGLE))
+    if found < distinct:
+        got = ("1 angle" if th.size == 1 else
+               f"{th.size} angles, all equal to {th[0]:.6g} rad" if found == 1 else
+               f"{th.size} angles in only {found} directions")
+        raise ValueError(
+            f"{name} must hold at least {distinct} different angles: tomography needs "
+            f"views of the sample from several directions, got {got}"
         )
     return th
 

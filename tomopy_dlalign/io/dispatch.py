@@ -13,7 +13,7 @@ from pathlib import Path
 
 import h5py
 
-from ..common.h5files import open_h5
+from ..common.h5files import allowing_external, open_h5
 from ..common.process import DIFFRACTION_STATES, STATES, ProcessRecord, read_process, state_of
 from .dxchange import read_dx
 from .nexus import find_nxtomo_entries, read_nxtomo
@@ -59,8 +59,8 @@ def _kind(p: Path) -> str:
                      "a folder of TIFF files), and its first bytes match none of them")
 
 
-def _hdf5_kind(p: Path) -> str:
-    with open_h5(p) as f:
+def _hdf5_kind(p: Path, allow_external: bool | None) -> str:
+    with open_h5(p, allow_external=allow_external) as f:
         if isinstance(f.get("/exchange/data"), h5py.Dataset):
             return "dxchange"
         if find_nxtomo_entries(f):
@@ -88,7 +88,7 @@ def _read_dxchange(p: Path, proj, sino, lazy: bool) -> Scan:
 
 
 def read(path: str | os.PathLike, proj=None, sino=None, *, theta=None, lazy: bool = False,
-         entry: str | None = None) -> Scan:
+         entry: str | None = None, allow_external: bool | None = None) -> Scan:
     """Read projections, flats, darks, angles and metadata from any supported file.
 
     Parameters
@@ -107,6 +107,12 @@ def read(path: str | os.PathLike, proj=None, sino=None, *, theta=None, lazy: boo
         HDF5 only: return ``data`` as a :class:`LazyStack` read on indexing.
     entry : str, optional
         NXtomo only: which entry, when a file holds several.
+    allow_external : bool, optional
+        HDF5 only: follow external links, virtual datasets and external storage that
+        lead outside the file's folder; by default (None: the setting of
+        :func:`~tomopy_dlalign.common.h5files.allowing_external`, ``--allow-external``)
+        only those beside the file or below its folder are followed
+        (:func:`~tomopy_dlalign.common.h5files.check_external`).
 
     Returns
     -------
@@ -123,7 +129,8 @@ def read(path: str | os.PathLike, proj=None, sino=None, *, theta=None, lazy: boo
     FileNotFoundError
         No such file or folder.
     ValueError
-        An unknown or damaged file, or an argument that does not apply to its format.
+        An unknown or damaged file, an argument that does not apply to its format, or an
+        HDF5 file that refers to a file outside its folder.
 
     Example
     -------
@@ -140,7 +147,7 @@ def read(path: str | os.PathLike, proj=None, sino=None, *, theta=None, lazy: boo
         raise FileNotFoundError(f"file or folder {str(p)!r} does not exist")
     kind = _kind(p)
     if kind == "hdf5":
-        kind = _hdf5_kind(p)
+        kind = _hdf5_kind(p, allow_external)
     if theta is not None and kind != "tiff":
         raise ValueError(f"theta= applies to TIFF stacks only; {str(p)!r} is {kind} and "
                          "carries its own angles")
@@ -160,6 +167,12 @@ def read(path: str | os.PathLike, proj=None, sino=None, *, theta=None, lazy: boo
         scan = read_tiff(p, theta=theta, proj=proj, sino=sino)
         scan.state = state_of(ProcessRecord(None, source=str(p)))
         return scan
+    with allowing_external(allow_external):  # every HDF5 open below, /process included
+        return _read_hdf5(p, kind, proj, sino, lazy, entry)
+
+
+def _read_hdf5(p: Path, kind: str, proj, sino, lazy: bool, entry: str | None) -> Scan:
+    """An NXtomo or Data Exchange scan with its ``/process`` record."""
     record = read_process(p)
     if record.state in DIFFRACTION_STATES:
         raise ValueError(f"{str(p)!r} holds {STATES[record.state]} (/process/state is "

@@ -122,7 +122,7 @@ def _read_theta(f, grp, nproj_total, proj, path):
 
 
 def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 0,
-            allow_nan: bool = False, lazy: bool = False):
+            allow_nan: bool = False, lazy: bool = False, allow_external: bool | None = None):
     """Read a Data Exchange file: ``(prj, flat, dark, theta)``, theta in radians.
 
     Parameters
@@ -141,6 +141,11 @@ def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 
     lazy : bool
         Return ``prj`` as a :class:`~tomopy_dlalign.io.LazyStack` that reads from the
         file only when indexed (not checked for NaN).
+    allow_external : bool, optional
+        Follow external links, virtual datasets and external storage that lead outside
+        the file's folder; by default (None: the setting of
+        :func:`~tomopy_dlalign.common.h5files.allowing_external`, ``--allow-external``)
+        they are refused (:func:`~tomopy_dlalign.common.h5files.check_external`).
 
     Returns
     -------
@@ -151,8 +156,8 @@ def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 
     Raises
     ------
     FileNotFoundError, ValueError, KeyError
-        Missing file; not HDF5, truncated, wrong rank, NaN, angle count mismatch;
-        missing ``/exchange/data``.
+        Missing file; not HDF5, truncated, wrong rank, NaN, angle count mismatch, a
+        reference to a file outside its folder; missing ``/exchange/data``.
 
     Example
     -------
@@ -163,7 +168,7 @@ def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 
     >>> prj.shape, round(float(theta[-1]), 6)
     ((4, 2, 8), 3.141593)
     """
-    with open_h5(path) as f:
+    with open_h5(path, allow_external=allow_external) as f:
         gname = _group_name(exchange_rank)
         if gname not in f:
             raise KeyError(f"group {gname!r} is missing from {str(path)!r}")
@@ -177,7 +182,7 @@ def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 
         p_sel = index_range(proj, "proj", nproj)
         s_sel = index_range(sino, "sino", nslice)
         if lazy:
-            prj = LazyStack(path, ds.name, np.arange(nproj)[p_sel], s_sel)
+            prj = LazyStack(path, ds.name, np.arange(nproj)[p_sel], s_sel, allow_external)
         else:
             prj = ds[p_sel, s_sel, :]
             if not allow_nan:
@@ -191,9 +196,11 @@ def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 
     return prj, flat, dark, theta
 
 
-def read_dataset(path: str | os.PathLike, name: str) -> np.ndarray:
-    """Read one dataset (for example ``/exchange/shift_x``) with a clear error if absent."""
-    with open_h5(path) as f:
+def read_dataset(path: str | os.PathLike, name: str,
+                 allow_external: bool | None = None) -> np.ndarray:
+    """Read one dataset (for example ``/exchange/shift_x``) with a clear error if absent;
+    ``allow_external`` as for :func:`read_dx`."""
+    with open_h5(path, allow_external=allow_external) as f:
         return require_dataset(f, name)[()]
 
 

@@ -13,6 +13,8 @@ import os
 import h5py
 import numpy as np
 
+from ..common.h5files import open_h5
+
 
 class LazyStack:
     """An ``(nproj, nslice, ncol)`` stack read from an HDF5 dataset on demand.
@@ -28,6 +30,10 @@ class LazyStack:
         whose ``image_key`` is 0).
     rows : slice, optional
         The detector rows (slices) of the stack; all by default.
+    allow_external : bool, optional
+        Follow external links, virtual datasets and external storage that lead outside
+        the file's folder (None: the setting of
+        :func:`~tomopy_dlalign.common.h5files.allowing_external`, off by default).
 
     Notes
     -----
@@ -45,12 +51,13 @@ class LazyStack:
     ((2, 1, 3), [[21, 22, 23]])
     """
 
-    def __init__(self, filename: str | os.PathLike, name: str, frames, rows: slice | None = None):
+    def __init__(self, filename: str | os.PathLike, name: str, frames, rows: slice | None = None,
+                 allow_external: bool | None = None):
         self.filename = os.fspath(filename)
         self.name = name
         self.frames = np.asarray(frames, dtype=np.int64).ravel()
         self.rows = slice(None) if rows is None else rows
-        with h5py.File(self.filename, "r") as f:
+        with open_h5(self.filename, allow_external=allow_external) as f:
             ds = f[name]
             if ds.ndim != 3:
                 raise ValueError(f"{name} in {self.filename!r} must be 3D, got shape {ds.shape}")

@@ -153,12 +153,14 @@ def _physics(group, path) -> tuple:
     if name is not None:
         ds = group[name]
         pixel_size = length_in_m(_scalar(ds), _units(ds), f"{group.name}/{name} in {path}")
-        meta["pixel_size_from"] = f"{group.name}/{name}"
+        if pixel_size is not None:
+            meta["pixel_size_from"] = f"{group.name}/{name}"
     name = _first(group, _ENERGY)
     if name is not None:
         ds = group[name]
         energy = energy_in_kev(_scalar(ds), _units(ds), f"{group.name}/{name} in {path}")
-        meta["energy_from"] = f"{group.name}/{name}"
+        if energy is not None:
+            meta["energy_from"] = f"{group.name}/{name}"
     if isinstance(group.get(_CENTER), h5py.Dataset):
         center = _scalar(group[_CENTER])
         meta["center_from"] = f"{group.name}/{_CENTER}"
@@ -166,7 +168,7 @@ def _physics(group, path) -> tuple:
 
 
 def read_nxtomo(path: str | os.PathLike, proj=None, sino=None, entry: str | None = None,
-                lazy: bool = False) -> Scan:
+                lazy: bool = False, allow_external: bool | None = None) -> Scan:
     """Read an NXtomo file: projections, flats and darks split by ``image_key``.
 
     Parameters
@@ -184,6 +186,12 @@ def read_nxtomo(path: str | os.PathLike, proj=None, sino=None, entry: str | None
     lazy : bool
         Return the projections as a :class:`LazyStack` that reads from the file only
         when indexed (flats and darks are read).
+    allow_external : bool, optional
+        Follow external links, virtual datasets and external storage (how master files
+        point at their frames) that lead outside the file's folder; by default (None:
+        the setting of :func:`~tomopy_dlalign.common.h5files.allowing_external`,
+        ``--allow-external``) only those beside the file or below its folder are
+        followed (:func:`~tomopy_dlalign.common.h5files.check_external`).
 
     Returns
     -------
@@ -191,7 +199,8 @@ def read_nxtomo(path: str | os.PathLike, proj=None, sino=None, entry: str | None
         ``data`` ``(nproj, nslice, ncol)`` in the stored dtype; ``flat``, ``dark``
         ``(n, nslice, ncol)`` or None; ``theta`` radians (None without
         ``rotation_angle``); ``pixel_size`` metres (``sample/x_pixel_size``, else the
-        detector's); ``energy`` keV; ``center`` the ``x_rotation_axis_pixel_position``
+        detector's); ``energy`` keV (a pixel size or energy that is not positive is
+        left out, with a warning); ``center`` the ``x_rotation_axis_pixel_position``
         (pixels) when recorded; ``metadata`` the entry, the ``image_key`` of every frame
         and where each value came from.
 
@@ -201,7 +210,7 @@ def read_nxtomo(path: str | os.PathLike, proj=None, sino=None, entry: str | None
         No such file.
     ValueError
         Not HDF5, truncated, no NXtomo entry, no projection (``image_key`` 0), lengths
-        that disagree.
+        that disagree, a reference to a file outside its folder.
 
     Example
     -------
@@ -213,7 +222,7 @@ def read_nxtomo(path: str | os.PathLike, proj=None, sino=None, entry: str | None
     >>> scan.data.shape, scan.flat.shape, scan.dark, scan.energy
     ((4, 2, 8), (1, 2, 8), None, 17.5)
     """
-    with open_h5(path) as f:
+    with open_h5(path, allow_external=allow_external) as f:
         entries = find_nxtomo_entries(f) if entry is None else [entry]
         if not entries:
             raise ValueError(_no_entry_message(f))
@@ -241,9 +250,9 @@ def read_nxtomo(path: str | os.PathLike, proj=None, sino=None, entry: str | None
                          f"image_key 0; frames per kind: {counts})")
     p_sel = index_range(proj, "proj", projections.size)
     rows = index_range(sino, "sino", nrows)
-    data = LazyStack(path, name, projections[p_sel], rows)
-    stacks = {kind: LazyStack(path, name, np.flatnonzero(keys == IMAGE_KEYS[kind]), rows)
-              for kind in ("flat", "dark")}
+    data = LazyStack(path, name, projections[p_sel], rows, allow_external)
+    stacks = {kind: LazyStack(path, name, np.flatnonzero(keys == IMAGE_KEYS[kind]), rows,
+                              allow_external) for kind in ("flat", "dark")}
     flat, dark = (np.asarray(s) if len(s) else None for s in stacks.values())
     meta.update(entry=entries[0], image_key=keys, data_path=name)
     return Scan(data=data if lazy else np.asarray(data), flat=flat, dark=dark,

@@ -244,18 +244,39 @@ def read_tiff_stack(path: str | os.PathLike) -> np.ndarray:
 
     The plain array, every file of a folder included; :func:`read_tiff` also returns
     the angles, flats and darks.
-    """
-    import tifffile
 
+    Raises
+    ------
+    FileNotFoundError
+        No such file, or a folder without TIFF files.
+    ValueError
+        A file that is not a readable TIFF, or a folder whose images differ in shape,
+        naming the file.
+    """
     p = Path(path)
     if p.is_dir():
         files = sorted(list(p.glob("*.tif")) + list(p.glob("*.tiff")))
         if not files:
             raise FileNotFoundError(f"no .tif or .tiff files in folder {str(p)!r}")
-        return np.stack([tifffile.imread(fp) for fp in files])
+        images = [_imread(fp) for fp in files]
+        for fp, image in zip(files, images, strict=True):
+            if image.shape != images[0].shape:
+                raise ValueError(f"{str(fp)!r} has shape {image.shape}, unlike the "
+                                 f"{images[0].shape} of the first file of its folder")
+        return np.stack(images)
     if not p.exists():
         raise FileNotFoundError(f"file {str(p)!r} does not exist")
-    return np.asarray(tifffile.imread(p))
+    return _imread(p)
+
+
+def _imread(p: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        return np.asarray(tifffile.imread(p))
+    except Exception as exc:  # tifffile raises TiffFileError, ValueError, OSError, ...
+        raise ValueError(f"{str(p)!r} could not be read as a TIFF file; it may be truncated, "
+                         f"corrupt or another format ({exc})") from exc
 
 
 def _atomic_write(p: Path, write, overwrite: bool | None) -> None:

@@ -204,11 +204,15 @@ def _image_count(info: dict, path: Path) -> int:
     taken = info.get("ImagesTaken")
     if planned is None and taken is None:
         raise ValueError(f"{str(path)!r} has no stream ImageInfo/NoOfImages")
-    if planned is not None and taken is not None and taken < planned:
+    interrupted = planned is not None and taken is not None and taken < planned
+    n = taken if interrupted or planned is None else planned
+    if n < 1:
+        raise ValueError(f"{str(path)!r} holds no image (ImageInfo/NoOfImages {planned}, "
+                         f"ImagesTaken {taken})")
+    if interrupted:
         logger.warning("%s: only %d of %d planned images were taken; reading those",
                        path, taken, planned)
-        return taken
-    return planned if planned is not None else taken
+    return n
 
 
 def _per_image_fields(ole, path: Path, n: int, kind: str) -> dict:

@@ -29,10 +29,21 @@ def _text(units) -> str:
     return str(units).strip()
 
 
-def length_in_m(value: float, units, where: str, default: str = "m") -> float:
+def _physical(value: float, where: str) -> bool:
+    """Whether a pixel size or an energy can be one (finite and positive); a warning
+    naming ``where`` when not, as the value is then dropped."""
+    if np.isfinite(value) and value > 0:
+        return True
+    logger.warning("%s is %r, not a positive number: ignoring it (the scan is read "
+                   "without it)", where, value)
+    return False
+
+
+def length_in_m(value: float, units, where: str, default: str = "m") -> float | None:
     """A length in metres, from a value and its units (``"m"``, ``"mm"``, ``"um"``, ...).
 
-    ``units=None`` means ``default``, and that assumption is logged, naming ``where``.
+    ``units=None`` means ``default``, and that assumption is logged, naming ``where``. A
+    value that is not finite and positive gives None, with a warning naming ``where``.
     """
     if units is None:
         logger.info("%s has no units attribute: assuming %s", where, default)
@@ -41,18 +52,19 @@ def length_in_m(value: float, units, where: str, default: str = "m") -> float:
     factor = _LENGTH.get(key, _LENGTH.get(key.lower()))
     if factor is None:
         raise ValueError(f"{where} has units {key!r}; expected one of m, mm, um, nm")
-    return float(value) * factor
+    return float(value) * factor if _physical(float(value), where) else None
 
 
-def energy_in_kev(value: float, units, where: str, default: str = "keV") -> float:
-    """An energy in keV, from a value and its units (``"keV"``, ``"eV"``, ``"J"``)."""
+def energy_in_kev(value: float, units, where: str, default: str = "keV") -> float | None:
+    """An energy in keV, from a value and its units (``"keV"``, ``"eV"``, ``"J"``); None,
+    with a warning naming ``where``, for a value that is not finite and positive."""
     if units is None:
         logger.info("%s has no units attribute: assuming %s", where, default)
         units = default
     key = _text(units).lower()
     if key not in _ENERGY:
         raise ValueError(f"{where} has units {_text(units)!r}; expected keV, eV or J")
-    return float(value) * _ENERGY[key]
+    return float(value) * _ENERGY[key] if _physical(float(value), where) else None
 
 
 def is_radians(units, where: str) -> bool:

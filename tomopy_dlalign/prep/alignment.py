@@ -264,17 +264,18 @@ def _network(view, th, c, net, iters, auto, capture, backend, batch_size, info, 
     small = downsample(view, factor)
     A = make_projector(th, small.shape[2], c / factor, backend=backend, device=view.device)
     before = before_measures(small, A)
-    init = _capture(small, th, A, factor, before[0], info) if capture else None
+    init, first_ref = _capture(small, th, A, factor, before[0], info) if capture else (None,
+                                                                                       None)
 
     def register(current, ref):
         return predict(net, current, ref, batch_size=batch_size, device=view.device)
 
-    def cycles(A, init):
+    def cycles(A, init, first_ref=None):
         return _iterate(small, iters, lambda cur: reproject_cycle(cur, th, A.center, A),
                         register, "align", info, show_progress, t0, scale=factor,
-                        stop_early=True, init=init, tol=CONVERGED)
+                        stop_early=True, init=init, tol=CONVERGED, first_ref=first_ref)
 
-    dx, dy = cycles(A, init)
+    dx, dy = cycles(A, init, first_ref)
     if auto:
         cs = _recentre(small, th, A, factor, dx, dy, backend, info)
         if abs(cs - A.center) * factor > 0.25:
@@ -287,18 +288,20 @@ def _network(view, th, c, net, iters, auto, capture, backend, batch_size, info, 
 def _capture(small, th, A, factor, plain, info):
     """The capture pre-pass (:func:`.capture.mass_prepass`) on the small stack, kept when
     it makes the stack more consistent than no correction (``plain``, the misfit of the
-    unshifted stack); full-size pixels or None."""
+    unshifted stack). Returns its shifts (full-size pixels) and the reference of the
+    stack they correct, which the first cycle reuses, or ``(None, None)``."""
     c = A.center
     inside = inside_field_of_view(small.sum(1).double().cpu().numpy())
     ex, ey = mass_prepass(small.cpu().numpy(), th, c, inside)
     info.capture = False
     if not (np.abs(ex).max() > 0.5 or np.abs(ey).max() > 0.5):
-        return None
+        return None, None
     moved = shift_tensor(small, -ex, -ey)
-    info.capture = consistency(moved, reproject_cycle(moved, th, c, A)) < plain
+    ref = reproject_cycle(moved, th, c, A)
+    info.capture = consistency(moved, ref) < plain
     logger.debug("capture pre-pass %s (RMS %.2f px)", "kept" if info.capture else "dropped",
                  float(np.sqrt(np.mean(ex ** 2 + ey ** 2))) * factor)
-    return (ex * factor, ey * factor) if info.capture else None
+    return ((ex * factor, ey * factor), ref) if info.capture else (None, None)
 
 
 def _recentre(small, th, A, factor, dx, dy, backend, info) -> float:
@@ -457,16 +460,18 @@ def fill_mask(shape, dx, dy, device) -> torch.Tensor:
 
 
 def _iterate(stack, iters, reference, register, desc, info, show_progress, t0,
-             scale: int = 1, stop_early: bool = False, init=None, tol: float = 0.0):
+             scale: int = 1, stop_early: bool = False, init=None, tol: float = 0.0,
+             first_ref=None):
     """Shift ``stack`` (a tensor) by the shifts found so far, make its reference with
     ``reference(current)``, estimate the residual jitter with ``register(current, ref)``,
     accumulate, up to ``iters`` times. Shifts are returned in pixels of the full-size
     stack (``scale`` times those of ``stack``); the common vertical offset is removed,
     since reprojection cannot see it. ``init`` (full-size ``(dx, dy)``) starts the cycles
     from earlier shifts; they stop once an update's RMS is below ``tol`` (pixels of
-    ``stack``). Pixels pulled in from outside the frame by the shifts are replaced by the
-    previous reference before the reconstruction and by the current one before the
-    registration (see :func:`_polish`).
+    ``stack``); ``first_ref`` is the reference of the stack corrected by ``init`` when the
+    caller has it already. Pixels pulled in from outside the frame by the shifts are
+    replaced by the previous reference before the reconstruction and by the current one
+    before the registration (see :func:`_polish`).
 
     The reprojection error of each stack against its reference (:func:`consistency`)
     scores the shifts of the previous cycle; with ``iters > 1`` the last shifts are scored
@@ -480,7 +485,7 @@ def _iterate(stack, iters, reference, register, desc, info, show_progress, t0,
     ref = None
     for k in progress(range(iters), desc, show_progress):
         current, fill = _shifted(stack, dx, dy, scale, ref)
-        ref = reference(current)
+        ref = first_ref if k == 0 and first_ref is not None else reference(current)
         current = torch.where(fill, ref, current) if fill is not None else current
         err = consistency(current, ref)
         if k > 0:

@@ -37,6 +37,23 @@ def _defect_map(defects, flat, dark, raw: np.ndarray) -> DefectMap | None:
     return dmap
 
 
+#: the largest share of the detector without response (flat <= dark) that ``normalize``
+#: accepts: beyond it there are too few good neighbours to replace those pixels from
+MAX_UNRESPONSIVE = 0.5
+
+
+def _check_response(bad: np.ndarray) -> None:
+    """Refuse flat and dark fields with ``flat <= dark`` (``bad``) in more than
+    :data:`MAX_UNRESPONSIVE` of the pixels."""
+    fraction = float(bad.mean())
+    if fraction > MAX_UNRESPONSIVE:
+        raise ValueError(
+            f"flat must exceed dark where the detector sees the beam, but flat <= dark in "
+            f"{int(bad.sum())} of {bad.size} pixels ({100 * fraction:.3g} %, more than "
+            f"{100 * MAX_UNRESPONSIVE:g} %): are the flat and dark fields swapped, or was "
+            "the flat field taken without beam?")
+
+
 def _log_defects(dmap: DefectMap) -> None:
     counts = ", ".join(f"{kind} {n}" for kind, n in dmap.counts.items() if n) or "none"
     level = logging.WARNING if dmap.fraction > 0.01 else logging.INFO
@@ -82,7 +99,8 @@ def normalize(arr, flat, dark, cutoff: float | None = None,
     ------
     ValueError
         Frames whose shape is not the projections', a ``defects`` mask of another
-        shape, or one that marks every pixel.
+        shape, or one that marks every pixel; flat and dark fields with ``flat <= dark``
+        in more than half of the pixels (:data:`MAX_UNRESPONSIVE`).
     TypeError
         A ``record`` that is not a dict.
 
@@ -99,6 +117,14 @@ def normalize(arr, flat, dark, cutoff: float | None = None,
     a beam that does not fill the detector), are those of
     :func:`~tomopy_dlalign.prep.defects.find_defects`; pass ``defects=False`` where
     they do not hold, or a mask of your own.
+
+    When more than half of the pixels have ``flat <= dark`` the fields are refused
+    rather than repaired: dead pixels are then not a defect of the detector but of the
+    fields (swapped flat and dark, a flat taken with the shutter closed, an empty
+    flat), and the result would be noise scaled by 1e6. Where the beam misses part of
+    the detector, flat and dark differ there by noise only, which puts about half of
+    those pixels at ``flat <= dark``: a beam that misses most of the detector can pass
+    the limit, and the frames are then to be cropped to the beam first.
 
     Example
     -------
@@ -118,9 +144,10 @@ def normalize(arr, flat, dark, cutoff: float | None = None,
     d = _field(dark, "dark", shape)
     if record is not None and not isinstance(record, dict):
         raise TypeError(f"record must be a dict to fill, got {type(record).__name__}")
-    dmap = _defect_map(defects, flat, dark, raw)
     denom = f - d
     bad = denom <= 0
+    _check_response(bad)
+    dmap = _defect_map(defects, flat, dark, raw)
     # with defects on, such pixels are replaced (and counted as dead) unless a mask
     # passed in leaves them out
     unmasked = bad if dmap is None else bad & ~dmap.mask

@@ -85,7 +85,7 @@ def find_center(tomo, theta, method: str = "auto", search: float | None = None,
     35.0
     """
     arr = as_array(tomo, "tomo", ndim=3)
-    th = as_theta(theta, arr.shape[0])
+    th = as_theta(theta, arr.shape[0], distinct=2)  # without rotation there is no axis
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     # salt-and-pepper noise at the detector edges would hide that the object lies inside
@@ -132,7 +132,11 @@ def resolve_center(center, tomo: np.ndarray, theta: np.ndarray, name: str = "cen
     """The rotation axis meant by ``center`` for checked projections ``tomo``:
     ``"auto"`` finds it (:func:`find_center`), ``None`` is ``ncol / 2`` (TomoPy's
     default) and a number is checked. Raises when the axis leaves the projections'
-    signal outside the reconstruction circle (:func:`check_center_covers`)."""
+    signal outside the reconstruction circle (:func:`check_center_covers`), and when
+    ``theta`` holds fewer than two different angles: without rotation there is no axis,
+    and nothing to reconstruct or align (every caller, reconstruction or alignment,
+    checks this here)."""
+    as_theta(theta, tomo.shape[0], distinct=2)
     if isinstance(center, str):
         if center != "auto":
             raise ValueError(f"{name} must be a number, 'auto' or None, got {center!r}")

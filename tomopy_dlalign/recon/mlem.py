@@ -42,7 +42,8 @@ def mlem(
         (:func:`~tomopy_dlalign.recon.find_center`), ``None`` means ``ncol / 2``
         (TomoPy's default). Ignored when ``projector`` is given.
     num_iter : int
-        Number of MLEM iterations (TomoPy defaults to 1; 20 is a useful start here).
+        Number of MLEM iterations, at least 1 (TomoPy defaults to 1; 20 is a useful
+        start here).
     init_recon : ndarray, shape (nslice, ncol, ncol), optional
         Starting volume; pass a previous result to continue where it stopped.
     device, backend : str
@@ -80,12 +81,13 @@ def mlem(
     >>> rec.shape
     (2, 32, 32)
     """
+    if isinstance(num_iter, bool) or not isinstance(num_iter, (int, np.integer)) or num_iter < 1:
+        raise ValueError(f"num_iter must be a positive integer (0 iterations would return "
+                         f"the starting image), got {num_iter!r}")
     y_np, th = check_tomo(tomo, theta)
     if projector is None:
         center = resolve_center(center, y_np, th)
     nproj, nslice, ncol = y_np.shape
-    if not isinstance(num_iter, (int, np.integer)) or num_iter < 0:
-        raise ValueError(f"num_iter must be a non-negative integer, got {num_iter!r}")
     A = projector_for(th, ncol, center, backend, device, projector)
     x0 = None
     if init_recon is not None:

@@ -570,8 +570,10 @@ def make_projector(theta, ncol: int, center: float | None = None, backend: str =
 
 
 def check_tomo(tomo, theta, name="tomo"):
+    """The checked line integrals and angles of a reconstruction (at least two
+    directions: one projection, or one angle repeated, reconstructs nothing)."""
     arr = as_array(tomo, name, ndim=3)
-    th = as_theta(theta, arr.shape[0])
+    th = as_theta(theta, arr.shape[0], distinct=2)
     return arr, th
 
 

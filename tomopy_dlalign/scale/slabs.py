@@ -99,7 +99,7 @@ def _theta(src, theta):
 
 
 def _check(theta, nproj, center, ncol):
-    th = as_theta(theta, nproj)
+    th = as_theta(theta, nproj, distinct=2)  # as mlem and fbp: one direction reconstructs nothing
     if center is None:
         return th, ncol / 2.0
     if isinstance(center, str):
@@ -177,8 +177,9 @@ def mlem_slabs(tomo, theta, center: float | None = None, num_iter: int = 20, ini
     """
     src, (nproj, nslice, ncol) = as_source(tomo)
     th, c = _check(_theta(src, theta), nproj, center, ncol)
-    if not isinstance(num_iter, (int, np.integer)) or num_iter < 0:
-        raise ValueError(f"num_iter must be a non-negative integer, got {num_iter!r}")
+    if isinstance(num_iter, bool) or not isinstance(num_iter, (int, np.integer)) or num_iter < 1:
+        raise ValueError(f"num_iter must be a positive integer (0 iterations would return "
+                         f"the starting image), got {num_iter!r}")
     rows = check_size(slab, "slab") or rows_per_slab(nproj, ncol, CHUNK_BYTES)
     cuts = bounds(nslice, rows)
     init = None if init_recon is None else as_source(init_recon, "init_recon")[0]

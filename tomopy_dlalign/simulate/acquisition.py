@@ -20,7 +20,8 @@ def scan(vol, theta, center: float | None = None, flat_counts: float = 1e4,
     flat_counts, dark_counts : float
         Mean counts of the open beam above the dark level, and of the dark level.
     attenuation : float
-        Linear attenuation of ``vol == 1`` per pixel.
+        Linear attenuation of ``vol == 1`` per pixel, 0 or more (a negative one would
+        make the sample emit light).
     seed : int or Generator
     jitter : (dx, dy), optional
         Per-projection shifts (``shift``'s sense) of the sample, applied to the
@@ -30,9 +31,21 @@ def scan(vol, theta, center: float | None = None, flat_counts: float = 1e4,
     -------
     (prj, flat, dark) : uint16 arrays as a detector writes them; ``normalize`` and
     ``minus_log`` recover ``attenuation * reproject(vol)`` up to noise.
+
+    Raises
+    ------
+    ValueError
+        A negative or non-finite ``attenuation`` or ``dark_counts``, or ``flat_counts``
+        that is not positive.
     """
     from ..recon import reproject
 
+    for name, value, positive in (("attenuation", attenuation, False),
+                                  ("flat_counts", flat_counts, True),
+                                  ("dark_counts", dark_counts, False)):
+        if not np.isfinite(value) or value < 0 or (positive and value == 0):
+            which = "positive" if positive else "0 or more"
+            raise ValueError(f"{name} must be a finite number, {which}, got {value!r}")
     rng = np.random.default_rng(seed)
     line = reproject(vol, theta, center, backend=backend) * attenuation
     if jitter is not None:

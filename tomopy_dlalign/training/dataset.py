@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 
 from ..common.h5files import atomic_h5, open_h5, resumable_h5
+from ..common.outputs import full_disk_errors, reserve_space
 from ..common.progress import progress
 from ..prep.alignment import reproject_cycle
 from ..prep.shifts import shift
@@ -158,6 +159,10 @@ def _volume_pairs(rng, fam, cfg: DatasetConfig, A):
 #: the ``created_by`` attribute of a file made by :func:`make_dataset`
 MARKER = "tomopy_dlalign make-dataset"
 _FIELDS = ("pairs", "targets", "volume", "family", "noise")
+#: room for what HDF5 adds besides the data when a volume is appended (chunk index, headers)
+_METADATA_ROOM = 64 * 1024
+_RESUMES = ("the file keeps the volumes completed before; run the same command again with "
+            "more space to resume")
 
 
 def _skeleton(cfg: DatasetConfig):
@@ -175,6 +180,23 @@ def _skeleton(cfg: DatasetConfig):
         f.create_dataset("family", (0,), np.int8, maxshape=(None,))
         f.create_dataset("noise", (0,), np.float32, maxshape=(None,))
     return build
+
+
+def _reserve_volume(f: h5py.File, rows: int) -> None:
+    """Reserve on disk the room ``rows`` more pairs take (every field, a chunk more for
+    the rounding, and the metadata), before they are computed.
+
+    HDF5 appends at its end of file, and an append that fails for want of space can
+    leave the file unreadable (or, as h5py reports such failures only while closing a
+    dataset, silently incomplete); so a full disk stops the run between two volumes,
+    with the file whole and resumable.
+    """
+    need = _METADATA_ROOM
+    for name in _FIELDS:
+        ds = f[name]
+        chunk = int(np.prod(ds.chunks)) if ds.chunks else 0
+        need += ds.dtype.itemsize * (rows * int(np.prod(ds.shape[1:])) + chunk)
+    reserve_space(f.filename, f.id.get_filesize(), need, _RESUMES)
 
 
 def _check_config(f: h5py.File, cfg: DatasetConfig, path: Path) -> None:
@@ -203,12 +225,18 @@ def make_dataset(path: str | os.PathLike, config: DatasetConfig | None = None,
     half-written and continues. Only a file made by ``make_dataset`` (attribute
     ``created_by``) is written into: any other existing file is refused, and so is a
     read-only one unless ``overwrite`` (see :mod:`tomopy_dlalign.common.outputs`).
+
+    The room each volume takes is reserved on disk before it is simulated: on a disk too
+    small the run stops between volumes with a
+    :class:`~tomopy_dlalign.common.outputs.DiskFullError` naming the file, the space needed
+    and the space free, and the file resumes once there is room.
     """
     cfg = config or DatasetConfig()
     path = Path(path)
     theta = np.linspace(0, np.pi, cfg.nproj, endpoint=False)
     A = make_projector(theta, cfg.size)
-    with resumable_h5(path, MARKER, _skeleton(cfg), _FIELDS, overwrite) as f:
+    with (full_disk_errors(path, _RESUMES),
+          resumable_h5(path, MARKER, _skeleton(cfg), _FIELDS, overwrite) as f):
         _check_config(f, cfg, path)
         done = int(f.attrs["done"])
         n = done * cfg.nproj
@@ -218,6 +246,7 @@ def make_dataset(path: str | os.PathLike, config: DatasetConfig | None = None,
             logger.info("resuming %s after %d of %d volumes", path, done, cfg.n_volumes)
         for i in progress(range(done, cfg.n_volumes), "make-dataset", show_progress,
                           total=cfg.n_volumes - done):
+            _reserve_volume(f, cfg.nproj)
             rng = np.random.default_rng([cfg.seed, i])
             fam = cfg.families[i % len(cfg.families)]
             pairs, targets, level, kind = _volume_pairs(rng, fam, cfg, A)

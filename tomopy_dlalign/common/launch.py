@@ -1,0 +1,70 @@
+"""The console scripts' first code: Ctrl-C is one line and exit 130 from the first instant.
+
+``tomopy-dlalign`` and ``cdi-plugins`` start here (``[project.scripts]``), not in their
+command-line modules, because importing those loads NumPy, torch, ASTRA and h5py for
+seconds. An interrupt during those imports would otherwise end in a ``KeyboardInterrupt``
+traceback, or in C++ code unwinding half-initialised (once a ``SIGABRT``). So this
+module, which imports only the standard library (the package's ``__init__`` is lazy),
+installs a SIGINT handler that writes the documented line and leaves at once with
+``os._exit(130)``: nothing has been written yet, so there is nothing to clean up. Once
+the command line is imported, Python's own handler is restored, and the commands turn
+Ctrl-C into that same line through :func:`~tomopy_dlalign.common.cli.run_cli`, after
+their outputs' context managers have removed any partial file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from importlib import import_module
+
+#: exit code of an interrupted command (:mod:`tomopy_dlalign.common.cli`)
+EXIT_INTERRUPTED = 130
+
+
+def launch(prog: str, module: str) -> int:
+    """Run ``module.main()`` with Ctrl-C handled before ``module`` is imported.
+
+    Parameters
+    ----------
+    prog : str
+        The command's name, for the ``<prog>: interrupted`` line.
+    module : str
+        The command-line module whose ``main`` takes the arguments from ``sys.argv``.
+
+    Returns
+    -------
+    int
+        What ``main`` returns, or 130 after Ctrl-C.
+    """
+    def interrupted_while_starting(signum, frame) -> None:
+        os.write(2, f"{prog}: interrupted\n".encode())
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.getsignal(signal.SIGINT)
+    # a shell's background job ignores Ctrl-C, and so should the command
+    handled = previous is not signal.SIG_IGN
+    if handled:
+        signal.signal(signal.SIGINT, interrupted_while_starting)
+    main: Callable[[], int] = import_module(module).main
+    if handled:
+        # the commands rely on KeyboardInterrupt to remove partial outputs
+        signal.signal(signal.SIGINT, previous or signal.default_int_handler)
+    try:
+        return main()
+    except KeyboardInterrupt:
+        # an interrupt while the parser is built, before run_cli catches it
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def tomopy_dlalign_main() -> int:
+    """The ``tomopy-dlalign`` console script (:mod:`tomopy_dlalign.cli`)."""
+    return launch("tomopy-dlalign", "tomopy_dlalign.cli")
+
+
+def cdi_plugins_main() -> int:
+    """The ``cdi-plugins`` console script (:mod:`cdi_plugins.cli`)."""
+    return launch("cdi-plugins", "cdi_plugins.cli")
