@@ -44,7 +44,7 @@ POLISH_ROUNDS = 2
 #: shifts by more than POLISH_TOL px RMS (measured scans converge more slowly than clean
 #: phantoms, which mostly stop at POLISH_ROUNDS)
 POLISH_ROUNDS_MAX = 6
-POLISH_TOL = 0.1
+POLISH_TOL = 0.05
 POLISH_ROUNDS_THIN = 4
 #: largest image side the polish works at (larger stacks are binned for it)
 POLISH_SIZE = 512
