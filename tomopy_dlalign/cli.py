@@ -33,6 +33,7 @@ from .common.cli import (
     add_seed,
     run_cli,
 )
+from .common.outputs import reads
 from .common.process import LINE_INTEGRAL_STATES
 
 logger = logging.getLogger("tomopy_dlalign")
@@ -170,6 +171,7 @@ def _reconstruct(prj, theta, center, args):
     return func(prj, theta, **kwargs)
 
 
+@reads("input")
 def _cmd_recon(args) -> int:
     from . import io
 
@@ -245,6 +247,7 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+@reads("input", "model")
 def _cmd_align(args) -> int:
     from . import align, fbp, io
     from .common.h5files import open_h5
@@ -318,6 +321,7 @@ def _defects_note(prep: dict) -> str:
     return f"; detector defects replaced: {counts or 'none found'}"
 
 
+@reads("datasets", "init")
 def _cmd_train(args) -> int:
     from .models.jitternet import JitterNetConfig
     from .training import train
@@ -337,6 +341,7 @@ def _cmd_train(args) -> int:
     return 0
 
 
+@reads("input", "model")
 def _cmd_adapt(args) -> int:
     from .training import adapt
 
@@ -436,7 +441,8 @@ aligned, reconstruction, with each step's parameters), and the commands act on i
 
 EPILOG = """\
 Options common to every command, before or after its name: --progress/--no-progress,
---debug (the traceback of an error), --overwrite (replace read-only outputs).
+--debug (the traceback of an error), --overwrite (replace read-only outputs),
+--allow-external (follow HDF5 links and external data outside the input's folder).
 Exit codes: 0 done, 2 bad input (one line naming the file), 130 interrupted, 1 a bug.
 """
 

@@ -43,7 +43,8 @@ step's parameters), and the commands act on it.
 
 EPILOG = """\
 Options common to every command, before or after its name: --progress/--no-progress,
---debug (the traceback of an error), --overwrite (replace read-only outputs).
+--debug (the traceback of an error), --overwrite (replace read-only outputs),
+--allow-external (follow HDF5 links and external data outside the input's folder).
 Exit codes: 0 done, 2 bad input (one line naming the file), 130 interrupted, 1 a bug.
 """
 

@@ -17,6 +17,7 @@ import shlex
 import sys
 
 from tomopy_dlalign.common.cli import add_device, add_output, add_report, add_seed
+from tomopy_dlalign.common.outputs import reads
 
 from .patterns import read_pattern
 
@@ -55,6 +56,7 @@ def cmd_make_dataset(args) -> int:
     return 0
 
 
+@reads("dataset", "test")
 def cmd_train(args) -> int:
     from ..cnn import training
 
@@ -70,6 +72,7 @@ def cmd_train(args) -> int:
     return 0
 
 
+@reads("dataset", "model", "train")
 def cmd_evaluate(args) -> int:
     from ..cnn import evaluate
 
@@ -82,6 +85,7 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+@reads("input", "model")
 def cmd_predict(args) -> int:
     from .. import cnn
     from ..cnn import evaluate
@@ -93,7 +97,7 @@ def cmd_predict(args) -> int:
     fit = cnn.fit_pattern(intensity, mask, size=net.config.size, method=args.fit)
     intensity, mask = fit.intensity, fit.mask
     pixel_m = geom.real_space_pixel(fit.crop) if geom is not None else None
-    amp, phase = cnn.predict(intensity, model=net)
+    amp, phase = cnn.predict(intensity, model=net, device=args.device)
     chi2 = float(cnn.modulus_chi2(intensity, amp, phase)[0])
     logger.info("CNN prediction: chi2 of the modulus %.4g", chi2)
     res = None

@@ -24,6 +24,7 @@ import numpy as np
 from tomopy_dlalign.common import __version__
 from tomopy_dlalign.common.cli import add_output, add_report, add_seed
 from tomopy_dlalign.common.h5files import atomic_h5, open_h5, write_provenance
+from tomopy_dlalign.common.outputs import reads
 from tomopy_dlalign.common.process import STATES, read_process, record_step
 
 from .. import io, metrics
@@ -58,6 +59,7 @@ def write_clustered(path, result, intensity, mask, geometry, clustered, sources)
                     model=clustered.parameters.get("model"), source=sources)
 
 
+@reads("input", "weights")
 def cmd_cluster(args) -> int:
     from ..convre import convre
     from ..convre import report as convre_report
@@ -107,7 +109,8 @@ def cmd_train_features(args) -> int:
 
     from ..convre import features
 
-    torch.set_num_threads(args.threads)
+    if args.threads:  # 0: torch's own choice
+        torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     data = features.make_training_set(
         n_objects=args.objects, n_runs=args.runs, size=args.size,

@@ -20,6 +20,7 @@ import numpy as np
 
 from tomopy_dlalign import plugins
 from tomopy_dlalign.common.cli import add_device, add_output, add_report, add_seed
+from tomopy_dlalign.common.outputs import reads
 
 from .. import io, metrics, simulate
 from ..phasing import DEFAULT_SCHEDULE, FREE_FRACTION, ShrinkWrap, phase_retrieval
@@ -135,6 +136,7 @@ def _phase(args, intensity, mask):
         low_resolution=lowres)
 
 
+@reads("input")
 def cmd_phase(args) -> int:
     from ..phasing import report
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tomopy_dlalign.common.outputs import reads
+
 from .. import io
 from ..io.prepare import CENTRE_METHODS
 
@@ -38,6 +40,7 @@ def _extra_mask(path: str | None):
     return frames.data.max(axis=0) > 0
 
 
+@reads("inputs", "mask")
 def cmd_prepare(args) -> int:
     prepared = io.prepare(args.inputs, mask=_extra_mask(args.mask), centre=_centre(args.centre),
                           size=args.size, binning=args.binning, reduce=args.reduce,

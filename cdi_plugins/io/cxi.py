@@ -137,7 +137,8 @@ def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry 
     """
     arr, m = check_pattern(intensity, mask)
     extra = {str(k): as_array(v, f"extras[{k!r}]", dtype=None) for k, v in (extras or {}).items()}
-    with atomic_h5(path, "w", overwrite=overwrite) as f:
+    size = arr.nbytes + (0 if m is None else m.nbytes) + sum(v.nbytes for v in extra.values())
+    with atomic_h5(path, "w", overwrite=overwrite, nbytes=size) as f:
         f.create_dataset("cxi_version", data=140)
         det = f.require_group(_DET)
         det.create_dataset("data", data=arr, compression="gzip", shuffle=True)
@@ -173,12 +174,24 @@ def _first(f: h5py.File, names: tuple[str, ...]):
     return None
 
 
-def read_cxi(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def read_cxi(path: str | os.PathLike,
+             allow_external: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read a CXI pattern and its missing-data mask.
 
     Looks for the data at ``/entry_1/data_1/data``, then the detector's data, then
     ``/entry_1/image_1/data``; the mask likewise (``mask > 0`` = missing, the CXI bit
     field). No mask in the file means nothing missing.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CXI (HDF5) file.
+    allow_external : bool, optional
+        Follow external links, virtual datasets and external storage that lead outside
+        the file's folder; by default (None: the setting of
+        :func:`tomopy_dlalign.common.h5files.allowing_external`, ``--allow-external``)
+        only those beside the file or below its folder are followed
+        (:func:`tomopy_dlalign.common.h5files.check_external`).
 
     Returns
     -------
@@ -190,18 +203,21 @@ def read_cxi(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     Raises
     ------
     FileNotFoundError, ValueError, KeyError
-        Missing, non-HDF5 or truncated file, or no CXI data in it.
+        Missing, non-HDF5 or truncated file, a reference to a file outside its folder,
+        or no CXI data in it.
     TypeError
         Data that are not real numbers (complex, strings, booleans, compound).
     ValueError
-        Data neither 2D ``(H, W)`` nor 3D ``(B, H, W)``, or empty.
+        Data neither 2D ``(H, W)`` nor 3D ``(B, H, W)``, or empty; values that are not
+        finite at pixels the mask does not mark missing (at missing pixels they read as
+        0: :func:`check_finite_pattern`).
     """
-    with open_h5(path) as f:
+    with open_h5(path, allow_external=allow_external) as f:
         ds = _first(f, _CXI_DATA)
         if ds is None:
             raise KeyError(f"no CXI pattern in {str(path)!r}: looked for {', '.join(_CXI_DATA)}")
         check_stored_pattern(ds, path)
-        data = ds[()]
+        data, where = ds[()], f"{ds.name} in {str(path)!r}"
         mds = _first(f, _CXI_MASK)
         if mds is not None and mds.dtype.kind not in "iufb":
             raise TypeError(f"{mds.name} in {str(path)!r} must be a bit field of integers, "
@@ -210,7 +226,7 @@ def read_cxi(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if mask.shape != data.shape[-2:]:
         raise ValueError(f"{str(path)!r}: mask shape {mask.shape} does not match the data "
                          f"{data.shape}")
-    return data, mask
+    return check_finite_pattern(data, mask, where), mask
 
 
 def check_stored_pattern(ds: h5py.Dataset, path) -> None:
@@ -226,13 +242,36 @@ def check_stored_pattern(ds: h5py.Dataset, path) -> None:
                          f"got shape {ds.shape}")
 
 
-def read_cxi_geometry(path: str | os.PathLike) -> Geometry | None:
+def check_finite_pattern(data: np.ndarray, mask: np.ndarray, where: str) -> np.ndarray:
+    """``data`` with the values that are not finite (NaN, infinite) set to 0 where
+    ``mask`` (True = missing) marks them missing; refused where it does not.
+
+    Raises
+    ------
+    ValueError
+        Non-finite values at measured pixels, naming ``where`` and how many.
+    """
+    if data.dtype.kind != "f":
+        return data
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return data
+    measured = int((bad & ~mask).sum())
+    if measured:
+        raise ValueError(f"{where} holds {measured} values that are not finite (NaN or "
+                         "infinite) at pixels its mask does not mark missing")
+    logger.info("%s: %d non-finite values at missing pixels set to 0", where, int(bad.sum()))
+    return np.where(bad, 0, data).astype(data.dtype, copy=False)
+
+
+def read_cxi_geometry(path: str | os.PathLike,
+                      allow_external: bool | None = None) -> Geometry | None:
     """The geometry stored in a CXI file, or None when it is incomplete.
 
     The wavelength comes from ``beam_1/incident_wavelength`` or, failing that, from
-    ``source_1/energy`` (J).
+    ``source_1/energy`` (J). ``allow_external`` as for :func:`read_cxi`.
     """
-    with open_h5(path) as f:
+    with open_h5(path, allow_external=allow_external) as f:
         def get(name):
             ds = f.get(name)
             return float(ds[()]) if isinstance(ds, h5py.Dataset) else None

@@ -329,6 +329,9 @@ def prepare(frames, mask=None, centre="friedel", size: int | None = None, binnin
     """
     if not isinstance(frames, Frames):
         if isinstance(frames, np.ndarray) or np.ndim(frames) >= 2:
+            if np.iscomplexobj(frames):
+                raise TypeError("frames must be real intensities, got complex values "
+                                "(their imaginary part would be lost)")
             data = np.asarray(frames, dtype=np.float32)
             frames = Frames(data.reshape(-1, *data.shape[-2:]),
                             np.zeros(data.shape[-2:], bool), ["<array>"])

@@ -23,7 +23,7 @@ from tomopy_dlalign.common.process import copy_history, record_step
 
 from ..phasing.engine import PhasingResult
 from ..phasing.verdict import Verdict
-from .cxi import Geometry, check_pattern, check_stored_pattern
+from .cxi import Geometry, check_finite_pattern, check_pattern, check_stored_pattern
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def write_dx(path: str | os.PathLike, intensity, mask=None, geometry: Geometry |
     (8, 8)
     """
     arr, m = check_pattern(intensity, mask)
-    with atomic_h5(path, "w") as f:
+    with atomic_h5(path, "w", nbytes=arr.nbytes + (0 if m is None else m.nbytes)) as f:
         ex = f.require_group("exchange")
         ex.create_dataset("data", data=arr, compression="gzip", shuffle=True)
         ex["data"].attrs["units"] = "counts"
@@ -76,9 +76,11 @@ def write_dx(path: str | os.PathLike, intensity, mask=None, geometry: Geometry |
         record_step(f, "write_dx", "pattern", parameters, package="cdi_plugins")
 
 
-def read_dx(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, Geometry | None]:
-    """Read a Data Exchange diffraction file: ``(intensity, mask, geometry or None)``."""
-    with open_h5(path) as f:
+def read_dx(path: str | os.PathLike,
+            allow_external: bool | None = None) -> tuple[np.ndarray, np.ndarray, Geometry | None]:
+    """Read a Data Exchange diffraction file: ``(intensity, mask, geometry or None)``;
+    ``allow_external`` as for :func:`~cdi_plugins.io.read_cxi`."""
+    with open_h5(path, allow_external=allow_external) as f:
         ds = require_dataset(f, "exchange/data")
         check_stored_pattern(ds, path)
         data = ds[()]
@@ -88,7 +90,7 @@ def read_dx(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, Geometry |
     if mask.shape != data.shape[-2:]:
         raise ValueError(f"{str(path)!r}: /exchange/mask shape {mask.shape} does not match "
                          f"the data {data.shape}")
-    return data, mask, geom
+    return check_finite_pattern(data, mask, f"/exchange/data in {str(path)!r}"), mask, geom
 
 
 def write_result(path: str | os.PathLike, result: PhasingResult, intensity=None, mask=None,
@@ -166,11 +168,12 @@ def _write_llk(ex: h5py.Group, result: PhasingResult) -> None:
         ex.create_dataset("free_mask", data=result.free_mask)
 
 
-def read_result(path: str | os.PathLike) -> PhasingResult:
-    """Read a phasing result written by :func:`write_result`."""
+def read_result(path: str | os.PathLike, allow_external: bool | None = None) -> PhasingResult:
+    """Read a phasing result written by :func:`write_result`; ``allow_external`` as for
+    :func:`~cdi_plugins.io.read_cxi`."""
     import json
 
-    with open_h5(path) as f:
+    with open_h5(path, allow_external=allow_external) as f:
         objects = require_dataset(f, "exchange/object")[()]
         supports = require_dataset(f, "exchange/support")[()]
         chi2 = require_dataset(f, "exchange/chi2")[()]

@@ -131,7 +131,7 @@ def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | Non
     align : bool
         Align the runs before averaging (skip if already aligned).
     reference : int
-        Index of the run the others are aligned to.
+        Index of the run the others are aligned to, from 0 to ``n_runs - 1``.
 
     Returns
     -------
@@ -143,8 +143,8 @@ def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | Non
     Raises
     ------
     ValueError
-        Every pixel masked, or zero intensity on every measured pixel (the curve would
-        be undefined everywhere).
+        Every pixel masked, zero intensity on every measured pixel (the curve would be
+        undefined everywhere), or a ``reference`` that is not the index of a run.
 
     Example
     -------
@@ -158,6 +158,10 @@ def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | Non
     arr = as_array(intensity, "intensity", ndim=2, nonnegative=True, dtype=np.float64)
     if objs.shape[-2:] != arr.shape:
         raise ValueError(f"objects have shape {objs.shape[-2:]}, intensity {arr.shape}")
+    if (isinstance(reference, bool) or not isinstance(reference, (int, np.integer))
+            or not 0 <= reference < len(objs)):
+        raise ValueError(f"reference must be the index of a run, from 0 to {len(objs) - 1} "
+                         f"for {len(objs)} runs, got {reference!r}")
     valid = ~as_mask(mask, arr.shape)
     if not valid.any():
         raise ValueError("mask marks every pixel as missing: the PRTF has no measured pixel")

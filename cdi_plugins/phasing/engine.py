@@ -33,6 +33,7 @@ import torch
 
 from tomopy_dlalign.common.device import resolve_device
 from tomopy_dlalign.common.progress import progress
+from tomopy_dlalign.common.validation import check_seed
 
 from ..metrics.likelihood import NOISE_MODELS, free_pixels, log_likelihood
 from ..physics import Pattern, as_pattern
@@ -221,7 +222,7 @@ def phase_retrieval(
     n_runs : int
         Independent runs (random starts); default the number of ``init`` objects.
     seed : int, optional
-        Seed of the random starts (:func:`random_start`) and of the free pixels.
+        Seed (0 or more) of the random starts (:func:`random_start`) and free pixels.
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
     init : array_like of complex, optional
@@ -260,7 +261,7 @@ def phase_retrieval(
     ------
     ValueError
         Negative, NaN or odd-sized intensity, a mask or support of the wrong shape, an
-        empty support, an unknown algorithm or constraint.
+        empty support, an unknown algorithm or constraint, a negative seed.
 
     Example
     -------
@@ -273,7 +274,7 @@ def phase_retrieval(
     >>> res.objects.shape, res.chi2.shape
     ((4, 32, 32), (4, 100))
     """
-    t0 = time.perf_counter()
+    t0, seed = time.perf_counter(), check_seed(seed)
     pat = as_pattern(intensity, mask)
     constraint = choose_constraint(constraint, pat)
     n_runs = _n_runs(n_runs, init)

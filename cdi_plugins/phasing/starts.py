@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from tomopy_dlalign.common.validation import as_array
+from tomopy_dlalign.common.validation import as_array, check_seed
 
 from ..physics import as_pattern, autocorrelation, inverse_farfield
 
@@ -158,7 +158,7 @@ def random_start(intensity, mask=None, n_runs: int = 1, seed=None,
     n_runs : int
         Number of starts.
     seed : int, optional
-        Seed; ``None`` draws fresh entropy.
+        Seed, 0 or more; ``None`` draws fresh entropy.
     first_run : int
         Index of the first run drawn (a batch of a larger set of runs).
 
@@ -180,7 +180,8 @@ def random_start(intensity, mask=None, n_runs: int = 1, seed=None,
     amp = np.where(m, 0.0, np.sqrt(arr))
     if isinstance(first_run, bool) or int(first_run) != first_run or first_run < 0:
         raise ValueError(f"first_run must be a non-negative integer, got {first_run!r}")
-    children = np.random.SeedSequence(seed).spawn(int(first_run) + int(n_runs))[int(first_run):]
+    spawned = np.random.SeedSequence(check_seed(seed)).spawn(int(first_run) + int(n_runs))
+    children = spawned[int(first_run):]
     out = np.empty((int(n_runs), *arr.shape), dtype=np.complex64)
     for r, child in enumerate(children):
         phase = np.random.default_rng(child).uniform(-np.pi, np.pi, arr.shape)

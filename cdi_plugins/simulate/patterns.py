@@ -85,6 +85,38 @@ def gap_mask(shape, width: int, rows=None, cols=None) -> np.ndarray:
     return m
 
 
+def _max_gap(shape: tuple[int, int]) -> int:
+    """The widest gap :func:`gap_mask` places by default on a detector of ``shape``: the
+    vertical gap starts ``W/5`` left of the centre, and a wider one would reach the zero
+    frequency and the gap's own Friedel mates, which nothing would then measure; the
+    horizontal one, ``H/6`` below the centre, must stay on the detector."""
+    h, w = shape
+    return min(w // 5, h - (h // 2 + h // 6))
+
+
+def _whole(value) -> bool:
+    """Whether ``value`` is a whole number (an int, or a float such as 2.0)."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool) and bool(np.isfinite(value))
+            and float(value).is_integer())
+
+
+def _check_detector(shape: tuple[int, int], gaps, binning) -> None:
+    """Refuse a gap or a binning that :func:`simulate_pattern` cannot apply to ``shape``."""
+    widest = _max_gap(shape)
+    if not _whole(gaps) or not 0 <= gaps <= widest:
+        raise ValueError(f"gaps must be a whole number of pixels from 0 (none) to {widest} "
+                         f"for a {shape[0]} x {shape[1]} pattern (a wider gap reaches the "
+                         f"pattern's centre), got {gaps!r}")
+    size = int(np.gcd(*shape))
+    allowed = [b for b in range(1, size + 1)
+               if size % b == 0 and not (shape[0] // b) % 2 and not (shape[1] // b) % 2]
+    if not _whole(binning) or int(binning) not in allowed:
+        raise ValueError(f"binning must be one of {allowed} for a {shape[0]} x {shape[1]} "
+                         f"pattern (1: none; it must divide the shape into an even one), "
+                         f"got {binning!r}")
+
+
 def bin_pattern(intensity, mask=None, factor: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Sum ``factor x factor`` detector pixels; a binned pixel is missing if any of its
     pixels is.
@@ -177,9 +209,11 @@ def simulate_pattern(obj, photons: float | None = 1e7, beamstop: float = 0.0, ga
     beamstop : float
         Beamstop radius in (unbinned) pixels, 0 for none.
     gaps : int
-        Detector gap width in (unbinned) pixels, 0 for none (see :func:`gap_mask`).
+        Detector gap width in (unbinned) pixels, 0 for none (see :func:`gap_mask`), at
+        most a fifth of the width: a wider gap reaches the pattern's centre.
     binning : int
-        Detector binning factor; the truth is cropped to the new field of view.
+        Detector binning factor, 1 for none, dividing the shape into an even one; the
+        truth is cropped to the new field of view.
     centrosymmetric : bool
         Fill missing pixels from their Friedel mates (for real objects).
     seed : int, optional
@@ -189,6 +223,11 @@ def simulate_pattern(obj, photons: float | None = 1e7, beamstop: float = 0.0, ga
     -------
     SimulatedPattern
 
+    Raises
+    ------
+    ValueError
+        ``gaps`` or ``binning`` outside their ranges (the message gives the range).
+
     Example
     -------
     >>> from cdi_plugins.simulate import biological_object
@@ -197,7 +236,7 @@ def simulate_pattern(obj, photons: float | None = 1e7, beamstop: float = 0.0, ga
     True
     """
     o = as_array(obj, "obj", ndim=2, dtype=np.complex64)
-    check_shape(o.shape)
+    _check_detector(check_shape(o.shape), gaps, binning)
     os_y, os_x = oversampling_ratio(o)
     if min(os_y, os_x) < 2 * binning:
         logger.warning("oversampling %.2f x %.2f after binning by %d is below 2",

@@ -16,6 +16,7 @@ import contextlib
 import io as stdio
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -40,8 +41,8 @@ CLEAR = (ValueError, TypeError, OSError, KeyError)
 #: examples per target in the default (CI) run; ``-m slow`` multiplies them by 10
 EXAMPLES = {"as_array": 150, "as_theta": 100, "as_center": 100, "fbp": 25,
             "phase_retrieval": 12, "prtf": 30, "model_config": 150, "random_bytes": 60,
-            "truncated": 40, "layouts": 60, "tomo_parser": 120,
-            "cdi_parser": 120}
+            "truncated": 40, "layouts": 60, "external_refs": 42, "edf_headers": 40,
+            "tomo_parser": 120, "cdi_parser": 120}
 SCALES = [pytest.param(1, id="fast"), pytest.param(10, id="slow", marks=pytest.mark.slow)]
 
 
@@ -330,6 +331,121 @@ def test_readers_refuse_wrong_layouts_clearly(scale):
         warnings.simplefilter("ignore")  # radians-looking angles warn, by design
         run("layouts", scale, st.tuples(DATASETS, st.sampled_from(
             [None, "rad", "degrees", "parsecs"])), _layout_prop)
+
+
+# --- references to other files -------------------------------------------------
+
+SENTINEL = 4242.0  # the value of every frame outside the scan's folder
+#: where a reference of the scan file points: inside its folder (beside, below), out of
+#: it (``..``, an absolute path, a system file, a device) or at nothing
+PLACES = ("beside", "below", "dotdot", "elsewhere", "etc_passwd", "dev_zero", "missing")
+OUTSIDE = ("dotdot", "elsewhere", "etc_passwd", "dev_zero")
+
+
+def _target(kind: str, place: str, scan: Path, other: Path) -> str:
+    """Make the data a reference of ``kind`` reaches at ``place`` (frames of 1 inside
+    the scan folder, of SENTINEL outside) and return the name stored in the file;
+    external storage, looked up from the current folder, is named absolutely inside."""
+    fixed = {"etc_passwd": "/etc/passwd", "dev_zero": "/dev/zero", "missing": "nothing.h5"}
+    if place in fixed:
+        return fixed[place]
+    folder = {"beside": scan, "below": scan / "sub", "dotdot": other, "elsewhere": other}[place]
+    folder.mkdir(exist_ok=True)
+    frames = np.full((4, 2, 8), 1.0 if folder in (scan, scan / "sub") else SENTINEL, "<f4")
+    if kind == "storage":
+        frames.tofile(folder / "t.raw")
+        name = folder / "t.raw"
+    else:
+        with h5py.File(folder / "t.h5", "w") as f:
+            f["data"] = frames
+        name = folder / "t.h5"
+    if place == "dotdot":
+        return os.path.join("..", other.name, name.name)
+    return str(name) if kind == "storage" or place == "elsewhere" else os.path.relpath(name, scan)
+
+
+def _master(path: Path, kind: str, name: str, layout: str) -> None:
+    data = "exchange/data" if layout == "dx" else "entry_1/data_1/data"
+    with h5py.File(path, "w") as f:
+        if kind == "link":
+            f[data] = h5py.ExternalLink(name, "/data")
+        elif kind == "vds":
+            vds = h5py.VirtualLayout((4, 2, 8), "<f4")
+            vds[...] = h5py.VirtualSource(name, "data", shape=(4, 2, 8))
+            f.create_virtual_dataset(data, vds, fillvalue=0)
+        else:
+            f.create_dataset(data, shape=(4, 2, 8), dtype="<f4", external=[(name, 0, 256)])
+        if layout == "dx":
+            f["exchange/theta"] = np.linspace(0, 180, 4, endpoint=False)
+
+
+def _references_prop(args):
+    kind, place, layout = args
+    top = Path(tempfile.mkdtemp())
+    try:
+        scan, other = top / "scan", top / "other"
+        scan.mkdir()
+        other.mkdir()
+        path = scan / "master.h5"
+        _master(path, kind, _target(kind, place, scan, other), layout)
+        for name, reader in READERS.items():
+            try:
+                out = reader(path)
+            except Exception as exc:  # noqa: BLE001 - the property is about which errors
+                refused_clearly(exc, path.name)
+                continue
+            assert place not in OUTSIDE, (name, kind, place)  # read outside the folder
+            arrays = [a for a in (out if isinstance(out, tuple) else (out.data,))
+                      if isinstance(a, np.ndarray)]
+            assert not any((a == SENTINEL).any() for a in arrays), (name, kind, place)
+    finally:
+        shutil.rmtree(top)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_readers_never_read_outside_the_scan_folder(scale):
+    run("external_refs", scale, st.tuples(st.sampled_from(["link", "vds", "storage"]),
+                                          st.sampled_from(PLACES),
+                                          st.sampled_from(["dx", "cxi"])), _references_prop)
+
+
+EDF_ITEMS = {"UnsignedByte": 1, "UnsignedShort": 2, "SignedInteger": 4, "FloatValue": 4,
+             "DoubleValue": 8}
+EDF_CASES = st.tuples(st.integers(1, 5), st.integers(1, 5), st.sampled_from(list(EDF_ITEMS)),
+                      st.one_of(st.none(), st.just("true"), st.integers(0, 300)),
+                      st.integers(0, 300))
+
+
+def _edf_prop(args):
+    dim1, dim2, dtype, size, length = args
+    pixels = dim1 * dim2
+    declared = pixels * EDF_ITEMS[dtype]
+    size = declared if size == "true" else size
+    header = {"ByteOrder": "LowByteFirst", "DataType": dtype, "Dim_1": dim1, "Dim_2": dim2}
+    if size is not None:
+        header["Size"] = size
+    text = "{\n" + "".join(f"{k} = {v} ;\n" for k, v in header.items())
+    path = _tmpfile(text.ljust(510).encode() + b"}\n" + bytes(range(256))[:length] * 2,
+                    ".edf")
+    try:
+        frames = cdi_io.read_frames(path)
+    except Exception as exc:  # noqa: BLE001
+        refused_clearly(exc, path.name)
+        return
+    finally:
+        path.unlink()
+    present = min(2 * length, size) if size is not None else 2 * length
+    # read only when the file holds every declared byte (nothing zero-padded) and the
+    # header agrees with itself and with the payload's bytes per pixel
+    assert present >= declared, args
+    assert size == declared if size is not None else (
+        present % pixels or present // pixels == EDF_ITEMS[dtype]), args
+    assert frames.data.shape == (1, dim2, dim1)  # random bytes: any values, NaN included
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_edf_headers_that_lie_are_refused_clearly(scale):
+    run("edf_headers", scale, EDF_CASES, _edf_prop)
 
 
 # --- command-line parsers --------------------------------------------------------

@@ -11,7 +11,7 @@ The grammar of ``tomopy-dlalign`` and ``cdi-plugins``:
   ``--report FOLDER`` on every command that makes figures (:func:`add_report`);
 - on every command, before or after its name (:func:`add_common_options`):
   ``--progress/--no-progress`` (progress bars; default: shown when standard error is a
-  terminal), ``--debug`` and ``--overwrite``;
+  terminal), ``--debug``, ``--overwrite`` and ``--allow-external``;
 - help that shows the defaults and keeps descriptions as written (:class:`HelpFormatter`).
 
 Exit codes:
@@ -29,6 +29,8 @@ work starts (:func:`check_shared_options`).
 
 ``--debug`` prints the traceback of any error before its line. ``--overwrite`` lets a
 command replace read-only outputs (:func:`~tomopy_dlalign.common.outputs.overwriting`).
+``--allow-external`` lets HDF5 inputs follow external links, virtual datasets and external
+storage out of their folder (:func:`~tomopy_dlalign.common.h5files.allowing_external`).
 """
 
 from __future__ import annotations
@@ -82,10 +84,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--progress/--no-progress``, ``--debug`` and ``--overwrite`` to ``parser`` and
-    to every subcommand (so that they may be given before or after the command's name),
-    give every parser the :class:`HelpFormatter`, and leave hidden subcommands (added
-    with ``help=argparse.SUPPRESS``) out of the usage line."""
+    """Add ``--progress/--no-progress``, ``--debug``, ``--overwrite`` and
+    ``--allow-external`` to ``parser`` and to every subcommand (so that they may be given
+    before or after the command's name), give every parser the :class:`HelpFormatter`,
+    and leave hidden subcommands (added with ``help=argparse.SUPPRESS``) out of the usage
+    line."""
     for p, default in _parsers(parser):
         p.formatter_class = HelpFormatter
         p.add_argument("--progress", action=argparse.BooleanOptionalAction,
@@ -96,6 +99,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                        help="show the traceback of an error")
         p.add_argument("--overwrite", action="store_true", default=default,
                        help="replace outputs even when they are read-only")
+        p.add_argument("--allow-external", action="store_true", default=default,
+                       help="let HDF5 inputs read through external links, virtual datasets "
+                            "and external storage that lead outside their folder")
         for action in p._actions:
             if isinstance(action, argparse._SubParsersAction):
                 action._choices_actions = [a for a in action._choices_actions
@@ -222,7 +228,10 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None,
                  if (k == "command" or k.endswith("_command")) and isinstance(v, str)]
         prog = " ".join([parser.prog, *names])
         try:
-            with overwriting(args.overwrite), showing_progress(args.progress):
+            from .h5files import allowing_external  # h5py: after parsing, not for --help
+
+            with (overwriting(args.overwrite), showing_progress(args.progress),
+                  allowing_external(args.allow_external)):
                 resolve_output(args, prog)
                 if (isinstance(getattr(args, "output", None), str)
                         and not getattr(args, "output_may_be_folder", False)):

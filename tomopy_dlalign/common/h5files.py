@@ -21,6 +21,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from h5py import h5d, h5l, h5o
 
 from .outputs import OutputBusyError, atomic_output, output_lock, output_target
 
@@ -28,7 +29,8 @@ from .outputs import OutputBusyError, atomic_output, output_lock, output_target
 @contextlib.contextmanager
 def atomic_h5(path: str | os.PathLike, mode: str = "w",
               source: str | os.PathLike | None = None,
-              overwrite: bool | None = None, lock: bool = True) -> Iterator[h5py.File]:
+              overwrite: bool | None = None, lock: bool = True,
+              nbytes: int = 0) -> Iterator[h5py.File]:
     """Open a new HDF5 file that replaces ``path`` only if the block completes.
 
     ``mode="w"`` starts empty; ``mode="a"`` starts from a copy of the existing ``path``;
@@ -38,8 +40,13 @@ def atomic_h5(path: str | os.PathLike, mode: str = "w",
     half-written, even if the block raises or the process is interrupted. Permissions,
     read-only outputs (refused unless ``overwrite``), symbolic links and concurrent
     writers follow :mod:`~tomopy_dlalign.common.outputs` (``lock=False``: the caller
-    holds the writer's lock).
+    holds the writer's lock). ``nbytes``, what the writer will add, is checked against
+    the free space first (:func:`~tomopy_dlalign.common.outputs.require_space`): HDF5
+    cannot recover from a disk that fills under it (it may crash after the error), so a
+    writer that knows its size refuses before it starts.
     """
+    from .outputs import require_space
+
     if mode not in ("w", "a"):
         raise ValueError(f"mode must be 'w' or 'a', got {mode!r}")
     path = Path(path)
@@ -48,6 +55,7 @@ def atomic_h5(path: str | os.PathLike, mode: str = "w",
     if source is not None:
         open_h5(source).close()  # a clear error for a source that is not HDF5
     with atomic_output(path, overwrite, copy_from=source, lock=lock) as tmp:
+        require_space(tmp, int(nbytes))
         with h5py.File(tmp, "r+" if source is not None else "w") as f:
             yield f
 
@@ -158,7 +166,8 @@ def check_external(f: h5py.File, allow_external: bool | None = None) -> None:
     it, must lead to a regular file beside ``f`` or below its folder, after symbolic
     links are resolved; the HDF5 files reached are checked in turn, against the same
     folder. A reference to a file elsewhere (an absolute path, ``..`` out of the folder,
-    a link out of it) or to a device, FIFO or folder is refused.
+    a link out of it) or to a device, FIFO or folder is refused, and so is external
+    storage in a file that does not exist (HDF5 would fail without naming it).
 
     Parameters
     ----------
@@ -180,12 +189,15 @@ def check_external(f: h5py.File, allow_external: bool | None = None) -> None:
     under the prefixes of ``HDF5_EXT_PREFIX`` and ``HDF5_VDS_PREFIX`` (``${ORIGIN}``: the
     holding file's folder), then beside the file that holds the reference, then in the
     current folder; an absolute name that does not exist is looked up again by its base
-    name the same way. Every candidate that exists up to the first HDF5 file is checked,
+    name the same way; printf-style virtual sources (``%b``) stand for every file that
+    matches them. Every candidate that exists, up to the first HDF5 can open, is checked,
     so a fallback cannot lead out of the folder. A relative external-storage name is
     taken by HDF5 from the current folder, not the file's (or under
     ``HDF5_EXTFILE_PREFIX``): such a file reads only when run from its folder, and is
     otherwise refused. HDF5 reads these variables once, when it starts; the check reads
-    them when it runs, so change them only before the program starts.
+    them when it runs, so change them only before the program starts. The references
+    are read without opening any target (no link is followed to find them); each file
+    reached is opened once, read-only, to check its own.
 
     Example
     -------
@@ -210,7 +222,11 @@ def check_external(f: h5py.File, allow_external: bool | None = None) -> None:
 
 def _check_file(f: h5py.File, holder: str, root: str, top: str, seen: set) -> None:
     """Check the references of ``f`` (opened as ``holder``) and the files they reach."""
+    checked = set()
     for kind, name, target in _references(f):
+        if (kind, target) in checked:
+            continue  # the same target from another link or dataset: the same answer
+        checked.add((kind, target))
         for candidate in _candidates(kind, target, os.path.dirname(holder)):
             if not _check_target(kind, name, target, candidate, holder, root, top):
                 continue  # absent: HDF5 tries the next candidate
@@ -239,31 +255,40 @@ def _references(f: h5py.File) -> list[tuple[str, str, str]]:
     """``(kind, link or dataset path, target file name)`` of every reference of ``f``."""
     refs = []
 
-    def link(name, lnk):
-        if isinstance(lnk, h5py.ExternalLink):
-            refs.append(("external link", "/" + name, lnk.filename))
+    def link(name: bytes, info) -> None:
+        if info.type == h5l.TYPE_EXTERNAL:
+            target = f.id.links.get_val(name)[0]
+            refs.append(("external link", _path(name), os.fsdecode(target)))
 
-    def dataset(name, obj):
-        if not isinstance(obj, h5py.Dataset):
+    def dataset(name: bytes, info) -> None:
+        if info.type != h5o.TYPE_DATASET:
             return
-        refs.extend(("external storage", "/" + name, n) for n, _, _ in obj.external or ())
-        if obj.is_virtual:
-            refs.extend(("virtual dataset", "/" + name, m.file_name)
-                        for m in obj.virtual_sources() if m.file_name != ".")
+        dcpl = h5d.open(f.id, name).get_create_plist()
+        if dcpl.get_layout() == h5d.VIRTUAL:
+            refs.extend(("virtual dataset", _path(name), os.fsdecode(dcpl.get_virtual_filename(i)))
+                        for i in range(dcpl.get_virtual_count()))
+        else:
+            refs.extend(("external storage", _path(name), os.fsdecode(dcpl.get_external(i)[0]))
+                        for i in range(dcpl.get_external_count()))
 
     try:
         # neither visit follows soft or external links: nothing outside is opened here
-        f.visititems_links(link)
-        f.visititems(dataset)
+        f.id.links.visit(link, info=True)
+        h5o.visit(f.id, dataset, info=True)
     except (OSError, RuntimeError, KeyError) as exc:
         raise ValueError(f"{f.filename!r} could not be read as HDF5; it may be truncated or "
                          f"corrupt ({exc})") from exc
-    return list(dict.fromkeys(refs))
+    return [r for r in dict.fromkeys(refs) if r[2] != "."]  # ".": the file itself
+
+
+def _path(name: bytes) -> str:
+    return "/" + name.decode("utf-8", "replace")
 
 
 def _check_target(kind: str, name: str, target: str, candidate: str, holder: str,
                   root: str, top: str) -> bool:
-    """Refuse ``candidate`` outside ``root`` or not a regular file; whether it exists."""
+    """Refuse ``candidate`` outside ``root`` or not a regular file (or, for external
+    storage, missing); whether it exists."""
     exists = os.path.exists(candidate)
     if not exists and kind != "external storage":
         return False
@@ -276,11 +301,14 @@ def _check_target(kind: str, name: str, target: str, candidate: str, holder: str
                     "so run from the file's folder")
     elif exists and not stat.S_ISREG(os.stat(real).st_mode):
         why = "which is not a regular file (a device, FIFO, socket or folder)"
+    elif not exists and kind == "external storage":
+        why = "which does not exist"  # HDF5 would fail on reading it, naming nothing
     else:
         return exists
     shown = repr(target) + (f" ({candidate!r})" if candidate != target else "")
-    raise ValueError(f"{holder!r}: {kind} {name} points to {shown}, {why}; refusing to "
-                     "read it (allow_external=True or --allow-external follows it)")
+    if exists or why.startswith("outside"):
+        why += "; refusing to read it (allow_external=True or --allow-external follows it)"
+    raise ValueError(f"{holder!r}: {kind} {name} points to {shown}, {why}")
 
 
 def _candidates(kind: str, target: str, here: str) -> list[str]:

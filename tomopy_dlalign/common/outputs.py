@@ -139,6 +139,19 @@ def reads(*names: str) -> Callable:
     file name; unless the command sets ``output_may_be_folder``) is checked by
     :func:`output_target` before it starts: ``recon scan.h5 -o scan.h5`` is refused
     before any work.
+
+    Example
+    -------
+    >>> import argparse, tempfile, pathlib
+    >>> scan = pathlib.Path(tempfile.mkdtemp()) / "scan.h5"
+    >>> _ = scan.write_bytes(b"measured")
+    >>> @reads("input")
+    ... def command(args):
+    ...     return 0
+    >>> command(argparse.Namespace(input=str(scan), output=str(scan)))
+    Traceback (most recent call last):
+    ...
+    tomopy_dlalign.common.outputs.OutputIsInputError: output ... is the input ...
     """
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
@@ -188,22 +201,27 @@ def output_target(path: str | os.PathLike, overwrite: bool | None = None) -> Pat
         ``path`` is a device, a FIFO or a socket.
     """
     given = Path(path)
+    _check_name_length(given)
     target = Path(os.path.realpath(given)) if given.is_symlink() else given
     if not target.parent.is_dir():
         raise FileNotFoundError(f"output folder {str(target.parent)!r} does not exist")
     if target.is_dir():
         raise IsADirectoryError(f"output {str(given)!r} is a folder, expected a file name")
-    limit = _name_max(target.parent)
-    if len(os.fsencode(target.name)) > limit:
-        raise _os_error(OSError, errno.ENAMETOOLONG, f"output name {target.name!r} is "
-                        f"{len(os.fsencode(target.name))} bytes long; the file system of "
-                        f"{str(target.parent)!r} allows {limit}")
+    _check_name_length(target)
     if target.exists():
         _check_existing(target, given, _OVERWRITE.get() if overwrite is None else overwrite)
     if not os.access(target.parent, os.W_OK | os.X_OK):
         raise _os_error(PermissionError, errno.EACCES, f"cannot write {str(given)!r}: no "
                         f"write permission in its folder {str(target.parent)!r}")
     return target
+
+
+def _check_name_length(path: Path) -> None:
+    """Refuse a file name longer than the file system of its folder allows."""
+    length, limit = len(os.fsencode(path.name)), _name_max(path.parent)
+    if length > limit:
+        raise _os_error(OSError, errno.ENAMETOOLONG, f"output name {path.name!r} is {length} "
+                        f"bytes long; the file system of {str(path.parent)!r} allows {limit}")
 
 
 def _check_existing(target: Path, given: Path, overwrite: bool) -> None:
@@ -329,15 +347,12 @@ def atomic_output(path: str | os.PathLike, overwrite: bool | None = None,
         tmp = Path(name)
         try:
             with full_disk_errors(target, f"{str(target)!r} was not written (an existing "
-                                          "file of that name is unchanged)"):
+                                          "file of that name is unchanged)", partial=tmp):
                 if copy_from is not None:
                     shutil.copyfile(copy_from, tmp)
                 yield tmp
             os.chmod(tmp, new_file_mode())
             os.replace(tmp, target)
-        except DiskFullError:
-            os.truncate(tmp, 0)  # EXPERIMENT
-            raise
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -377,6 +392,16 @@ def require_space(path: str | os.PathLike, nbytes: int, note: str = "") -> None:
     DiskFullError
         Naming ``path``, the space needed and the space free, then ``note`` (what is
         kept, how to go on).
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> out = os.path.join(tempfile.mkdtemp(), "big.h5")
+    >>> require_space(out, 1024)
+    >>> require_space(out, 2 ** 60)
+    Traceback (most recent call last):
+    ...
+    tomopy_dlalign.common.outputs.DiskFullError: not enough space for ...: 1048576.0 TiB needed, ...
     """
     if nbytes <= 0:
         return
@@ -443,14 +468,18 @@ def _unraisable(args) -> None:
 
 
 @contextlib.contextmanager
-def full_disk_errors(path: str | os.PathLike, note: str = "") -> Iterator[None]:
+def full_disk_errors(path: str | os.PathLike, note: str = "",
+                     partial: str | os.PathLike | None = None) -> Iterator[None]:
     """Turn running out of space within the block into one :class:`DiskFullError` naming
-    ``path`` and the space free, then ``note`` (what became of the file).
+    ``path``, the space it took and the space free, then ``note`` (what became of the
+    file).
 
     Both kinds count: an ``OSError`` raised with ``ENOSPC``/``EDQUOT`` (or an error raised
     while handling one, as h5py does when it closes the file), and one that h5py could
-    only report as unraisable, which is raised when the block ends: a writer never takes
-    such a file for complete.
+    only report as unraisable (a chunk written when a dataset is closed), which is raised
+    when the block ends, so that a writer never takes such a file for complete.
+    ``partial`` is a temporary file that the failure makes worthless: it is removed
+    before the space free is measured.
     """
     global _previous_hook
     with _HOOK_LOCK:
@@ -465,14 +494,20 @@ def full_disk_errors(path: str | os.PathLike, note: str = "") -> Iterator[None]:
     except Exception as exc:
         if not _is_full_disk(exc):
             raise
-        raise _disk_full(path, note) from exc
+        raise _disk_full(path, note, partial) from exc
     finally:
         _SWALLOWED.reset(token)
     if found:
-        raise _disk_full(path, note) from found[0]
+        raise _disk_full(path, note, partial) from found[0]
 
 
-def _disk_full(path: str | os.PathLike, note: str) -> DiskFullError:
-    free = _free(Path(path))
-    return DiskFullError(f"no space left on the file system of {str(path)!r} "
-                         f"({_size(free)} free)" + (f": {note}" if note else ""))
+def _disk_full(path: str | os.PathLike, note: str,
+               partial: str | os.PathLike | None) -> DiskFullError:
+    written = ""
+    if partial is not None and os.path.exists(partial):
+        st = os.stat(partial)
+        # the space it holds: a file that failed to grow is often sparse past that
+        written = f" after {_size(min(st.st_size, st.st_blocks * 512))} of it were written"
+        os.unlink(partial)
+    return DiskFullError(f"the file system of {str(path)!r} is full{written} "
+                         f"({_size(_free(Path(path)))} free now)" + (f": {note}" if note else ""))

@@ -182,7 +182,8 @@ def read_dx(path: str | os.PathLike, proj=None, sino=None, exchange_rank: int = 
         p_sel = index_range(proj, "proj", nproj)
         s_sel = index_range(sino, "sino", nslice)
         if lazy:
-            prj = LazyStack(path, ds.name, np.arange(nproj)[p_sel], s_sel, allow_external)
+            prj = LazyStack(path, f"{gname}/data", np.arange(nproj)[p_sel], s_sel,
+                            allow_external)
         else:
             prj = ds[p_sel, s_sel, :]
             if not allow_nan:
@@ -286,7 +287,9 @@ def write_dx(path: str | os.PathLike, data, flat=None, dark=None, theta=None,
     if template is not None:
         with open_h5(template):
             pass  # a clear error now rather than a failed copy later
-    with atomic_h5(path, source=template, overwrite=overwrite) as f:
+    size = arr.nbytes + sum(a.nbytes for a, _ in extra_arrays.values()) + sum(
+        np.asarray(a).nbytes for a in (flat, dark) if a is not None)
+    with atomic_h5(path, source=template, overwrite=overwrite, nbytes=size) as f:
         if history is not None:
             copy_history(f, history)
         grp = f.require_group("exchange")

@@ -242,7 +242,9 @@ def read_nxtomo(path: str | os.PathLike, proj=None, sino=None, entry: str | None
         keys = _frame_keys(group, ds.shape[0], path)
         theta = _angles(group, keys, path)
         pixel_size, energy, center, meta = _physics(group, path)
-        name, nrows = ds.name, ds.shape[1]
+        # the path in this file: ds.name is the path in the file an external link
+        # leads to
+        name, nrows = f"{group.name}/{data_name}", ds.shape[1]
     projections = np.flatnonzero(keys == 0)
     if projections.size == 0:
         counts = {k: int((keys == v).sum()) for k, v in IMAGE_KEYS.items()}
@@ -332,7 +334,7 @@ def write_nxtomo(path: str | os.PathLike, data, flat=None, dark=None, theta=None
     pixel_size = _positive(pixel_size, "pixel_size")
     energy = _positive(energy, "energy")
     keys = np.concatenate([np.full(len(v), k, dtype=np.int64) for k, v in stacks])
-    with atomic_h5(path) as f:
+    with atomic_h5(path, nbytes=sum(v.nbytes for _, v in stacks)) as f:
         f.attrs["NX_class"] = "NXroot"
         f.attrs["default"] = entry
         e = _group(f, entry, "NXentry")

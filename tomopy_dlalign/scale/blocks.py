@@ -256,7 +256,7 @@ def h5_output(path: str | os.PathLike, shape, units: str, state: str, step: str,
     from ..common.h5files import atomic_h5, write_provenance
     from ..common.process import copy_history, record_step
 
-    with atomic_h5(path) as f:
+    with atomic_h5(path, nbytes=4 * int(np.prod(shape))) as f:
         if history is not None:
             copy_history(f, history)
         grp = f.require_group("exchange")

@@ -3,8 +3,13 @@
 Each task reads one scan, turns it into line integrals, aligns it with
 :func:`tomopy_dlalign.align` and writes the aligned stack beside the input data
 (:func:`tomopy_dlalign.io.write_dx`, atomic: a temporary file renamed when complete).
-Scans whose output exists already are skipped, so a run that was stopped resumes
-where it stopped; a scan that fails is reported by name and the others go on.
+A run that was stopped resumes where it stopped: a scan whose output is already its
+finished alignment is skipped. That is checked, not assumed (:func:`check_output`): the
+output's ``/process`` record must say "aligned", its ``align`` step must have read this
+scan, and its ``/exchange/data`` must have the scan's shape. An empty output, or a stale
+alignment of this scan, is redone (with a warning); anything else at the output name (a
+reconstruction, another scan's alignment, a file that is not ours) is refused by name
+and left as it is. A scan that fails is reported by name and the others go on.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.cluster import open_cluster, parse_cluster, run_tasks
+from ..common.outputs import output_target, reading
 from ..prep.selfcheck import summary
 
 logger = logging.getLogger(__name__)
@@ -36,8 +42,9 @@ class ScanResult:
     scan, output : str
         The input file and the aligned file.
     status : str
-        ``"done"``, ``"skipped"`` (the output existed: nothing was recomputed) or
-        ``"failed"`` (see ``error``).
+        ``"done"``, ``"skipped"`` (the output was this scan's finished alignment already:
+        nothing was recomputed) or ``"failed"`` (see ``error``; also an output that is not
+        this scan's alignment, which is refused and left as it is).
     shifts_rms : float or None
         RMS of the estimated jitter ``sqrt(mean(dx^2 + dy^2))``, pixels (done scans).
     center : float or None
@@ -137,8 +144,8 @@ def output_paths(paths: Sequence, output: str | os.PathLike | Sequence) -> list[
     Raises
     ------
     ValueError
-        No scans, two scans with one output name, an output that is its own input, a
-        list of the wrong length.
+        No scans, two scans with one output name, an output that is one of the inputs
+        (the same file, by device and inode), a list of the wrong length.
     """
     if isinstance(paths, (str, os.PathLike)):
         raise TypeError("paths must be a list of scan files, got a single path; "
@@ -157,15 +164,74 @@ def output_paths(paths: Sequence, output: str | os.PathLike | Sequence) -> list[
         if len(outs) != len(paths):
             raise ValueError(f"output lists {len(outs)} files for {len(paths)} scans")
     seen: dict[Path, Path] = {}
+    inputs = {_file_id(p): p for p in paths if p.exists()}
     for p, o in zip(paths, outs, strict=True):
         if o.resolve() in seen:
             raise ValueError(f"scans {str(seen[o.resolve()])!r} and {str(p)!r} would both be "
                              f"written to {str(o)!r}; give them different names")
         seen[o.resolve()] = p
-        if p.exists() and o.exists() and os.path.samefile(p, o):
+        source = inputs.get(_file_id(o)) if o.exists() else None
+        if source == p:
             raise ValueError(f"the output of {str(p)!r} would overwrite the scan itself; "
                              "choose another output folder")
+        if source is not None:
+            raise ValueError(f"the output of {str(p)!r}, {str(o)!r}, is the scan "
+                             f"{str(source)!r}; choose another output folder")
     return outs
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def check_output(scan: str | os.PathLike, output: str | os.PathLike) -> str | None:
+    """Whether the existing ``output`` is the finished alignment of ``scan``: None when it
+    is (resuming skips it), else why it must be redone.
+
+    It is when its ``/process`` record says ``"aligned"``, its ``align`` step read
+    ``scan`` (the same file) and its ``/exchange/data`` has the shape of the scan's
+    projections. An empty file, or an alignment of ``scan`` of another shape (the scan
+    changed since), is to be redone: nothing of value is lost.
+
+    Raises
+    ------
+    ValueError
+        ``output`` is not an alignment of ``scan`` (a reconstruction, another scan's
+        alignment, a file with no record or that cannot be read): not ours to replace.
+    """
+    from .. import io
+    from ..common.h5files import open_h5
+    from ..common.process import STATES, is_hdf5, read_process
+
+    scan, output = Path(scan), Path(output)
+    if output.stat().st_size == 0:
+        return "it is empty"
+    keep = "; refusing to replace it: move it away or choose another output folder"
+    if not is_hdf5(output):
+        raise ValueError(f"{str(output)!r} exists and is not an HDF5 file, so not an "
+                         f"alignment of {str(scan)!r}{keep}")
+    record = read_process(output)
+    if record.state != "aligned":
+        held = (f"holds {STATES[record.state]} (/process/state {record.state!r})"
+                if record.state else "records no processing state (/process/state)")
+        raise ValueError(f"{str(output)!r} {held}, not an alignment of {str(scan)!r}{keep}")
+    step = record.step("align")
+    source = step and (step.input or step.parameters.get("input"))
+    if not source:
+        raise ValueError(f"{str(output)!r} records no align step with its input, so it "
+                         f"cannot be told to be the alignment of {str(scan)!r}{keep}")
+    if not (Path(source).exists() and _file_id(Path(source)) == _file_id(scan)):
+        raise ValueError(f"{str(output)!r} holds the alignment of {source!r}, not of "
+                         f"{str(scan)!r}{keep}")
+    with open_h5(output) as f:
+        data = f.get("exchange/data")
+        shape = data.shape if data is not None and hasattr(data, "shape") else None
+    expected = io.read(scan, lazy=is_hdf5(scan)).data.shape
+    if shape != tuple(expected):
+        return (f"it holds data of shape {shape}, the scan's projections are "
+                f"{tuple(expected)} (the scan changed since it was aligned)")
+    return None
 
 
 def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | Sequence,
@@ -200,8 +266,9 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
         Replace the defective detector pixels of raw scans while normalising them
         (:func:`tomopy_dlalign.normalize`), recorded in each output's ``/process``.
     resume : bool
-        Skip scans whose output exists (outputs are written atomically, so an existing
-        one is complete). False recomputes them.
+        Skip scans whose output is already their finished alignment (checked by
+        :func:`check_output`; an empty or stale one is redone, anything else at the
+        output name is refused as a failed scan). False recomputes them.
     force : bool
         Align files whose ``/process/state`` says they are aligned already (refused,
         as a failed scan, otherwise).
@@ -228,9 +295,7 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
     if isinstance(output, (str, os.PathLike)):
         Path(output).mkdir(parents=True, exist_ok=True)
     results = [ScanResult(str(p), str(o), "skipped") for p, o in zip(paths, outs, strict=True)]
-    todo = [i for i, o in enumerate(outs) if not (resume and o.exists())]
-    for i in sorted(set(range(len(outs))) - set(todo)):
-        logger.info("%s: %s exists, skipped", paths[i], outs[i])
+    todo = _to_align(results, resume)
     kwargs = {"center": center, "model": model, "iters": iters, "polish": polish,
               "prep": prep, "device": device, "force": force, "defects": defects}
     tasks = [((str(paths[i]), str(outs[i])), kwargs) for i in todo]
@@ -252,6 +317,30 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
                 row.error = f"{type(res.error).__name__}: {res.error}"
                 logger.error("%s failed: %s", row.scan, row.error)
     return results
+
+
+def _to_align(results: list[ScanResult], resume: bool) -> list[int]:
+    """The indices of the scans to align. A scan whose output is its finished alignment
+    (:func:`check_output`) stays "skipped" when resuming; one whose output cannot be
+    written, or is not ours to replace, is marked failed here, before any work."""
+    todo = []
+    with reading([r.scan for r in results]):
+        for i, row in enumerate(results):
+            try:
+                if resume and Path(row.output).exists():
+                    why = check_output(row.scan, row.output)
+                    if why is None:
+                        logger.info("%s: %s is its alignment already, skipped", row.scan,
+                                    row.output)
+                        continue
+                    logger.warning("%s: redoing %s: %s", row.scan, row.output, why)
+                output_target(row.output)
+            except (OSError, ValueError, KeyError) as exc:
+                row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"
+                logger.error("%s failed: %s", row.scan, row.error)
+                continue
+            todo.append(i)
+    return todo
 
 
 def summary_table(results: Sequence[ScanResult]) -> str:
