@@ -50,14 +50,15 @@ class Verdict:
         return asdict(self)
 
 
-def sharpness(rec: torch.Tensor) -> float:
-    """Gradient energy over energy of a reconstruction ``(nslice, n, n)``: in-plane
-    finite differences, and between slices when there are several."""
-    x = rec.double()
-    g = (x[:, 1:, :] - x[:, :-1, :]).pow(2).sum() + (x[:, :, 1:] - x[:, :, :-1]).pow(2).sum()
+def sharpness(rec) -> float:
+    """Gradient energy over energy of a reconstruction ``(nslice, n, n)`` (a tensor or an
+    array): in-plane finite differences, and between slices when there are several."""
+    x = rec.detach().cpu().numpy() if isinstance(rec, torch.Tensor) else np.asarray(rec)
+    x = x.astype(np.float64, copy=False)
+    g = np.square(np.diff(x, axis=1)).sum() + np.square(np.diff(x, axis=2)).sum()
     if x.shape[0] > 1:
-        g = g + (x[1:] - x[:-1]).pow(2).sum()
-    return float(g / x.pow(2).sum().clamp(min=1e-30))
+        g += np.square(np.diff(x, axis=0)).sum()
+    return float(g / max(np.square(x).sum(), 1e-30))
 
 
 def judge(before: tuple[float, float], after: tuple[float, float]) -> Verdict:
