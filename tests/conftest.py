@@ -1,3 +1,9 @@
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -36,3 +42,66 @@ def dask_client():
                                   dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as client:
             yield client
+
+
+@pytest.fixture
+def interrupt_cli():
+    """``run(name, argv, cwd)``: start console script ``name`` as pip's wrapper does (the
+    entry point from pyproject.toml, with a line on stdout once it is imported), send
+    SIGINT 0.2 s later, while the command line's heavy imports run, and return
+    ``(exit code, stderr)``."""
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[1]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+
+    def run(name: str, argv: list, cwd) -> tuple:
+        module, func = scripts[name].split(":")
+        code = (f"import sys; from {module} import {func} as main; "
+                f"print('started', flush=True); sys.argv[0] = {name!r}; sys.exit(main())")
+        p = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=cwd,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "started"
+        time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        try:
+            _, err = p.communicate(timeout=15)
+        finally:
+            p.kill()
+        return p.returncode, err
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def h5_reference():
+    """``make(group, name, kind, target, source, shape, dtype)``: a dataset ``name`` in the
+    open HDF5 ``group`` that points at ``target`` (a file name as stored): an external
+    link (``kind="link"``) or a virtual dataset (``"vds"``) onto dataset ``source`` of
+    ``target``, or external storage of raw bytes (``"storage"``)."""
+    import h5py
+
+    def make(group, name, kind, target, source, shape, dtype):
+        if kind == "link":
+            group[name] = h5py.ExternalLink(str(target), source)
+        elif kind == "vds":
+            layout = h5py.VirtualLayout(shape, dtype)
+            layout[...] = h5py.VirtualSource(str(target), source, shape=shape)
+            group.create_virtual_dataset(name, layout)
+        else:
+            nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            group.create_dataset(name, shape=shape, dtype=dtype,
+                                 external=[(str(target), 0, nbytes)])
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def one_line():
+    """``check(stderr)``: the error's line of a command line's stderr, checking that it is
+    the only one and that there is no traceback."""
+    def check(err: str) -> str:
+        assert "Traceback" not in err, err
+        lines = [ln for ln in err.splitlines() if ": error: " in ln]
+        assert len(lines) == 1, err
+        return lines[0]
+    return check

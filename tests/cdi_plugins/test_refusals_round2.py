@@ -1,10 +1,6 @@
 """Issue 25, second round, for cdi-plugins: Ctrl-C from the first instant, and refusals
 that name the argument instead of NumPy's errors or a silently wrong run."""
 
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,32 +22,11 @@ def run(argv) -> int:
     return exc.value.code
 
 
-def one_line(err: str) -> str:
-    """The error's line, checking that it is the only one and that there is no traceback."""
-    assert "Traceback" not in err, err
-    lines = [ln for ln in err.splitlines() if ": error: " in ln]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def test_ctrl_c_while_the_command_line_imports_is_one_line_and_exit_130(tmp_path):
-    tomllib = pytest.importorskip("tomllib")
-    spec = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    module, func = spec["cdi-plugins"].split(":")
-    # pip's console-script wrapper, with a line once the entry point is imported
-    code = (f"import sys; from {module} import {func} as main; print('started', flush=True); "
-            "sys.argv[0] = 'cdi-plugins'; sys.exit(main())")
-    p = subprocess.Popen([sys.executable, "-c", code, "simulate", "-o", "p.cxi", "--size",
-                          "1024"], cwd=tmp_path, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "started"
-    time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
-    try:
-        _, err = p.communicate(timeout=15)
-    finally:
-        p.kill()
-    assert p.returncode == 130, err
+def test_ctrl_c_while_the_command_line_imports_is_one_line_and_exit_130(tmp_path,
+                                                                         interrupt_cli):
+    code, err = interrupt_cli("cdi-plugins", ["simulate", "-o", "p.cxi", "--size", "1024"],
+                              tmp_path)
+    assert code == 130, err
     assert "Traceback" not in err and err.strip() == "cdi-plugins: interrupted"
 
 
@@ -83,7 +58,8 @@ def test_simulate_pattern_refuses_binning_and_gaps_out_of_range(kwargs, match):
 @pytest.mark.parametrize("option, value, name", [("--binning", "0", "binning"),
                                                  ("--gaps", "1000", "gaps")])
 def test_simulate_binning_and_gaps_out_of_range_are_one_line_and_exit_2(tmp_path, capsys,
-                                                                        option, value, name):
+                                                                        option, value, name,
+                                                                        one_line):
     out = tmp_path / "p.cxi"
     assert run(["simulate", "-o", str(out), "--size", "64", option, value]) == 2
     assert f"simulate: error: {name} must be" in one_line(capsys.readouterr().err)
@@ -97,7 +73,7 @@ def pattern(tmp_path):
     return path
 
 
-def test_cnn_predict_refuses_cuda_on_a_machine_without_it(pattern, capsys, monkeypatch):
+def test_cnn_predict_refuses_cuda_on_a_machine_without_it(pattern, capsys, monkeypatch, one_line):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     capsys.readouterr()
     assert run(["cnn", "predict", str(pattern), "--device", "cuda"]) == 2
@@ -107,7 +83,7 @@ def test_cnn_predict_refuses_cuda_on_a_machine_without_it(pattern, capsys, monke
 
 @pytest.mark.parametrize("command", [["cnn", "predict", "{pattern}"],
                                      ["train-features", "-o", "{tmp}/w.safetensors"]])
-def test_negative_threads_is_one_line_and_exit_2(pattern, tmp_path, capsys, command):
+def test_negative_threads_is_one_line_and_exit_2(pattern, tmp_path, capsys, command, one_line):
     argv = [a.format(pattern=pattern, tmp=tmp_path) for a in command]
     capsys.readouterr()
     assert run([*argv, "--threads", "-1"]) == 2

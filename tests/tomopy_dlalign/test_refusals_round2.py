@@ -3,10 +3,8 @@ exit codes of a missing package, and refusals instead of silent nonsense, each n
 the argument (or, on the command line, one line and exit 2)."""
 
 import logging
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,41 +29,9 @@ HEAVY = ("torch", "astra", "h5py", "matplotlib", "dask", "numpy")
 THETA = np.linspace(0, np.pi, 12, endpoint=False)
 
 
-def one_line(err: str) -> str:
-    """The error's line, checking that it is the only one and that there is no traceback."""
-    assert "Traceback" not in err, err
-    lines = [ln for ln in err.splitlines() if ": error: " in ln]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def console_script(name: str) -> str:
-    """The code pip's wrapper of console script ``name`` runs, from pyproject.toml, with a
-    line on stdout once the interpreter has started and imported the entry point."""
-    tomllib = pytest.importorskip("tomllib")
-    spec = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"][name]
-    module, func = spec.split(":")
-    return (f"import sys; from {module} import {func} as main; print('started', flush=True); "
-            f"sys.argv[0] = {name!r}; sys.exit(main())")
-
-
-def interrupt_while_importing(name: str, argv: list[str], cwd: Path):
-    """Start console script ``name``, send SIGINT 0.2 s after its entry point is imported
-    (while the command line's heavy imports run), and return (exit code, stderr)."""
-    p = subprocess.Popen([sys.executable, "-c", console_script(name), *argv], cwd=cwd,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "started"
-    time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
-    try:
-        _, err = p.communicate(timeout=15)
-    finally:
-        p.kill()
-    return p.returncode, err
-
-
-def test_ctrl_c_while_the_command_line_imports_is_one_line_and_exit_130(tmp_path):
-    code, err = interrupt_while_importing(
+def test_ctrl_c_while_the_command_line_imports_is_one_line_and_exit_130(tmp_path,
+                                                                         interrupt_cli):
+    code, err = interrupt_cli(
         "tomopy-dlalign", ["simulate", "-o", "scan.h5", "--size", "128", "--nproj", "360"],
         tmp_path)
     assert code == 130, err
@@ -139,7 +105,7 @@ def scan(tmp_path):
 
 
 def test_missing_dask_jobqueue_is_bad_input_with_the_pip_hint(scan, tmp_path, capsys,
-                                                              monkeypatch):
+                                                              monkeypatch, one_line):
     pytest.importorskip("distributed")
     monkeypatch.setitem(sys.modules, "dask_jobqueue", None)
     argv = ["align", str(scan[0]), "-o", str(tmp_path / "out"), "--cluster", "slurm:2"]
@@ -156,7 +122,7 @@ def test_normalize_refuses_flats_without_response(scan, which):
         normalize(prj, flat, dark)
 
 
-def test_recon_of_swapped_flats_and_darks_is_one_line_and_exit_2(scan, tmp_path, capsys):
+def test_recon_of_swapped_flats_and_darks_is_one_line_and_exit_2(scan, tmp_path, capsys, one_line):
     path, prj, flat, dark = scan
     swapped = tmp_path / "swapped.h5"
     io.write_dx(swapped, prj, flat=dark, dark=flat, theta=THETA, state="raw")
@@ -188,7 +154,7 @@ def test_mlem_refuses_fewer_than_one_iteration(num_iter):
         mlem(np.ones((12, 1, 16), np.float32), THETA, center=8, num_iter=num_iter)
 
 
-def test_recon_iters_0_is_one_line_and_exit_2(scan, tmp_path, capsys):
+def test_recon_iters_0_is_one_line_and_exit_2(scan, tmp_path, capsys, one_line):
     argv = ["recon", str(scan[0]), "-o", str(tmp_path / "rec.h5"), "--iters", "0"]
     assert cli.main(argv) == 2
     assert "num_iter must be a positive integer" in one_line(capsys.readouterr().err)
@@ -204,7 +170,7 @@ def test_scan_simulation_refuses_negative_attenuation_and_counts(kwargs, name):
         simulate.scan(np.zeros((1, 16, 16), np.float32), THETA, **kwargs)
 
 
-def test_simulate_negative_attenuation_is_one_line_and_exit_2(tmp_path, capsys):
+def test_simulate_negative_attenuation_is_one_line_and_exit_2(tmp_path, capsys, one_line):
     argv = ["simulate", "-o", str(tmp_path / "s.h5"), "--size", "16", "--nslice", "1",
             "--nproj", "4", "--attenuation", "-1"]
     assert cli.main(argv) == 2

@@ -25,22 +25,18 @@ def frames_file(path, name="/entry/data/data"):
     return path
 
 
-def cxi_master(path, kind, target):
-    """A CXI file whose /entry_1/data_1/data is an external link, a virtual dataset or
-    external storage pointing at ``target``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        grp = f.create_group("entry_1/data_1")
-        if kind == "link":
-            grp["data"] = h5py.ExternalLink(str(target), "/entry/data/data")
-        elif kind == "vds":
-            layout = h5py.VirtualLayout((2, 32, 32), np.float32)
-            layout[...] = h5py.VirtualSource(str(target), "/entry/data/data", shape=(2, 32, 32))
-            grp.create_virtual_dataset("data", layout)
-        else:
-            grp.create_dataset("data", shape=(2, 32, 32), dtype=np.float32,
-                               external=[(str(target), 0, 2 * PATTERN.nbytes)])
-    return path
+@pytest.fixture
+def cxi_master(h5_reference):
+    """``make(path, kind, target)``: a CXI file whose /entry_1/data_1/data is an external
+    link, a virtual dataset or external storage pointing at ``target``."""
+    def make(path, kind, target):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w") as f:
+            grp = f.create_group("entry_1/data_1")
+            h5_reference(grp, "data", kind, target, "/entry/data/data", (2, 32, 32),
+                         np.float32)
+        return path
+    return make
 
 
 def target_for(kind, folder):
@@ -52,7 +48,7 @@ def target_for(kind, folder):
 
 
 @pytest.mark.parametrize("kind", ["link", "vds", "storage"])
-def test_cxi_reads_its_frames_beside_it(kind, tmp_path):
+def test_cxi_reads_its_frames_beside_it(kind, tmp_path, cxi_master):
     data = target_for(kind, tmp_path / "scan")
     m = cxi_master(tmp_path / "scan" / "pattern.cxi", kind,
                    data if kind == "storage" else data.name)
@@ -63,7 +59,7 @@ def test_cxi_reads_its_frames_beside_it(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["link", "vds", "storage"])
-def test_cxi_refuses_a_reference_elsewhere_unless_allowed(kind, tmp_path):
+def test_cxi_refuses_a_reference_elsewhere_unless_allowed(kind, tmp_path, cxi_master):
     data = target_for(kind, tmp_path / "elsewhere")
     m = cxi_master(tmp_path / "scan" / "pattern.cxi", kind, data)
     with pytest.raises(ValueError) as err:

@@ -35,23 +35,20 @@ def raw_file(path):
     return path
 
 
-def master(path, kind, target):
-    """A Data Exchange master file whose /exchange/data is an external link, a virtual
-    dataset or external storage pointing at ``target`` (a name as stored in the file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        ex = f.create_group("exchange")
-        if kind == "link":
-            ex["data"] = h5py.ExternalLink(str(target), "/data")
-        elif kind == "vds":
-            layout = h5py.VirtualLayout(FRAMES.shape, FRAMES.dtype)
-            layout[...] = h5py.VirtualSource(str(target), "data", shape=FRAMES.shape)
-            ex.create_virtual_dataset("data", layout)
-        else:
-            ex.create_dataset("data", shape=FRAMES.shape, dtype=FRAMES.dtype,
-                              external=[(str(target), 0, FRAMES.nbytes)])
-        ex["theta"] = THETA_DEG
-    return path
+@pytest.fixture
+def master(h5_reference):
+    """``make(path, kind, target)``: a Data Exchange master file whose /exchange/data is an
+    external link, a virtual dataset or external storage pointing at ``target`` (a name as
+    stored in the file)."""
+    def make(path, kind, target):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w") as f:
+            ex = f.create_group("exchange")
+            h5_reference(ex, "data", kind, target, "/data" if kind == "link" else "data",
+                         FRAMES.shape, FRAMES.dtype)
+            ex["theta"] = THETA_DEG
+        return path
+    return make
 
 
 def target_for(kind, folder, name="frames"):
@@ -74,7 +71,7 @@ def elsewhere(tmp_path):
 # --- followed inside the folder ---------------------------------------------------
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_master_reads_its_frames_beside_it(kind, scan_dir):
+def test_master_reads_its_frames_beside_it(kind, scan_dir, master):
     data = target_for(kind, scan_dir)
     # external storage is looked up by HDF5 in the current folder: an absolute name
     name = data if kind == "storage" else data.name
@@ -87,14 +84,14 @@ def test_master_reads_its_frames_beside_it(kind, scan_dir):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_master_reads_its_frames_below_its_folder(kind, scan_dir, monkeypatch):
+def test_master_reads_its_frames_below_its_folder(kind, scan_dir, monkeypatch, master):
     data = target_for(kind, scan_dir / "sub" / "deeper")
     monkeypatch.chdir(scan_dir)  # relative external storage: from the current folder
     m = master(scan_dir / "master.h5", kind, "sub/deeper/" + data.name)
     np.testing.assert_array_equal(io.read_dx(m)[0], FRAMES)
 
 
-def test_relative_external_storage_reads_from_the_files_folder(scan_dir, monkeypatch):
+def test_relative_external_storage_reads_from_the_files_folder(scan_dir, monkeypatch, master):
     raw_file(scan_dir / "frames.raw")
     m = master(scan_dir / "master.h5", "storage", "frames.raw")
     monkeypatch.chdir(scan_dir)
@@ -133,8 +130,8 @@ def test_a_vds_of_the_file_itself_and_soft_links_need_no_permission(scan_dir):
 # --- refused outside it -----------------------------------------------------------
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_reference_to_another_folder_is_refused_naming_dataset_and_target(
-        kind, scan_dir, elsewhere):
+def test_reference_to_another_folder_is_refused_naming_dataset_and_target(kind, scan_dir,
+                                                                          elsewhere, master):
     data = target_for(kind, elsewhere)
     m = master(scan_dir / "master.h5", kind, data)
     for reader in (io.read_dx, io.read, io.read_dataset):
@@ -148,7 +145,7 @@ def test_reference_to_another_folder_is_refused_naming_dataset_and_target(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_allow_external_reads_a_reference_to_another_folder(kind, scan_dir, elsewhere):
+def test_allow_external_reads_a_reference_to_another_folder(kind, scan_dir, elsewhere, master):
     m = master(scan_dir / "master.h5", kind, target_for(kind, elsewhere))
     np.testing.assert_array_equal(io.read_dx(m, allow_external=True)[0], FRAMES)
     np.testing.assert_array_equal(io.read(m, allow_external=True).data, FRAMES)
@@ -174,14 +171,14 @@ def test_external_storage_of_etc_passwd_is_refused(scan_dir):
             reader(m)
 
 
-def test_dotdot_out_of_the_folder_is_refused(scan_dir, elsewhere):
+def test_dotdot_out_of_the_folder_is_refused(scan_dir, elsewhere, master):
     frames_file(elsewhere / "frames.h5")
     m = master(scan_dir / "master.h5", "link", "../elsewhere/frames.h5")
     with pytest.raises(ValueError, match=r"'\.\./elsewhere/frames\.h5'.*outside the folder"):
         io.read_dx(m)
 
 
-def test_symbolic_link_out_of_the_folder_is_refused(scan_dir, elsewhere):
+def test_symbolic_link_out_of_the_folder_is_refused(scan_dir, elsewhere, master):
     data = frames_file(elsewhere / "frames.h5")
     scan_dir.mkdir()
     (scan_dir / "frames.h5").symlink_to(data)
@@ -191,7 +188,7 @@ def test_symbolic_link_out_of_the_folder_is_refused(scan_dir, elsewhere):
         io.read_dx(m)
 
 
-def test_a_fifo_in_the_folder_is_refused_without_opening_it(scan_dir):
+def test_a_fifo_in_the_folder_is_refused_without_opening_it(scan_dir, master):
     scan_dir.mkdir()
     os.mkfifo(scan_dir / "frames.h5")  # opening it would block
     m = master(scan_dir / "master.h5", "link", "frames.h5")
@@ -199,13 +196,13 @@ def test_a_fifo_in_the_folder_is_refused_without_opening_it(scan_dir):
         io.read_dx(m)
 
 
-def test_a_device_is_refused(scan_dir):
+def test_a_device_is_refused(scan_dir, master):
     m = master(scan_dir / "master.h5", "storage", "/dev/zero")
     with pytest.raises(ValueError, match="'/dev/zero'"):
         io.read_dx(m)
 
 
-def test_missing_external_storage_is_named(scan_dir):
+def test_missing_external_storage_is_named(scan_dir, master):
     m = master(scan_dir / "master.h5", "storage", scan_dir / "gone.raw")
     with pytest.raises(ValueError, match=r"external storage /exchange/data points to "
                                          r"'.*gone\.raw', which does not exist$"):
@@ -213,7 +210,7 @@ def test_missing_external_storage_is_named(scan_dir):
 
 
 def test_relative_external_storage_from_another_folder_says_why(scan_dir, tmp_path,
-                                                                 monkeypatch):
+                                                                 monkeypatch, master):
     raw_file(scan_dir / "frames.raw")
     m = master(scan_dir / "master.h5", "storage", "frames.raw")
     monkeypatch.chdir(tmp_path)  # HDF5 would read tmp_path/frames.raw
@@ -222,7 +219,7 @@ def test_relative_external_storage_from_another_folder_says_why(scan_dir, tmp_pa
         io.read_dx(m)
 
 
-def test_the_current_folder_fallback_is_checked(scan_dir, elsewhere, monkeypatch):
+def test_the_current_folder_fallback_is_checked(scan_dir, elsewhere, monkeypatch, master):
     # not beside the master, HDF5 looks for a relative target in the current folder
     frames_file(elsewhere / "frames.h5")
     m = master(scan_dir / "master.h5", "link", "frames.h5")
@@ -231,14 +228,14 @@ def test_the_current_folder_fallback_is_checked(scan_dir, elsewhere, monkeypatch
         io.read_dx(m)
 
 
-def test_a_missing_absolute_target_falls_back_beside_the_file(scan_dir, elsewhere):
+def test_a_missing_absolute_target_falls_back_beside_the_file(scan_dir, elsewhere, master):
     # HDF5 looks for an absolute name that does not exist by its base name beside the file
     frames_file(scan_dir / "frames.h5")
     m = master(scan_dir / "master.h5", "link", elsewhere / "frames.h5")
     np.testing.assert_array_equal(io.read_dx(m)[0], FRAMES)
 
 
-def test_hdf5_prefix_variables_are_followed_by_the_check(scan_dir, elsewhere, monkeypatch):
+def test_hdf5_prefix_variables_are_followed_by_the_check(scan_dir, elsewhere, monkeypatch, master):
     frames_file(elsewhere / "frames.h5")
     frames_file(scan_dir / "frames.h5")
     m = master(scan_dir / "master.h5", "link", "frames.h5")
@@ -249,7 +246,7 @@ def test_hdf5_prefix_variables_are_followed_by_the_check(scan_dir, elsewhere, mo
     np.testing.assert_array_equal(io.read_dx(m)[0], FRAMES)
 
 
-def test_files_reached_are_checked_in_turn(scan_dir):
+def test_files_reached_are_checked_in_turn(scan_dir, master):
     # the data file beside the master keeps its bytes in /etc/passwd
     scan_dir.mkdir()
     with h5py.File(scan_dir / "frames.h5", "w") as f:
@@ -290,7 +287,7 @@ def test_printf_vds_sources_are_checked_by_pattern(scan_dir, elsewhere):
         np.testing.assert_array_equal(f["v"][:], [0, 0, 0, 1, 1, 1])
 
 
-def test_check_external_on_an_open_file(scan_dir, elsewhere):
+def test_check_external_on_an_open_file(scan_dir, elsewhere, master):
     data = frames_file(elsewhere / "frames.h5")
     m = master(scan_dir / "master.h5", "link", data)
     with h5py.File(m, "r") as f:
