@@ -143,20 +143,24 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
         Angles in radians.
     center : float, "auto" or None
         Rotation axis in pixels; ``"auto"`` finds it with
-        :func:`~tomopy_dlalign.recon.find_center`; ``None`` means ``ncol / 2``.
+        :func:`~tomopy_dlalign.recon.find_center` and finds it again once the network
+        has removed most of the jitter (``info.center_estimates``, ``center_spread``);
+        ``None`` means ``ncol / 2``.
     model : JitterNet or path, optional
         ``None`` loads the weights that ship with the package (offline).
     iters : int
         Reconstruct-reproject-predict cycles, at most; each one starts from the stack
         corrected by the previous ones (the network as the fast first step of a
-        reprojection scheme). Each cycle scores the shifts of the one before by the
-        reprojection error of the corrected stack; the cycles stop when one raises it,
-        and the most consistent shifts are kept, so more cycles never end less
-        consistent than one.
+        reprojection scheme). The cycles stop once an update moves the shifts by less
+        than ``CONVERGED`` network pixels (RMS), or when a cycle raises the reprojection
+        error (the most consistent shifts are kept). Each further cycle also adds a round
+        to the polish.
     polish : bool or int
         Finish with sub-pixel phase-correlation rounds against the reprojection of the
         corrected stack, at full resolution: ``True`` for two rounds (four for a thin
-        slab), an integer for that many, ``False`` or 0 for none.
+        slab), more while a round still moves the shifts by more than ``POLISH_TOL`` px
+        (up to ``POLISH_ROUNDS_MAX + iters - 1``); an integer for exactly that many,
+        ``False`` or 0 for none.
     polish_size : int
         Largest image side the polish works at: bigger stacks are binned by powers of two
         to at most this size for it (a full-resolution MLEM of 181 x 1024^2 takes many
@@ -164,8 +168,15 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
     device, backend : str
         Torch device and projector backend.
     info : AlignInfo, optional
-        Filled with the cumulative shifts after each cycle, the time and the rotation
-        axis used (``info.center``).
+        Filled with the cumulative shifts after each cycle, the time, the rotation axis
+        used (``info.center``) and its estimates, what the registration view took out,
+        the self-check's verdict and its warning (``info.to_record()`` for a file).
+    capture : bool
+        Start the network's cycles from the capture pre-pass (:mod:`.capture`), when
+        it makes the stack more consistent.
+    check : bool
+        Run the self-check (:mod:`.selfcheck`): when the alignment cannot show that it
+        improved the stack, warn and return the input unaligned (shifts 0).
 
     Returns
     -------
@@ -179,6 +190,10 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
 
     Notes
     -----
+    Registration sees a conditioned copy of ``prj`` (:mod:`.conditioning`: values beyond
+    the robust range, isolated outliers, impulsive noise, detector stripes and bands);
+    the shifts apply to ``prj`` itself. Pixels a shift pulls in from outside the frame
+    are replaced by the reference before reconstruction and registration.
     Stacks larger than the network are binned by powers of two to about its size for
     the MLEM, the reprojection and the network (shifts are scaled back), and the polish
     recovers full-resolution precision. Slabs with fewer rows (or columns) than half
@@ -199,11 +214,7 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
     auto = isinstance(center, str) and center == "auto"
     arr, th, c = check_inputs(prj, theta, center)
     iters = check_iters(iters)
-    if not isinstance(polish, (bool, int, np.integer)) or polish < 0:
-        raise ValueError(f"polish must be True, False or a number of rounds >= 0, "
-                         f"got {polish!r}")
-    if not isinstance(polish_size, (int, np.integer)) or polish_size < 16:
-        raise ValueError(f"polish_size must be an integer >= 16, got {polish_size!r}")
+    _check_polish(polish, polish_size)
     info = AlignInfo() if info is None else info
     net = model if isinstance(model, JitterNet) else load_model(model)
     dev = resolve_device(device)
@@ -213,8 +224,6 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
     view = torch.from_numpy(view_np).to(dev)
     size = net.config.size
     thin = min(arr.shape[1:]) < size // 2
-    base = POLISH_ROUNDS_THIN if thin else POLISH_ROUNDS
-    rounds = (base + iters - 1) if polish is True else int(polish)
     info.center = c
     if thin:
         logger.warning("prj images of %d x %d pixels are smaller than the network's %d x %d: "
@@ -224,22 +233,41 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
     else:
         coarse = _network(view, th, c, net, iters, auto, capture, backend, batch_size, info,
                           show_progress, t0)
-    dx, dy, c = coarse.dx, coarse.dy, info.center
-    if rounds:
-        pf = 1
-        while max(arr.shape[1:]) // pf > polish_size:
-            pf *= 2
-        full = bin_columns(view, pf) if thin else downsample(view, pf)
-        sx, sy = _polish(full, th, c / pf, dx / pf, dy / pf, backend, rounds=rounds,
-                         num_iter=POLISH_ITERS_THIN if thin else POLISH_ITERS,
-                         rows_only=thin, smooth=info.conditioning["impulsive"],
-                         until=POLISH_ROUNDS_MAX + iters - 1 if polish is True else None)
-        dx, dy = sx * pf, sy * pf
-        info.record(dx, dy, t0)
+    dx, dy = _polished(view, th, coarse, thin, polish, iters, polish_size, backend, info,
+                       t0)
     if check:
         dx, dy = _self_check(coarse, dx, dy, info)
     info.seconds = time.perf_counter() - t0
     return shift_tensor(stack, -dx, -dy).cpu().numpy(), dx, dy
+
+
+def _check_polish(polish, polish_size) -> None:
+    if not isinstance(polish, (bool, int, np.integer)) or polish < 0:
+        raise ValueError(f"polish must be True, False or a number of rounds >= 0, "
+                         f"got {polish!r}")
+    if not isinstance(polish_size, (int, np.integer)) or polish_size < 16:
+        raise ValueError(f"polish_size must be an integer >= 16, got {polish_size!r}")
+
+
+def _polished(view, th, coarse, thin, polish, iters, polish_size, backend, info, t0):
+    """The coarse shifts refined by :func:`_polish` on ``view`` binned to at most
+    ``polish_size`` (columns only for a thin slab); ``polish`` as :func:`align` takes it."""
+    dx, dy, c = coarse.dx, coarse.dy, info.center
+    base = POLISH_ROUNDS_THIN if thin else POLISH_ROUNDS
+    rounds = (base + iters - 1) if polish is True else int(polish)
+    if not rounds:
+        return dx, dy
+    pf = 1
+    while max(view.shape[1:]) // pf > polish_size:
+        pf *= 2
+    full = bin_columns(view, pf) if thin else downsample(view, pf)
+    sx, sy = _polish(full, th, c / pf, dx / pf, dy / pf, backend, rounds=rounds,
+                     num_iter=POLISH_ITERS_THIN if thin else POLISH_ITERS,
+                     rows_only=thin, smooth=info.conditioning["impulsive"],
+                     until=POLISH_ROUNDS_MAX + iters - 1 if polish is True else None)
+    dx, dy = sx * pf, sy * pf
+    info.record(dx, dy, t0)
+    return dx, dy
 
 
 @dataclass
