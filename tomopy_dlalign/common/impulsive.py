@@ -25,7 +25,8 @@ def is_impulsive(stack: np.ndarray) -> bool:
 
 def despeckle(stack: np.ndarray) -> np.ndarray:
     """``stack`` median-filtered 5 x 5 per image when it carries salt-and-pepper noise
-    (:func:`is_impulsive`; a 3 x 3 median leaves much of strong noise), else unchanged."""
+    (:func:`is_impulsive`; a 3 x 3 median leaves much of strong noise), a new array; else
+    ``stack`` itself (callers tell the two apart by identity)."""
     if not is_impulsive(stack):
         return stack
     from scipy.ndimage import median_filter

@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from ..common.device import resolve_device
+from ..common.impulsive import despeckle
 from ..common.progress import progress
 from ..common.validation import as_array, as_theta
 from ..models.jitternet import JitterNet, load_model, predict
@@ -27,8 +28,8 @@ from ..recon.mlem import mlem_tensor
 from ..recon.projectors import Projector, make_projector
 from .capture import mass_prepass
 from .conditioning import registration_view
-from .registration import is_impulsive, phase_correlation
-from .selfcheck import Verdict, before_measures, self_check
+from .registration import phase_correlation
+from .selfcheck import Verdict, consistency, measures, self_check
 from .shifts import shift_tensor
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,13 @@ class AlignInfo:
 def check_inputs(prj, theta, center):
     """Validate ``(prj, theta, center)`` once, as every aligner's public boundary does;
     ``center="auto"`` is resolved here."""
-    arr = as_array(prj, "prj", ndim=3)
-    th = as_theta(theta, arr.shape[0])
+    arr, th = _check_stack(prj, theta)
     return arr, th, resolve_center(center, arr, th)
+
+
+def _check_stack(prj, theta):
+    arr = as_array(prj, "prj", ndim=3)
+    return arr, as_theta(theta, arr.shape[0])
 
 
 def reproject_cycle(prj, theta: np.ndarray, center: float, projector: Projector,
@@ -212,14 +217,17 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
     ((60, 32, 64), (60,))
     """
     auto = isinstance(center, str) and center == "auto"
-    arr, th, c = check_inputs(prj, theta, center)
+    arr, th = _check_stack(prj, theta)
+    # the axis search and registration see the same median-filtered stack, filtered once
+    clean = despeckle(arr)
+    c = resolve_center(center, clean, th)
     iters = check_iters(iters)
     _check_polish(polish, polish_size)
     info = AlignInfo() if info is None else info
     net = model if isinstance(model, JitterNet) else load_model(model)
     dev = resolve_device(device)
     t0 = time.perf_counter()
-    view_np, info.conditioning = registration_view(arr)
+    view_np, info.conditioning = registration_view(clean, impulsive=clean is not arr)
     stack = torch.from_numpy(np.ascontiguousarray(arr)).to(dev)
     view = torch.from_numpy(view_np).to(dev)
     size = net.config.size
@@ -291,7 +299,7 @@ def _network(view, th, c, net, iters, auto, capture, backend, batch_size, info, 
     factor = network_factor(tuple(view.shape), net.config.size)
     small = downsample(view, factor)
     A = make_projector(th, small.shape[2], c / factor, backend=backend, device=view.device)
-    before = before_measures(small, A)
+    before = measures(small, A)
     init, first_ref = _capture(small, th, A, factor, before[0], info) if capture else (None,
                                                                                        None)
 
@@ -310,7 +318,8 @@ def _network(view, th, c, net, iters, auto, capture, backend, batch_size, info, 
             info.center = cs * factor
             A = make_projector(th, small.shape[2], cs, backend=backend, device=view.device)
             dx, dy = cycles(A, (dx, dy))
-    return _Coarse(dx, dy, small, A, factor, before if A.center == c / factor else None)
+            before = None   # measured on the old axis: the self-check measures it again
+    return _Coarse(dx, dy, small, A, factor, before)
 
 
 def _capture(small, th, A, factor, plain, info):
@@ -366,8 +375,8 @@ def _recentre(small, th, A, factor, dx, dy, backend, info) -> float:
 def _self_check(coarse, dx, dy, info):
     """The self-check (:func:`.selfcheck.self_check`) on the coarse step's small stack;
     when the alignment cannot show an improvement, warn and return zero shifts."""
-    info.verdict = self_check(coarse.small, None, None, coarse.factor, dx, dy,
-                              projector=coarse.A, before=coarse.before)
+    info.verdict = self_check(coarse.small, coarse.A, coarse.factor, dx, dy,
+                              before=coarse.before)
     if info.verdict.improved:
         logger.info(info.verdict.message)
         return dx, dy
@@ -382,11 +391,9 @@ def reprojection_error(aligned, theta, center: float, num_iter: int = MLEM_ITERS
     1.5 px Gaussian blur of both sides, so that noise weighs less than misalignment.
     Needs no ground truth: of two alignments of one scan, the lower is the more
     consistent."""
-    from scipy.ndimage import gaussian_filter, median_filter
+    from scipy.ndimage import gaussian_filter
 
-    arr = np.asarray(aligned, np.float32)
-    if is_impulsive(arr):
-        arr = median_filter(arr, size=(1, 5, 5))
+    arr = despeckle(np.asarray(aligned, np.float32))
     A = make_projector(theta, arr.shape[2], center)
     ref = reproject_cycle(arr, theta, center, A, num_iter=num_iter)
     blur = (0, 1.5, 1.5)
@@ -451,14 +458,10 @@ def _polish(stack, th, c, dx, dy, backend, rounds=POLISH_ROUNDS, num_iter=POLISH
     for k in range(max(rounds, until or 0)):
         if k >= rounds and step < POLISH_TOL:
             break
-        corrected = shift_tensor(stack, -dx, -dy)
-        fill = fill_mask(corrected.shape, dx, dy, stack.device)
-        if ref is not None:  # what the shift pulled in from outside the frame is unknown
-            corrected = torch.where(fill, ref, corrected)
+        corrected, fill = _shifted(stack, dx, dy, 1, ref)
         rec = mlem_tensor(corrected, A, num_iter, init=rec)
         ref = A.forward(rec)
-        # ... and carries no information on the shift: it must not pull the registration
-        cur, rp = torch.where(fill, ref, corrected).cpu().numpy(), ref.cpu().numpy()
+        cur, rp = _filled(corrected, fill, ref).cpu().numpy(), ref.cpu().numpy()
         if smooth:  # what a median leaves of strong impulsive noise
             cur, rp = gaussian_filter(cur, (0, 1, 1)), gaussian_filter(rp, (0, 1, 1))
         if rows_only:  # too few rows to see vertical shifts: register the row sums
@@ -514,7 +517,7 @@ def _iterate(stack, iters, reference, register, desc, info, show_progress, t0,
     for k in progress(range(iters), desc, show_progress):
         current, fill = _shifted(stack, dx, dy, scale, ref)
         ref = first_ref if k == 0 and first_ref is not None else reference(current)
-        current = torch.where(fill, ref, current) if fill is not None else current
+        current = _filled(current, fill, ref)
         err = consistency(current, ref)
         if k > 0:
             if best is not None and err >= best[0] and stop_early:
@@ -545,14 +548,21 @@ def _iterate(stack, iters, reference, register, desc, info, show_progress, t0,
 
 def _shifted(stack, dx, dy, scale, ref=None):
     """``stack`` with the shifts found so far (in full-size pixels) removed, and where it
-    holds edge fill (None when nothing was shifted); with ``ref``, the fill is taken from
-    it."""
+    holds edge fill (None when nothing was shifted); with ``ref`` (the reference of an
+    earlier round), the fill is taken from it: what a shift pulls in from outside the
+    frame is unknown."""
     if not (dx.any() or dy.any()):
         return stack, None
     sx, sy = dx / scale, dy / scale
     out = shift_tensor(stack, -sx, -sy)
     fill = fill_mask(out.shape, sx, sy, out.device)
-    return (out if ref is None else torch.where(fill, ref, out)), fill
+    return _filled(out, fill, ref), fill
+
+
+def _filled(stack, fill, ref):
+    """``stack`` with its edge fill ``fill`` (None: none) replaced by ``ref`` (None: kept):
+    the fill carries no information on the shift and must not pull the registration."""
+    return stack if fill is None or ref is None else torch.where(fill, ref, stack)
 
 
 def _better(best, err, dx, dy):
@@ -560,12 +570,6 @@ def _better(best, err, dx, dy):
     if best is None or err < best[0]:
         return (float(err), dx.copy(), dy.copy())
     return best
-
-
-def consistency(current: torch.Tensor, ref: torch.Tensor) -> float:
-    """Relative misfit ``||p - A x|| / ||p||`` of a stack and its reprojection."""
-    num = torch.linalg.vector_norm((current - ref).float())
-    return float(num / torch.linalg.vector_norm(current.float()).clamp(min=1e-30))
 
 
 def check_iters(iters) -> int:

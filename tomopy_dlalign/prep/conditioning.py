@@ -37,9 +37,9 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, median_filter, uniform_filter
+from scipy.ndimage import gaussian_filter1d, uniform_filter
 
-from .registration import is_impulsive
+from ..common.impulsive import despeckle
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ FIXED_SIGMA = 2.0
 FIXED_ANGLES = 60
 
 
-def registration_view(prj: np.ndarray, fixed: bool = True) -> tuple[np.ndarray, dict]:
+def registration_view(prj: np.ndarray, fixed: bool = True,
+                      impulsive: bool | None = None) -> tuple[np.ndarray, dict]:
     """The projections as registration should see them (see the module's notes).
 
     Parameters
@@ -58,6 +59,10 @@ def registration_view(prj: np.ndarray, fixed: bool = True) -> tuple[np.ndarray, 
         Line integrals.
     fixed : bool
         Subtract the content fixed on the detector.
+    impulsive : bool, optional
+        Whether ``prj`` carried salt-and-pepper noise that the caller has median-filtered
+        already (:func:`~tomopy_dlalign.common.impulsive.despeckle`); None: test and
+        filter here.
 
     Returns
     -------
@@ -75,13 +80,15 @@ def registration_view(prj: np.ndarray, fixed: bool = True) -> tuple[np.ndarray, 
     >>> float(view[3, 2, 2]) < 1, notes["out_of_range"] + notes["outliers"]
     (True, 1)
     """
+    if impulsive is None:
+        clean = despeckle(prj)
+        impulsive = clean is not prj
+        prj = clean
     view = np.array(prj, dtype=np.float32, copy=True)
-    notes = {"impulsive": False, "outliers": 0, "out_of_range": 0, "fixed_rms": 0.0}
+    notes = {"impulsive": bool(impulsive), "outliers": 0, "out_of_range": 0,
+             "fixed_rms": 0.0}
     notes["out_of_range"] = _replace_out_of_range(view)
-    if is_impulsive(view):
-        notes["impulsive"] = True
-        view = median_filter(view, size=(1, 5, 5))
-    else:
+    if not impulsive:
         notes["outliers"] = _replace_outliers(view)
     if fixed and view.shape[0] >= 8:
         pattern = fixed_pattern(view)

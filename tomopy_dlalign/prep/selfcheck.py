@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..recon.mlem import mlem_tensor
-from ..recon.projectors import Projector, make_projector
+from ..recon.projectors import Projector
 from .shifts import shift_tensor
 
 #: relative change of misfit (and of sharpness) that counts as a real difference
@@ -80,49 +80,40 @@ def judge(before: tuple[float, float], after: tuple[float, float]) -> Verdict:
     return Verdict(cb, ca, sb, sa, improved, msg)
 
 
-def measures(stack: torch.Tensor, reconstruct, project) -> tuple[float, float]:
-    """``(consistency, sharpness)`` of ``stack`` with ``x = reconstruct(stack)`` and its
-    reprojection ``project(x)``."""
-    rec = reconstruct(stack)
-    ref = project(rec)
-    num = torch.linalg.vector_norm((stack - ref).double())
-    den = torch.linalg.vector_norm(stack.double()).clamp(min=1e-30)
-    return float(num / den), sharpness(rec)
+def consistency(current: torch.Tensor, ref: torch.Tensor) -> float:
+    """Relative misfit ``||p - A x|| / ||p||`` of a stack and its reprojection."""
+    num = torch.linalg.vector_norm((current - ref).float())
+    return float(num / torch.linalg.vector_norm(current.float()).clamp(min=1e-30))
 
 
-def self_check(small: torch.Tensor, theta: np.ndarray, center: float, factor: int, dx, dy,
-               backend: str = "auto", projector: Projector | None = None,
+def measures(stack: torch.Tensor, projector: Projector) -> tuple[float, float]:
+    """``(consistency, sharpness)`` of ``stack`` with ``x`` its MLEM reconstruction
+    (``CHECK_ITERS`` iterations) on ``projector`` and ``A x`` its reprojection."""
+    rec = mlem_tensor(stack, projector, CHECK_ITERS)
+    return consistency(stack, projector.forward(rec)), sharpness(rec)
+
+
+def self_check(small: torch.Tensor, projector: Projector, factor: int, dx, dy,
                before: tuple[float, float] | None = None) -> Verdict:
     """The verdict on shifts ``(dx, dy)`` (full-size pixels) of a stack, measured on
-    ``small``, that stack binned by ``factor`` (axis ``center`` in its pixels): the
-    measures of :func:`measures` with ``CHECK_ITERS`` MLEM iterations, before and after
-    the shifts, judged by :func:`judge`. ``before``: the measures of ``small`` already
-    taken (:func:`before_measures`).
+    ``small``, that stack binned by ``factor``, with ``projector`` (its geometry): the
+    :func:`measures` before and after the shifts, judged by :func:`judge`. ``before``:
+    the measures of ``small`` already taken.
 
     Example
     -------
     >>> import numpy as np, torch, tomopy_dlalign as tda
+    >>> from tomopy_dlalign.recon import make_projector
     >>> th = np.linspace(0, np.pi, 60, endpoint=False)
     >>> prj, dx, dy = tda.add_jitter(tda.reproject(tda.simulate.phantom(
     ...     "nanoparticles", 48, 32, seed=0), th), -4, 4, seed=0)
-    >>> self_check(torch.from_numpy(prj), th, 24.0, 1, dx, dy).improved
+    >>> self_check(torch.from_numpy(prj), make_projector(th, 48, 24.0), 1, dx, dy).improved
     True
     """
-    A = projector if projector is not None else make_projector(
-        theta, small.shape[2], center, backend=backend, device=small.device)
-
-    def reconstruct(s):
-        return mlem_tensor(s, A, CHECK_ITERS)
-
     dx, dy = np.asarray(dx, np.float64), np.asarray(dy, np.float64)
-    before = before if before is not None else measures(small, reconstruct, A.forward)
-    after = measures(shift_tensor(small, -dx / factor, -dy / factor), reconstruct, A.forward)
+    before = before if before is not None else measures(small, projector)
+    after = measures(shift_tensor(small, -dx / factor, -dy / factor), projector)
     return judge(before, after)
-
-
-def before_measures(small: torch.Tensor, projector: Projector) -> tuple[float, float]:
-    """:func:`measures` of the stack before any shift, as :func:`self_check` takes them."""
-    return measures(small, lambda s: mlem_tensor(s, projector, CHECK_ITERS), projector.forward)
 
 
 def summary(verdict: Verdict | None) -> str:
@@ -132,6 +123,6 @@ def summary(verdict: Verdict | None) -> str:
     return "improved" if verdict.improved else "NOT improved"
 
 
-__all__ = ["CHECK_ITERS", "MARGIN", "Verdict", "before_measures", "judge", "measures",
+__all__ = ["CHECK_ITERS", "MARGIN", "Verdict", "consistency", "judge", "measures",
            "self_check", "sharpness", "summary"]
 

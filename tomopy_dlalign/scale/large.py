@@ -569,10 +569,11 @@ def _check(plan: _Plan, small: BlockStore, center: float, dx, dy, backend):
     import torch
 
     from ..prep.selfcheck import self_check
+    from ..recon.projectors import make_projector
 
     stack = torch.from_numpy(np.ascontiguousarray(small.read(None), np.float32))
-    return self_check(stack, plan.theta, center / plan.factor, plan.factor, dx, dy,
-                      backend=backend)
+    A = make_projector(plan.theta, stack.shape[2], center / plan.factor, backend=backend)
+    return self_check(stack, A, plan.factor, dx, dy)
 
 
 def _rows(rows, nslice: int) -> tuple[int, int]:
