@@ -41,7 +41,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from .outputs import output_target, overwriting
+from .outputs import command_inputs, output_target, overwriting, reading
 from .progress import showing_progress
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -231,7 +231,8 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None,
             from .h5files import allowing_external  # h5py: after parsing, not for --help
 
             with (overwriting(args.overwrite), showing_progress(args.progress),
-                  allowing_external(args.allow_external)):
+                  allowing_external(args.allow_external),
+                  reading(command_inputs(args.func, args))):
                 resolve_output(args, prog)
                 if (isinstance(getattr(args, "output", None), str)
                         and not getattr(args, "output_may_be_folder", False)):

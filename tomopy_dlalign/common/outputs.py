@@ -38,7 +38,6 @@ import contextlib
 import contextvars
 import errno
 import fcntl
-import functools
 import hashlib
 import os
 import re
@@ -132,41 +131,36 @@ def reading(paths: str | os.PathLike | Iterable[str | os.PathLike | None] | None
 
 
 def reads(*names: str) -> Callable:
-    """Decorate a command ``func(args)`` of an argparse command line that reads the files
+    """Mark a command ``func(args)`` of an argparse command line as reading the files
     named by the attributes ``names`` of ``args`` (a path, a list of paths or None).
 
-    The command runs within :func:`reading` of those files, and its ``args.output`` (a
-    file name; unless the command sets ``output_may_be_folder``) is checked by
-    :func:`output_target` before it starts: ``recon scan.h5 -o scan.h5`` is refused
-    before any work.
+    :func:`~tomopy_dlalign.common.cli.run_cli` runs a marked command within
+    :func:`reading` of those files (:func:`command_inputs`), and checks its
+    ``args.output`` there, before any work: ``recon scan.h5 -o scan.h5`` is refused
+    before the scan is read.
 
     Example
     -------
-    >>> import argparse, tempfile, pathlib
-    >>> scan = pathlib.Path(tempfile.mkdtemp()) / "scan.h5"
-    >>> _ = scan.write_bytes(b"measured")
+    >>> import argparse
     >>> @reads("input")
     ... def command(args):
     ...     return 0
-    >>> command(argparse.Namespace(input=str(scan), output=str(scan)))
-    Traceback (most recent call last):
-    ...
-    tomopy_dlalign.common.outputs.OutputIsInputError: output ... is the input ...
+    >>> command_inputs(command, argparse.Namespace(input="scan.h5"))
+    ['scan.h5']
     """
     def decorate(func: Callable) -> Callable:
-        @functools.wraps(func)
-        def command(args) -> int:
-            paths = []
-            for name in names:
-                value = getattr(args, name, None)
-                paths += value if isinstance(value, (list, tuple)) else [value]
-            with reading(paths):
-                output = getattr(args, "output", None)
-                if isinstance(output, str) and not getattr(args, "output_may_be_folder", False):
-                    output_target(output)
-                return func(args)
-        return command
+        func.reads = names
+        return func
     return decorate
+
+
+def command_inputs(func: Callable, args) -> list:
+    """The files a command marked with :func:`reads` reads, from its ``args``."""
+    paths = []
+    for name in getattr(func, "reads", ()):
+        value = getattr(args, name, None)
+        paths += list(value) if isinstance(value, (list, tuple)) else [value]
+    return paths
 
 
 def new_file_mode() -> int:
