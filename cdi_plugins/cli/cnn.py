@@ -16,19 +16,12 @@ import logging
 import shlex
 import sys
 
-from tomopy_dlalign.common.cli import add_device, add_output, add_report, add_seed
+from tomopy_dlalign.common.cli import add_device, add_output, add_report, add_seed, set_threads
 from tomopy_dlalign.common.outputs import reads
 
 from .patterns import read_pattern
 
 logger = logging.getLogger("cdi_plugins.cli")
-
-
-def _threads(args) -> None:
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
 
 def _check_datasets(*paths) -> None:
@@ -48,7 +41,7 @@ def _check_datasets(*paths) -> None:
 def cmd_make_dataset(args) -> int:
     from ..simulate import superellipsoid as se
 
-    _threads(args)
+    set_threads(args)
     cfg = se.SuperellipsoidConfig(size=args.size, photons=args.photons or None)
     path = se.make_dataset(args.output, args.n, seed=args.seed, config=cfg, chunk=args.chunk,
                            show_progress=args.progress)
@@ -61,7 +54,7 @@ def cmd_train(args) -> int:
     from ..cnn import training
 
     _check_datasets(args.dataset, args.test)
-    _threads(args)
+    set_threads(args)
     command = "cdi-plugins " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     training.train(
         args.dataset, args.output, test=args.test, epochs=args.epochs,
@@ -77,7 +70,7 @@ def cmd_evaluate(args) -> int:
     from ..cnn import evaluate
 
     _check_datasets(args.dataset, args.train)
-    _threads(args)
+    set_threads(args)
     evaluate.evaluate(args.dataset, model=args.model, train=args.train, n=args.n,
                       report=args.report, output=args.json, n_refine=args.refine,
                       n_starts=args.starts, seed=args.seed, n_iter=args.iter,
@@ -90,7 +83,7 @@ def cmd_predict(args) -> int:
     from .. import cnn
     from ..cnn import evaluate
 
-    _threads(args)
+    set_threads(args)
     intensity, mask, geom = read_pattern(args.input)
     net = cnn.load_model(args.model)
     # any even size: binned and cropped around the centre to the network's input (logged)

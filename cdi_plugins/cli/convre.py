@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tomopy_dlalign.common import __version__
-from tomopy_dlalign.common.cli import add_output, add_report, add_seed
+from tomopy_dlalign.common.cli import add_output, add_report, add_seed, set_threads
 from tomopy_dlalign.common.h5files import atomic_h5, open_h5, write_provenance
 from tomopy_dlalign.common.outputs import reads
 from tomopy_dlalign.common.process import STATES, read_process, record_step
@@ -109,8 +109,7 @@ def cmd_train_features(args) -> int:
 
     from ..convre import features
 
-    if args.threads:  # 0: torch's own choice
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     t0 = time.perf_counter()
     data = features.make_training_set(
         n_objects=args.objects, n_runs=args.runs, size=args.size,

@@ -188,6 +188,15 @@ def check_shared_options(args: argparse.Namespace) -> None:
         resolve_device(device)
 
 
+def set_threads(args: argparse.Namespace) -> None:
+    """Give torch ``args.threads`` CPU threads (0 or absent: torch's own choice), as
+    checked by :func:`check_shared_options`."""
+    if getattr(args, "threads", 0):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def missing_package(exc: BaseException) -> bool:
     """Whether ``exc`` says that a package outside this distribution is not installed (an
     optional dependency such as dask-jobqueue): the environment is wrong, not the code,
