@@ -105,3 +105,73 @@ def one_line():
         assert len(lines) == 1, err
         return lines[0]
     return check
+
+
+class FigureChecks:
+    """The report figures written while a test runs (``saved``, in the order written) and
+    what a scientist needs to read one at a glance: every image panel on a colour bar
+    whose label gives a unit in parentheses, axis labels with units (on the panel or on
+    one whose axis it shares), legends off the data, and no two panels' labels, titles or
+    legends overlapping."""
+
+    def __init__(self):
+        self.saved = []
+
+    @staticmethod
+    def _images(ax):
+        return [im for im in ax.get_images() if im.get_array().ndim == 2]
+
+    def bare_images(self, fig) -> list[str]:
+        """What is missing, panel by panel (empty when nothing is)."""
+        bars = [im.colorbar for ax in fig.axes for im in [*ax.get_images(), *ax.collections]
+                if getattr(im, "colorbar", None) is not None]
+        missing = []
+        for ax in fig.axes:
+            for im in self._images(ax):
+                same = [b for b in bars if b.mappable.get_cmap().name == im.get_cmap().name
+                        and np.allclose(b.mappable.get_clim(), im.get_clim(), equal_nan=True)]
+                if not any("(" in b.ax.get_ylabel() + b.ax.get_xlabel() for b in same):
+                    missing.append(f"{ax.get_title()!r}: no colour bar with a unit")
+                for axis, shared in (("x", ax.get_shared_x_axes()), ("y", ax.get_shared_y_axes())):
+                    labels = [getattr(a, f"get_{axis}label")() for a in shared.get_siblings(ax)]
+                    if not any("(" in label for label in labels):
+                        missing.append(f"{ax.get_title()!r}: no {axis} label with a unit")
+        return missing
+
+    @staticmethod
+    def renderer(fig):
+        """A renderer of ``fig`` as saved (pyplot's close leaves it no drawing canvas)."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        return FigureCanvasAgg(fig).get_renderer()
+
+    def legends_on_data(self, fig) -> list[str]:
+        """Titles of the axes whose legend lies on the data area of any axes."""
+        renderer = self.renderer(fig)
+        areas = [ax.get_window_extent(renderer) for ax in fig.axes if ax.axison]
+        return [ax.get_title() for ax in fig.axes if ax.get_legend() is not None
+                and any(ax.get_legend().get_window_extent(renderer).overlaps(area)
+                        for area in areas)]
+
+    def overlapping(self, fig) -> list[tuple[int, int]]:
+        """Pairs of axes (colour bars included) whose decorations overlap."""
+        renderer = self.renderer(fig)
+        boxes = [ax.get_tightbbox(renderer) for ax in fig.axes
+                 if ax.get_visible() and ax.axison]
+        return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+                if boxes[i].overlaps(boxes[j])]
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """A :class:`FigureChecks` that sees every figure saved during the test."""
+    from matplotlib.figure import Figure
+
+    checks, original = FigureChecks(), Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        checks.saved.append(fig)
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    return checks

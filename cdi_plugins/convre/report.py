@@ -28,6 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tomopy_dlalign.common.figures import legend_outside, shared_colorbar  # noqa: E402
 from tomopy_dlalign.common.modelfiles import write_text_atomic  # noqa: E402
 
 from .. import metrics  # noqa: E402
@@ -53,8 +54,8 @@ def plot_pca(result: ConvReResult, path: str | os.PathLike, title: str = "",
     emb = result.clustering.embedding
     y = emb[:, 1] if emb.shape[1] > 1 else np.zeros(len(emb))
     panels = 2 if color_by is not None else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.3), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels + 2.6, 4.3),
+                             constrained_layout=True, squeeze=False)
     ax = axes[0, 0]
     for k in range(result.n_clusters):
         m = result.labels == k
@@ -67,7 +68,7 @@ def plot_pca(result: ConvReResult, path: str | os.PathLike, title: str = "",
     ev = result.clustering.explained_variance
     ax.set_xlabel(f"PC 1 ({ev[0]:.0%} of variance)")
     ax.set_ylabel(f"PC 2 ({ev[1]:.0%})" if len(ev) > 1 else "")
-    ax.legend(fontsize=7)
+    legend_outside(ax, fontsize=7)
     ax.set_title(title or "PCA of the run features")
     if color_by is not None:
         ax = axes[0, 1]
@@ -92,19 +93,22 @@ def _union_box(aligned: np.ndarray, threshold: float = 0.1, margin: int = 3):
 def plot_gallery(result: ConvReResult, path: str | os.PathLike, per_cluster: int = 6,
                  title: str = "") -> None:
     """One row per cluster: its mean, then up to ``per_cluster`` members (amplitudes of
-    the aligned runs, cropped to the joint support's box; lowest chi^2 first)."""
+    the aligned runs, cropped to the joint support's box; lowest chi^2 first), all on
+    one grey scale with one colour bar and the same pixel axes."""
     prep = result.prepared
     crops = np.abs(prep.aligned[(slice(None), *_union_box(prep.aligned))])
     k = result.n_clusters
-    fig, axes = plt.subplots(k, per_cluster + 1, figsize=(1.6 * (per_cluster + 1), 1.8 * k),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(k, per_cluster + 1,
+                             figsize=(1.6 * (per_cluster + 1) + 1.4, 1.9 * k + 0.6),
+                             constrained_layout=True, squeeze=False, sharex=True, sharey=True)
     vmax = np.percentile(crops, 99.5)
     for row in range(k):
         members = np.flatnonzero(result.labels == row)
         members = members[np.argsort(result.chi2[members])]
         mean = crops[members].mean(axis=0)
         ax = axes[row, 0]
-        ax.imshow(mean, cmap="gray", vmin=0, vmax=vmax)
+        image = ax.imshow(mean, cmap="gray", vmin=0, vmax=vmax)
+        ax.set_ylabel("y (pixels)", fontsize=7)
         kept = " (kept)" if row == result.cluster else ""
         ax.set_title(f"cluster {row}{kept}\nmean of {members.size}", fontsize=7)
         for j in range(per_cluster):
@@ -116,12 +120,14 @@ def plot_gallery(result: ConvReResult, path: str | os.PathLike, per_cluster: int
             else:  # a cluster with fewer members than the row has room for
                 ax.axis("off")
         for ax in axes[row]:
-            ax.set_xticks([])
-            ax.set_yticks([])
+            ax.tick_params(labelsize=6)
             if row == result.cluster:
                 for sp in ax.spines.values():
                     sp.set_color("C3")
                     sp.set_linewidth(1.5)
+    for ax in axes[-1]:
+        ax.set_xlabel("x (pixels)", fontsize=7)
+    shared_colorbar(image, axes, "amplitude (a.u.)", shrink=0.8)
     fig.suptitle(title or "clusters: mean and members (amplitude)", fontsize=9)
     save_figure(fig, path)
 
@@ -129,8 +135,8 @@ def plot_gallery(result: ConvReResult, path: str | os.PathLike, per_cluster: int
 def plot_methods_prtf(q: np.ndarray, prtfs: dict, wprtfs: dict, path: str | os.PathLike,
                       pixel_nm: float | None = None, resolutions: dict | None = None,
                       title: str = "") -> None:
-    """PRTF (left) and wPRTF (right) of several methods side by side, 1/e line."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    """PRTF (top) and wPRTF (bottom) of several methods, 1/e line, legends beside."""
+    fig, axes = plt.subplots(2, 1, figsize=(9.5, 7), constrained_layout=True)
     x, xlabel = frequency_axis(q, pixel_nm)  # 1/um, as the phasing report
     for ax, curves, name in ((axes[0], prtfs, "PRTF"), (axes[1], wprtfs, "wPRTF")):
         for i, (label, c) in enumerate(curves.items()):
@@ -145,7 +151,7 @@ def plot_methods_prtf(q: np.ndarray, prtfs: dict, wprtfs: dict, path: str | os.P
         ax.set_ylabel(name)
         ax.set_ylim(0, 1.1)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        legend_outside(ax, fontsize=7)
         ax.set_title(f"{name} {title}")
     save_figure(fig, path)
 

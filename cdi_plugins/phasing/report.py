@@ -32,6 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from tomopy_dlalign.common.figures import image_panel, legend_outside  # noqa: E402
 from tomopy_dlalign.common.modelfiles import atomic_path, write_text_atomic  # noqa: E402
 
 from .. import metrics  # noqa: E402
@@ -91,15 +92,13 @@ def plot_object(obj: np.ndarray, support: np.ndarray, path: str | os.PathLike,
     extent = None
     if pixel_nm is not None:
         extent = [0, o.shape[1] * pixel_nm, o.shape[0] * pixel_nm, 0]
-    im = axes[0].imshow(amp, cmap="gray", extent=extent)
-    fig.colorbar(im, ax=axes[0], label="amplitude (a.u.)")
+    unit = "nm" if pixel_nm else "pixels"
+    labels = {"xlabel": f"x ({unit})", "ylabel": f"y ({unit})", "extent": extent}
+    image_panel(axes[0], amp, "amplitude (a.u.)", cmap="gray", **labels)
     axes[0].set_title("amplitude")
-    im = axes[1].imshow(phase, cmap="twilight", vmin=-np.pi, vmax=np.pi, extent=extent)
-    fig.colorbar(im, ax=axes[1], label="phase (rad)")
+    image_panel(axes[1], phase, "phase (rad)", cmap="twilight", vmin=-np.pi, vmax=np.pi,
+                **labels)
     axes[1].set_title("phase")
-    for ax in axes:
-        ax.set_xlabel("nm" if pixel_nm else "pixels")
-        ax.set_ylabel("nm" if pixel_nm else "pixels")
     header(fig, title, verdict)
     save_figure(fig, path)
 
@@ -107,13 +106,13 @@ def plot_object(obj: np.ndarray, support: np.ndarray, path: str | os.PathLike,
 def plot_chi2(chi2: np.ndarray, path: str | os.PathLike, best: int | None = None,
               verdict: Verdict | None = None) -> None:
     """chi^2 per iteration of every run (log scale), the best run highlighted."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), constrained_layout=True)
     it = np.arange(1, chi2.shape[1] + 1)
     for r in range(chi2.shape[0]):
         ax.semilogy(it, chi2[r], color="0.6", lw=0.6, alpha=0.7)
     if best is not None:
         ax.semilogy(it, chi2[best], color="C3", lw=1.5, label=f"best run ({best})")
-        ax.legend()
+        legend_outside(ax)
     ax.set_xlabel("iteration")
     ax.set_ylabel(r"$\chi^2$ (eq. 5)")
     ax.set_title(f"$\\chi^2$ of {chi2.shape[0]} runs")
@@ -135,7 +134,7 @@ def plot_prtf(q: np.ndarray, curves: dict[str, np.ndarray], path: str | os.PathL
               title: str = "PRTF and wPRTF", verdict: Verdict | None = None) -> None:
     """PRTF-like curves against spatial frequency, with the 1/e line and the crossing
     (``res``; none is drawn for a failed phasing, which gets a red banner instead)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8.5, 4.2), constrained_layout=True)
     x, xlabel = frequency_axis(q, pixel_nm)
     for label, c in curves.items():
         ax.plot(x, c, label=label)
@@ -150,7 +149,7 @@ def plot_prtf(q: np.ndarray, curves: dict[str, np.ndarray], path: str | os.PathL
     ax.set_ylim(0, 1.1)
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     header(fig, "", verdict)
     save_figure(fig, path)
 

@@ -21,6 +21,8 @@
   thread share and the tasks run with progress.
 - :mod:`~tomopy_dlalign.common.launch`: the console scripts' first code, which handles
   Ctrl-C before the heavy imports.
+- :mod:`~tomopy_dlalign.common.figures`: the parts every PNG report draws alike: image
+  panels with pixel axes and a labelled colour bar, legends outside the data.
 
 This module itself only holds the distribution's version, so that writers of either
 package can record it without importing a package's ``__init__``. It is read from the
