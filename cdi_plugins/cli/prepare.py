@@ -5,6 +5,7 @@
     cdi-plugins prepare frames.edf -o pattern.cxi --report
     cdi-plugins prepare scan.nxs --dataset /entry/data/data --binning 2 --saturation 1e6 \\
         --mask beamstop.edf -o pattern.cxi --report pattern.png
+    cdi-plugins prepare frames/ --dark darks/ --flat flat.tif --threshold 2 -o pattern.cxi
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ def _extra_mask(path: str | None):
     return frames.data.max(axis=0) > 0
 
 
-@reads("inputs", "mask")
+@reads("inputs", "mask", "dark", "flat")
 def cmd_prepare(args) -> int:
     prepared = io.prepare(args.inputs, mask=_extra_mask(args.mask), centre=_centre(args.centre),
                           size=args.size, binning=args.binning, reduce=args.reduce,
                           saturation=args.saturation, hot_ratio=args.hot_ratio,
                           dead_level=args.dead_level, fill_mates=args.fill_friedel,
-                          dataset=args.dataset)
+                          dataset=args.dataset, dark=args.dark, flat=args.flat,
+                          threshold=args.threshold)
     geom = None
     if args.wavelength and args.distance and args.pixel_size:
         geom = io.Geometry(wavelength=args.wavelength, distance=args.distance,
@@ -68,23 +70,43 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``prepare`` on the ``cdi-plugins`` subparsers."""
     p = sub.add_parser("prepare", help="detector frames (EDF, TIFF, NeXus/HDF5) to a "
                                        "centred, masked CXI pattern")
-    p.add_argument("inputs", nargs="+", help="detector files (frames are summed)")
+    p.add_argument("inputs", nargs="+",
+                   help="detector files or folders of them (frames are summed)")
     p.add_argument("-o", "--output", required=True, help="output .cxi file")
     p.add_argument("--report", nargs="?", const="", default=None,
                    help="write a PNG of the pattern, the mask and the centre (default "
                         "path: the output with .png)")
-    p.add_argument("--dataset", help="dataset of the frames in an HDF5 file")
-    p.add_argument("--mask", help="file of extra bad pixels (non-zero = bad), e.g. a beamstop")
+    p.add_argument("--dataset",
+                   help="dataset of the frames (and of the dark and flat frames) in an HDF5 "
+                        "file (default: the usual NeXus paths, else the file's only 2D or 3D "
+                        "dataset)")
+    p.add_argument("--mask", help="file of extra bad pixels (non-zero = bad), e.g. a beamstop "
+                                  "(default: none)")
     p.add_argument("--centre", default="friedel", help="friedel, com or ROW,COL")
-    p.add_argument("--size", type=int, help="output size after binning (even)")
+    p.add_argument("--size", type=int,
+                   help="output size after binning, even (default: the largest FFT-friendly "
+                        "size that fits around the centre)")
     p.add_argument("--binning", type=int, default=1, help="sum BxB pixels")
     p.add_argument("--reduce", choices=("sum", "mean"), default="sum", help="combine frames")
-    p.add_argument("--saturation", type=float, help="mask pixels at or above this count")
+    p.add_argument("--saturation", type=float,
+                   help="mask pixels at or above this count in any raw frame (default: none)")
     p.add_argument("--hot-ratio", type=float, default=20.0, help="hot-pixel ratio")
     p.add_argument("--dead-level", type=float, default=50.0, help="dead-pixel level")
+    p.add_argument("--dark", action="append", metavar="PATH",
+                   help="dark frames, a file or a folder of them (repeat for more): their "
+                        "mean is subtracted from every frame (default: none)")
+    p.add_argument("--flat", action="append", metavar="PATH",
+                   help="flat-field frames, a file or a folder of them (repeat for more): "
+                        "the frames are divided by their mean, normalised to its mean; "
+                        "pixels where it is not positive are masked (default: none)")
+    p.add_argument("--threshold", type=float, default=0.0,
+                   help="after the dark and flat corrections, values of the combined frame "
+                        "(the sum, or the mean with --reduce mean) below this are set to 0")
     p.add_argument("--fill-friedel", action="store_true",
                    help="fill missing pixels from their Friedel mates (real objects)")
-    p.add_argument("--wavelength", type=float, help="m (with --distance, --pixel-size)")
-    p.add_argument("--distance", type=float, help="sample-detector distance, m")
-    p.add_argument("--pixel-size", type=float, help="detector pixel, m (before binning)")
+    p.add_argument("--wavelength", type=float,
+                   help="m, with --distance and --pixel-size (default: no geometry written)")
+    p.add_argument("--distance", type=float, help="sample-detector distance, m (default: none)")
+    p.add_argument("--pixel-size", type=float,
+                   help="detector pixel, m, before binning (default: none)")
     p.set_defaults(func=cmd_prepare)

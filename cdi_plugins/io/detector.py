@@ -15,8 +15,10 @@ file carries (True = bad pixel), whatever the format:
 - CXI (``.cxi``) through :func:`cdi_plugins.io.read_cxi` (its bit-field mask);
 - NumPy (``.npy``).
 
-Pixels at the maximum of an unsigned integer type (how Eiger and Maxipix files mark gaps
-and dead pixels) join the mask. Measured zeros are values like any other: nothing here
+A folder stands for the detector files it holds (those with the suffixes above, in name
+order; :func:`detector_files`), so a folder of dark or flat-field frames is read like one
+file. Pixels at the maximum of an unsigned integer type (how Eiger and Maxipix files mark
+gaps and dead pixels) join the mask. Measured zeros are values like any other: nothing here
 masks them. Frames must hold real numbers: complex frames are refused rather than cut
 to their real part. An HDF5 file is read only within its folder
 (:func:`tomopy_dlalign.common.h5files.check_external`).
@@ -72,6 +74,48 @@ class Frames:
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     return ".edf" if name.endswith((".edf", ".edf.gz")) else path.suffix.lower()
+
+
+#: the suffixes :func:`read_frames` reads (``.edf.gz`` too)
+SUFFIXES = (".edf", ".tif", ".tiff", *_HDF5, ".cxi", ".npy")
+
+
+def detector_files(paths) -> list[Path]:
+    """The detector files that ``paths`` name: each file as given, each folder as the
+    files in it whose suffix :func:`read_frames` reads, in name order (not recursive).
+
+    Raises
+    ------
+    FileNotFoundError
+        A path that does not exist.
+    ValueError
+        No paths, or a folder without detector files.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.tif", "a.edf", "notes.txt"):
+    ...     (d / name).touch()
+    >>> [p.name for p in detector_files(d)]
+    ['a.edf', 'b.tif']
+    """
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not paths:
+        raise ValueError("paths is empty: give at least one detector file")
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and _suffix(f) in SUFFIXES)
+            if not found:
+                raise ValueError(f"folder {str(p)!r} holds no detector files "
+                                 f"({', '.join(SUFFIXES)})")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"detector file {str(p)!r} does not exist")
+    return out
 
 
 #: EDF data types and their item sizes in bytes (ESRF's names, as fabio reads them)
@@ -251,7 +295,8 @@ def read_frames(paths, dataset: str | None = None,
     Parameters
     ----------
     paths : str, PathLike or list of them
-        EDF, TIFF, NeXus/HDF5, CXI or NumPy files (module docstring).
+        EDF, TIFF, NeXus/HDF5, CXI or NumPy files (module docstring), or folders of them
+        (:func:`detector_files`).
     dataset : str, optional
         The dataset holding the frames in an HDF5 file.
     allow_external : bool, optional
@@ -269,9 +314,10 @@ def read_frames(paths, dataset: str | None = None,
     FileNotFoundError
         A file does not exist.
     ValueError
-        An unknown or unreadable file (an EDF header that does not match its payload, an
-        HDF5 reference outside the file's folder), frames that are not 2D, frames of
-        different shapes, values beyond the float32 range.
+        A folder without detector files, an unknown or unreadable file (an EDF header
+        that does not match its payload, an HDF5 reference outside the file's folder),
+        frames that are not 2D, frames of different shapes, values beyond the float32
+        range.
     TypeError
         Frames that are not real numbers (complex ones would lose their imaginary part).
     KeyError
@@ -285,13 +331,9 @@ def read_frames(paths, dataset: str | None = None,
     >>> read_frames(p).data.shape
     (2, 8, 8)
     """
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    if not paths:
-        raise ValueError("paths is empty: give at least one detector file")
+    paths = detector_files(paths)
     stacks, mask = [], None
-    for p in map(Path, paths):
-        if not p.is_file():
-            raise FileNotFoundError(f"detector file {str(p)!r} does not exist")
+    for p in paths:
         data, m = _read_one(p, dataset, allow_external)
         if data.dtype.kind not in "biuf":
             raise TypeError(f"{str(p)!r} holds {data.dtype} frames; detector frames must be "

@@ -2,13 +2,21 @@
 
 :func:`prepare` runs the steps a CDI user does by hand on a measured pattern:
 
-1. sum (or average) the frames (:func:`cdi_plugins.io.read_frames`);
-2. mask what the file marks bad, and what the data show to be: non-finite or negative
-   values, pixels at or above ``saturation`` in any frame, detector gaps (rows or
-   columns that are zero along their whole length between lit neighbours), hot pixels
-   (far above the median of their neighbourhood) and dead ones (zero in every frame
-   among bright neighbours). Measured zeros elsewhere are photon counts of zero, kept as
-   measurements;
+1. sum (or average) the frames (:func:`cdi_plugins.io.read_frames`), corrected for the
+   detector as facility recipes for measured Bragg and forward CDI data do: the dark
+   frame (the mean of the ``dark`` frames) subtracted from every frame, the result
+   divided by the flat field (the mean of the ``flat`` frames, normalised to its mean
+   over its usable pixels, so that counts keep their scale), and values of the combined
+   frame below ``threshold`` set to 0 (``dark``, ``flat`` and ``threshold`` of
+   :func:`prepare`; :func:`read_calibration` reads and checks the dark and flat frames);
+2. mask what the files mark bad (the frames', the dark's and the flat's), pixels whose
+   flat field is not positive and finite (they would divide to infinity), and what the
+   raw frames show to be bad: non-finite or negative values, pixels at or above
+   ``saturation`` in any frame, detector gaps (rows or columns that are zero along
+   their whole length between lit neighbours), hot pixels (far above the median of
+   their neighbourhood) and dead ones (zero in every frame among bright neighbours).
+   Measured zeros elsewhere are photon counts of zero, kept as measurements, and so are
+   the zeros the dark subtraction and the threshold leave;
 3. find the zero frequency (:func:`find_centre`): the Friedel centre (the point about
    which the pattern is most symmetric, from the masked self-convolution) or the centre
    of mass, to sub-pixel precision;
@@ -224,7 +232,8 @@ def find_centre(intensity, mask=None, method: str = "friedel",
         return float((wgt * yy).sum() / wgt.sum()), float((wgt * xx).sum() / wgt.sum())
     if method != "friedel":
         raise ValueError(f"method must be one of {CENTRE_METHODS}, got {method!r}")
-    return _friedel_centre(frame, valid, search)
+    cy, cx = _friedel_centre(frame, valid, search)
+    return float(cy), float(cx)
 
 
 # -- crop, bin, fill -------------------------------------------------------------------
@@ -267,8 +276,134 @@ def fill_friedel(intensity: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, n
     return out, m
 
 
-def _combine(frames: Frames, reduce: str, mask, saturation, hot_ratio, dead_level):
-    """The summed (or mean) frame, its mask, and the count of pixels per reason."""
+# -- detector corrections --------------------------------------------------------------
+@dataclass
+class Calibration:
+    """A dark or flat-field frame, as :func:`read_calibration` returns it.
+
+    Attributes
+    ----------
+    frame : numpy.ndarray
+        float64 ``(H, W)``: the mean of the frames read (0 where ``mask`` is True).
+    mask : numpy.ndarray
+        bool ``(H, W)``: pixels the calibration files mark bad (their NeXus or CXI mask,
+        unsigned-integer maxima).
+    sources : list of str
+        The files read (``"<array>"`` for an array).
+    shape : tuple of int
+        ``(n_frames, H, W)`` as read.
+    """
+
+    frame: np.ndarray
+    mask: np.ndarray
+    sources: list
+    shape: tuple
+
+    def record(self) -> dict:
+        """What was applied, for the ``/process`` record."""
+        return {"sources": list(self.sources), "shape": list(self.shape),
+                "mean": float(self.frame[~self.mask].mean()) if (~self.mask).any() else 0.0}
+
+
+def _as_frames(value, name: str, dataset: str | None) -> Frames:
+    """Frames from frames, an array ``(H, W)`` or ``(n, H, W)``, or files and folders."""
+    if isinstance(value, Frames):
+        return value
+    if isinstance(value, np.ndarray) or np.ndim(value) >= 2:
+        if np.iscomplexobj(value):
+            raise TypeError(f"{name} must be real intensities, got complex values "
+                            "(their imaginary part would be lost)")
+        data = np.asarray(value, dtype=np.float32)
+        return Frames(data.reshape(-1, *data.shape[-2:]), np.zeros(data.shape[-2:], bool),
+                      ["<array>"])
+    try:
+        return read_frames(value, dataset=dataset)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{name}: {exc}") from None
+
+
+def read_calibration(source, name: str, shape: tuple[int, int],
+                     dataset: str | None = None) -> Calibration | None:
+    """Read dark or flat-field frames and average them, checked against the frames' shape.
+
+    Parameters
+    ----------
+    source : Frames, array_like, str, PathLike, list of them, or None
+        Frames ``(H, W)`` or ``(n, H, W)``, or files and folders of them read as the
+        detector frames are (:func:`cdi_plugins.io.read_frames`). None: no correction.
+    name : str
+        The argument it came from (``"dark"``, ``"flat"``), for the messages.
+    shape : tuple of int
+        ``(H, W)`` of the frames to correct.
+    dataset : str, optional
+        The dataset of an HDF5 file.
+
+    Returns
+    -------
+    Calibration or None
+
+    Raises
+    ------
+    FileNotFoundError
+        A file or folder that does not exist (named with ``name``).
+    ValueError
+        Frames of another shape than ``shape`` (both named), NaN values where the files
+        do not mark the pixel bad, infinite values in a dark frame.
+
+    Example
+    -------
+    >>> dark = read_calibration(np.full((3, 4, 5), 2.0), "dark", (4, 5))
+    >>> dark.shape, float(dark.frame.mean())
+    ((3, 4, 5), 2.0)
+    """
+    if source is None:
+        return None
+    frames = _as_frames(source, name, dataset)
+    where = ", ".join(frames.sources)
+    if frames.data.shape[-2:] != tuple(shape):
+        raise ValueError(f"{name} ({where}) has frames of shape {frames.data.shape[-2:]}, "
+                         f"the frames to correct {tuple(shape)}: they must be the same "
+                         f"detector area")
+    data, mask = frames.data, frames.mask
+    nan = np.isnan(data).any(axis=0) & ~mask
+    if nan.any():
+        first = tuple(int(i) for i in np.argwhere(nan)[0])
+        raise ValueError(f"{name} ({where}) holds NaN at {int(nan.sum())} pixel(s), the first "
+                         f"at {first}: a {name} frame must be a measurement there")
+    if name == "dark" and (np.isinf(data).any(axis=0) & ~mask).any():
+        raise ValueError(f"{name} ({where}) holds infinite values: a dark frame must be finite")
+    frame = np.where(mask, 0, data.astype(np.float64)).mean(axis=0)
+    logger.info("%s: mean of %d frame(s) of %s from %s", name, len(data), data.shape[-2:],
+                where)
+    return Calibration(frame=frame, mask=mask.copy(), sources=list(frames.sources),
+                       shape=tuple(int(n) for n in data.shape))
+
+
+def _flat_gain(flat: Calibration) -> tuple[np.ndarray, np.ndarray, float]:
+    """The flat field normalised to its mean over usable pixels, the pixels it cannot
+    correct (not positive and finite, or marked bad by its files), and that mean."""
+    bad = flat.mask | ~np.isfinite(flat.frame) | (flat.frame <= 0)
+    if bad.all():
+        raise ValueError(f"flat ({', '.join(flat.sources)}) has no positive finite pixel")
+    mean = float(flat.frame[~bad].mean())
+    return np.where(bad, 1.0, flat.frame / mean), bad, mean
+
+
+def _check_threshold(threshold) -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        value = np.nan
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+    return value
+
+
+def _combine(frames: Frames, reduce: str, mask, saturation, hot_ratio, dead_level,
+             dark: Calibration | None = None, flat: Calibration | None = None,
+             threshold: float = 0.0):
+    """The corrected, summed (or mean) frame, its mask, the count of pixels per reason,
+    and the record of the corrections."""
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
     reasons = {"file": frames.mask.copy()}
@@ -278,18 +413,61 @@ def _combine(frames: Frames, reduce: str, mask, saturation, hot_ratio, dead_leve
             raise ValueError(f"mask must have the frames' shape {frames.data.shape[-2:]}, "
                              f"got {extra.shape}")
         reasons["given"] = extra
+    # judged on the raw counts: the zeros a dark or a threshold leaves are measurements
     reasons.update(data_mask(frames.data, saturation, hot_ratio, dead_level))
-    bad = np.logical_or.reduce(list(reasons.values()))
     clean = np.where(np.isfinite(frames.data) & (frames.data >= 0), frames.data, 0)
-    frame = clean.sum(axis=0) if reduce == "sum" else clean.mean(axis=0)
-    return np.where(bad, 0, frame), bad, {k: int(v.sum()) for k, v in reasons.items()}
+    summed = clean.sum(axis=0)
+    record: dict = {"dark": None, "flat": None, "threshold": threshold}
+    if dark is not None:
+        # every frame had the dark level added: the sum of n frames holds it n times
+        summed = summed - len(frames.data) * dark.frame
+        reasons["dark"] = dark.mask
+        record["dark"] = dark.record()
+    if flat is not None:
+        gain, flat_bad, mean = _flat_gain(flat)
+        summed = np.where(flat_bad, 0, summed / gain)
+        reasons["flat"] = flat_bad
+        record["flat"] = {**flat.record(), "mean": mean, "masked": int(flat_bad.sum())}
+    reduced = summed if reduce == "sum" else summed / len(frames.data)
+    below = reduced < threshold
+    bad = np.logical_or.reduce(list(reasons.values()))
+    record["thresholded"] = int((below & (reduced != 0) & ~bad).sum())
+    frame = np.where(bad | below, 0, reduced)
+    return frame, bad, {k: int(v.sum()) for k, v in reasons.items()}, record
+
+
+def _log_corrections(applied: dict) -> None:
+    done = []
+    if applied["dark"]:
+        done.append(f"dark subtracted (mean {applied['dark']['mean']:.4g})")
+    if applied["flat"]:
+        done.append(f"flat divided (mean {applied['flat']['mean']:.4g}, "
+                    f"{applied['flat']['masked']} pixel(s) masked)")
+    if applied["threshold"] or applied["thresholded"]:
+        done.append(f"{applied['thresholded']} measured pixel(s) below {applied['threshold']:g} "
+                    f"set to 0")
+    if done:
+        logger.info("detector corrections: %s", "; ".join(done))
 
 
 def prepare(frames, mask=None, centre="friedel", size: int | None = None, binning: int = 1,
             reduce: str = "sum", saturation: float | None = None, hot_ratio: float = 20.0,
             dead_level: float = 50.0, fill_mates: bool = False,
-            dataset: str | None = None) -> PreparedPattern:
+            dataset: str | None = None, dark=None, flat=None,
+            threshold: float = 0.0) -> PreparedPattern:
     """Detector frames to a centred, masked, cropped and binned pattern (module docstring).
+
+    With ``dark``, ``flat`` and ``threshold`` the combined frame is
+
+        I = sum_k (F_k - D) / (G / <G>),   then I = 0 where I < threshold
+
+    (divided by the number of frames for ``reduce="mean"``), with ``F_k`` the frames,
+    ``D`` the mean dark frame, ``G`` the mean flat field and ``<G>`` its mean over the
+    pixels where it is positive and finite; the other pixels are masked (reason
+    ``"flat"``), as are those the dark or flat files mark bad. The dark frames are
+    assumed taken with the frames' exposure. The rules of :func:`data_mask` judge the
+    raw frames: the zeros the corrections leave are measurements, not gaps or dead
+    pixels.
 
     Parameters
     ----------
@@ -313,11 +491,32 @@ def prepare(frames, mask=None, centre="friedel", size: int | None = None, binnin
     fill_mates : bool
         Fill missing pixels from their measured Friedel mates (:func:`fill_friedel`).
     dataset : str, optional
-        The dataset of an HDF5 file.
+        The dataset of an HDF5 file (the frames', the dark's and the flat's).
+    dark : array_like, str, PathLike or list of them, optional
+        Dark frames ``(H, W)`` or ``(n, H, W)``, or files or folders of them (read as the
+        frames are): their mean is subtracted from every frame.
+    flat : array_like, str, PathLike or list of them, optional
+        Flat-field frames, likewise: the frames are divided by their mean normalised to
+        its mean; pixels where it is not positive and finite are masked.
+    threshold : float
+        After the corrections, values of the combined frame below it are set to 0
+        (default 0: only the negative values a dark subtraction leaves).
 
     Returns
     -------
     PreparedPattern
+        ``parameters`` records ``dark`` and ``flat`` (their files, the shape read, the
+        mean level, and for the flat the pixels it masked), ``threshold`` and
+        ``thresholded`` (measured non-zero values it set to 0).
+
+    Raises
+    ------
+    FileNotFoundError
+        A frame, dark or flat file that does not exist.
+    ValueError
+        A ``mask``, ``dark`` or ``flat`` of another shape than the frames (naming both),
+        NaN in a dark or flat frame, a negative ``threshold``, a ``size`` that does not
+        fit.
 
     Example
     -------
@@ -326,21 +525,22 @@ def prepare(frames, mask=None, centre="friedel", size: int | None = None, binnin
     >>> p = prepare(I)
     >>> p.intensity.shape, [round(c) for c in p.centre]
     ((64, 64), [33, 41])
+    >>> q = prepare(I + 7.0, dark=np.full((70, 80), 7.0), flat=np.ones((70, 80)),
+    ...             threshold=1.0)
+    >>> bool(np.allclose(q.intensity, np.where(p.intensity < 1, 0, p.intensity)))
+    True
     """
-    if not isinstance(frames, Frames):
-        if isinstance(frames, np.ndarray) or np.ndim(frames) >= 2:
-            if np.iscomplexobj(frames):
-                raise TypeError("frames must be real intensities, got complex values "
-                                "(their imaginary part would be lost)")
-            data = np.asarray(frames, dtype=np.float32)
-            frames = Frames(data.reshape(-1, *data.shape[-2:]),
-                            np.zeros(data.shape[-2:], bool), ["<array>"])
-        else:
-            frames = read_frames(frames, dataset=dataset)
+    frames = _as_frames(frames, "frames", dataset)
     if int(binning) < 1:
         raise ValueError(f"binning must be a positive integer, got {binning}")
     binning = int(binning)
-    frame, bad, counts = _combine(frames, reduce, mask, saturation, hot_ratio, dead_level)
+    threshold = _check_threshold(threshold)
+    shape = frames.data.shape[-2:]
+    dark = read_calibration(dark, "dark", shape, dataset)
+    flat = read_calibration(flat, "flat", shape, dataset)
+    frame, bad, counts, applied = _combine(frames, reduce, mask, saturation, hot_ratio,
+                                           dead_level, dark, flat, threshold)
+    _log_corrections(applied)
     c = (tuple(float(v) for v in centre) if not isinstance(centre, str)
          else find_centre(frame, bad, method=centre))
     y0, x0, n = _crop_box(frame.shape, c, size, binning)
@@ -358,4 +558,4 @@ def prepare(frames, mask=None, centre="friedel", size: int | None = None, binnin
                     "reduce": reduce, "centre": list(c), "crop_origin": [y0, x0],
                     "binning": binning, "size": n, "saturation": saturation,
                     "hot_ratio": hot_ratio, "dead_level": dead_level,
-                    "fill_friedel": fill_mates, "masked": counts})
+                    "fill_friedel": fill_mates, **applied, "masked": counts})

@@ -3,7 +3,7 @@
 - :mod:`~cdi_plugins.phasing.constraints`: the Fourier-modulus and support projections,
   in PyTorch, on a batch of runs;
 - :mod:`~cdi_plugins.phasing.algorithms`: ER, HIO, RAAR, OSS and the schedules that
-  chain them (a plugin adds more);
+  chain them (a plugin adds more), scaled to another length by :func:`scale_schedule`;
 - :mod:`~cdi_plugins.phasing.shrinkwrap`: support updates;
 - :mod:`~cdi_plugins.phasing.starts`: starting supports and random starting objects;
 - :mod:`~cdi_plugins.phasing.lowres`: the low-resolution start of the default schedule;
@@ -16,7 +16,17 @@
 - :mod:`~cdi_plugins.phasing.report`: the figures of a phasing run.
 """
 
-from .algorithms import ER, HIO, OSS, RAAR, Algorithm, Schedule, as_schedule, parse_schedule
+from .algorithms import (
+    ER,
+    HIO,
+    OSS,
+    RAAR,
+    Algorithm,
+    Schedule,
+    as_schedule,
+    parse_schedule,
+    scale_schedule,
+)
 from .engine import DEFAULT_SCHEDULE, FREE_FRACTION, PhasingResult, phase_retrieval
 from .lowres import LowResolution
 from .shrinkwrap import ShrinkWrap
@@ -34,4 +44,5 @@ __all__ = [
     "random_start", "support_from_autocorrelation", "auto_support", "AUTO_SUPPORTS",
     "centred_box", "ShrinkWrap", "LowResolution", "Verdict", "assess",
     "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",
+    "scale_schedule",
 ]

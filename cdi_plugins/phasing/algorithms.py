@@ -293,6 +293,34 @@ class Schedule:
 
     __repr__ = __str__
 
+    def compact(self) -> str:
+        """The schedule as a string with consecutive repeats folded,
+        ``(HIO(0.9)**80 * ER**20)**6`` rather than six copies; :func:`parse_schedule`
+        reads it back to the same blocks.
+
+        Example
+        -------
+        >>> (HIO()**80 * ER()**20)**3 * ER()**5
+        HIO(0.9)**80 * ER**20 * HIO(0.9)**80 * ER**20 * HIO(0.9)**80 * ER**20 * ER**5
+        >>> ((HIO()**80 * ER()**20)**3 * ER()**5).compact()
+        '(HIO(0.9)**80 * ER**20)**3 * ER**5'
+        """
+        words = [f"{alg}**{n}" for alg, n in self.steps]
+        parts, i = [], 0
+        while i < len(words):
+            best = (1, 1)  # (period, repeats) covering the most blocks from i
+            for period in range(1, (len(words) - i) // 2 + 1):
+                k = 1
+                while words[i + k * period:i + (k + 1) * period] == words[i:i + period]:
+                    k += 1
+                if k > 1 and period * k > best[0] * best[1]:
+                    best = (period, k)
+            period, k = best
+            unit = " * ".join(words[i:i + period])
+            parts.append(f"({unit})**{k}" if k > 1 else unit)
+            i += period * k
+        return " * ".join(parts)
+
 
 def make_algorithm(name: str, *args: float, **kwargs) -> Algorithm:
     """Build the phasing algorithm registered as ``name`` (case-insensitive).
@@ -325,11 +353,19 @@ def as_schedule(spec, n_iter: int | None = None) -> Schedule:
         An algorithm name (``"oss"``), a schedule string (``"(HIO**80*ER**20)**6"``), an
         algorithm object, a schedule, or a list of pairs.
     n_iter : int, optional
-        Iterations for a single algorithm. Must match the total of a full schedule.
+        Iterations for a single algorithm. Must match the total of a full schedule (to
+        run a schedule for another number of iterations, pass it through
+        :func:`scale_schedule`).
 
     Returns
     -------
     Schedule
+
+    Raises
+    ------
+    ValueError
+        ``n_iter`` below 1, or a full schedule whose total is not ``n_iter``: the message
+        gives the scaled schedule to pass instead.
 
     Example
     -------
@@ -365,9 +401,77 @@ def as_schedule(spec, n_iter: int | None = None) -> Schedule:
             f"(name, n_iter) pairs, got {type(spec).__name__}"
         )
     if n_iter is not None and n_iter != len(sched) and not isinstance(spec, Algorithm):
-        raise ValueError(f"n_iter={n_iter} disagrees with the schedule's {len(sched)} iterations "
-                         f"({sched}); leave n_iter=None")
+        raise ValueError(_disagreement(sched, n_iter))
     return sched
+
+
+def _disagreement(sched: Schedule, n_iter: int) -> str:
+    """What to pass instead of a schedule and an ``n_iter`` that disagree."""
+    text = (f"n_iter={n_iter} disagrees with the schedule's {len(sched)} iterations "
+            f"({sched.compact()}): pass n_iter=None to run the schedule as given")
+    if n_iter < len(sched.steps):
+        return (f"{text}, or a schedule of {n_iter} iterations (it has {len(sched.steps)} "
+                f"blocks, so it cannot be scaled to fewer than {len(sched.steps)})")
+    return (f"{text}, or, for {n_iter} iterations in its proportions, "
+            f"algorithm=\"{scale_schedule(sched, n_iter).compact()}\" (what "
+            f"cdi_plugins.phasing.scale_schedule(schedule, {n_iter}) returns)")
+
+
+def scale_schedule(spec, n_iter: int) -> Schedule:
+    """The schedule ``spec`` run for ``n_iter`` iterations in its own proportions.
+
+    Every block (an algorithm and its iteration count, in order) keeps its share of the
+    total, rounded to whole iterations, with at least 1 iteration per block, and the
+    counts add up to exactly ``n_iter``. Blocks whose share would fall below one
+    iteration get one; the others share the rest in proportion to their counts, and the
+    iterations left by rounding down go to the largest remainders (the earlier block on
+    a tie). The blocks, their order and the support updates after each ER block stay as
+    they are.
+
+    Parameters
+    ----------
+    spec : str, Schedule or list of (name, n_iter)
+        Any schedule :func:`as_schedule` accepts.
+    n_iter : int
+        Total iterations wanted; at least the number of blocks.
+
+    Returns
+    -------
+    Schedule
+
+    Raises
+    ------
+    ValueError
+        ``n_iter`` below the number of blocks (each needs one iteration).
+
+    Example
+    -------
+    >>> str(scale_schedule("HIO**80 * ER**20", 50))
+    'HIO(0.9)**40 * ER**10'
+    >>> s = scale_schedule("HIO**200 * (HIO**40 * ER**5)**20 * ER**100", 100)
+    >>> len(s), len(s.steps)
+    (100, 42)
+    """
+    sched = as_schedule(spec)
+    if isinstance(n_iter, bool) or not isinstance(n_iter, Integral) or n_iter < 1:
+        raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}")
+    counts = np.array([n for _, n in sched.steps], dtype=float)
+    if n_iter < len(counts):
+        raise ValueError(f"n_iter={n_iter} is fewer than the schedule's {len(counts)} blocks "
+                         f"({sched.compact()}): each block needs at least 1 iteration")
+    # blocks whose share falls below one iteration get one; the others share the rest
+    fixed = np.zeros(len(counts), bool)
+    while True:
+        share = (n_iter - fixed.sum()) * counts / counts[~fixed].sum()
+        small = ~fixed & (share < 1)
+        if not small.any():
+            break
+        fixed |= small
+    out = np.where(fixed, 1, np.floor(share)).astype(int)
+    left = n_iter - out.sum()
+    remainder = np.where(fixed, -1.0, share - np.floor(share))
+    out[np.argsort(-remainder, kind="stable")[:left]] += 1
+    return Schedule([(alg, int(n)) for (alg, _), n in zip(sched.steps, out, strict=True)])
 
 
 _TOKEN = re.compile(r"\s*(?:(\*\*)|(\*)|(\()|(\))|(,)|([A-Za-z_][A-Za-z0-9_]*)|"

@@ -37,7 +37,7 @@ from tomopy_dlalign.common.validation import check_seed
 
 from ..metrics.likelihood import NOISE_MODELS, free_pixels, log_likelihood
 from ..physics import Pattern, as_pattern
-from .algorithms import as_schedule
+from .algorithms import as_schedule, scale_schedule
 from .constraints import Constraints, Measurement, choose_constraint
 from .lowres import as_low_resolution
 from .shrinkwrap import ShrinkWrap
@@ -218,7 +218,9 @@ def phase_retrieval(
         ``(HIO(0.9)**80 * ER()**20)**6`` or ``[("HIO", 80), ("ER", 20)] * 6``. Default
         :data:`DEFAULT_SCHEDULE` (1200 iterations, ending with 100 ER).
     n_iter : int, optional
-        Iterations of a single algorithm (default 500), or None or a schedule's total.
+        Iterations of a single algorithm (default 500), or of the default schedule scaled
+        to them (:func:`.scale_schedule`: each block keeps its share, at least 1; logged,
+        no low-resolution start unless asked); with another schedule, None or its total.
     n_runs : int
         Independent runs (random starts); default the number of ``init`` objects.
     seed : int, optional
@@ -236,8 +238,7 @@ def phase_retrieval(
     show_progress : bool, optional
         Progress bar (default: on a terminal).
     batch_size : int, optional
-        Runs phased together (no effect on the result); default all on CUDA, 2^20 pixels
-        on the CPU.
+        Runs phased together (no effect on the result): all on CUDA, 2^20 pixels on the CPU.
     support_threshold : float, optional
         Threshold of the default support; default that of ``support_start``.
     free_fraction : float
@@ -260,8 +261,8 @@ def phase_retrieval(
     Raises
     ------
     ValueError
-        Negative, NaN or odd-sized intensity, a mask or support of the wrong shape, an
-        empty support, an unknown algorithm or constraint, a negative seed.
+        Negative, NaN or odd-sized intensity, a wrong-shaped mask or support, an empty
+        support, an unknown algorithm or constraint, a negative seed, a conflicting ``n_iter``.
 
     Example
     -------
@@ -269,8 +270,7 @@ def phase_retrieval(
     >>> from cdi_plugins import phase_retrieval
     >>> obj = np.zeros((32, 32), np.complex64); obj[12:20, 13:19] = 1
     >>> I = np.abs(np.fft.fftshift(np.fft.fft2(obj, norm="ortho")))**2
-    >>> res = phase_retrieval(I, algorithm="(HIO**40*ER**10)**2", n_runs=4, seed=0,
-    ...                       device="cpu", shrinkwrap=False)
+    >>> res = phase_retrieval(I, n_iter=100, n_runs=4, seed=0, device="cpu")  # scaled default
     >>> res.objects.shape, res.chi2.shape
     ((4, 32, 32), (4, 100))
     """
@@ -278,7 +278,7 @@ def phase_retrieval(
     pat = as_pattern(intensity, mask)
     constraint = choose_constraint(constraint, pat)
     n_runs = _n_runs(n_runs, init)
-    schedule = as_schedule(algorithm, n_iter)
+    schedule, default = _schedule(algorithm, n_iter)
     dev = resolve_device(device)
     sup, max_sup = _supports(pat, support, max_support, n_runs, support_threshold,
                              support_start)
@@ -286,7 +286,6 @@ def phase_retrieval(
     free = _free_pixels(pat, free_fraction, seed)
     init = None if init is None else check_init(init, pat.shape, n_runs)
     batch_size = _batch_size(batch_size, n_runs, dev, pat.intensity.size)
-    default = isinstance(algorithm, str) and algorithm == DEFAULT_SCHEDULE and n_iter is None
     lowres = as_low_resolution(low_resolution, default, init is not None)
     objects, supports, chi2, llk = _phase_all(cluster, pat, free, device, sup, max_sup, init,
                                               seed, constraint, schedule, sw, batch_size,
@@ -298,6 +297,30 @@ def phase_retrieval(
                                schedule=str(schedule), seed=seed, parameters=params, llk=llk,
                                free_mask=free), pat, max_sup, default_box=support is None
                  and max_support is None)
+
+
+def _schedule(algorithm, n_iter: int | None):
+    """The schedule to run: ``algorithm`` (:func:`.as_schedule`), or the default schedule
+    scaled to ``n_iter`` iterations when that is what was asked for; and whether it is
+    the default schedule as it stands (which starts at low resolution)."""
+    if not (isinstance(algorithm, str) and algorithm == DEFAULT_SCHEDULE):
+        return as_schedule(algorithm, n_iter), False
+    if n_iter is None:
+        return as_schedule(algorithm), True
+    as_schedule("er", n_iter)  # the same refusal of a bad n_iter as everywhere
+    default = as_schedule(algorithm)
+    if n_iter == len(default):
+        return default, False
+    blocks = len(default.steps)
+    if n_iter < blocks:
+        raise ValueError(f"n_iter={n_iter} is too few for the default schedule "
+                         f"({default.compact()}, {blocks} blocks of at least 1 iteration): "
+                         f"give n_iter >= {blocks}, or a single algorithm "
+                         f"(algorithm=\"hio\", n_iter={n_iter}) or a schedule of your own")
+    schedule = scale_schedule(default, n_iter)
+    logger.info("n_iter=%d: the default schedule (%d iterations) scaled to %d in the same "
+                "proportions: %s", n_iter, len(default), len(schedule), schedule.compact())
+    return schedule, False
 
 
 def _log_done(t0: float, schedule, chi2: np.ndarray) -> None:
