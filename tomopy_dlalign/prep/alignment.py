@@ -30,7 +30,7 @@ from .capture import mass_prepass
 from .conditioning import registration_view
 from .registration import phase_correlation
 from .selfcheck import Verdict, consistency, measures, self_check
-from .shifts import shift_tensor
+from .shifts import shift, shift_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ POLISH_ITERS_THIN = 20
 #: RMS update (network pixels) below which the network's cycles have converged: further
 #: cycles would only add the network's own noise, which the polish removes better
 CONVERGED = 0.25
+#: a polish correction up to this many pixels is trusted as a sub-pixel refinement; a
+#: larger one must show that it improves its projection's fit (misfit times POLISH_GAIN)
+POLISH_TRUST = 2.0
+POLISH_GAIN = 0.8
 
 
 @dataclass
@@ -468,14 +472,32 @@ def _polish(stack, th, c, dx, dy, backend, rounds=POLISH_ROUNDS, num_iter=POLISH
             cur, rp = cur.sum(1, keepdims=True), rp.sum(1, keepdims=True)
         ex, ey = phase_correlation(cur, rp, denoise=False)
         ey = np.zeros_like(ey) if rows_only else ey
-        # a polish only refines: corrections beyond two pixels are failed registrations
-        ok = np.hypot(ex, ey) < 2.0
+        ok = _accepted(cur, rp, ex, ey)
         new_dx = dx + np.where(ok, ex, 0)
         new_dy = dy + np.where(ok, ey, 0)
         new_dy = new_dy - new_dy.mean()
         step = float(np.sqrt(np.mean((new_dx - dx) ** 2 + (new_dy - dy) ** 2)))
         dx, dy = new_dx, new_dy
     return dx, dy
+
+
+def _accepted(cur: np.ndarray, rp: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> np.ndarray:
+    """Which of a polish round's corrections to keep. Below ``POLISH_TRUST`` px they are
+    phase correlation's sub-pixel refinement and kept. A larger one is a projection the
+    coarse step left off by a few pixels (an angle the network mistook at a large shift,
+    a frame with a corrupted segment) or a failed registration; it is kept only when it
+    makes that projection fit its reference better, away from the edges the correction
+    would move in, and when it is under a quarter of the image's smaller side."""
+    size = np.hypot(ex, ey)
+    ok = size < POLISH_TRUST
+    big = np.flatnonzero(~ok & (size < min(cur.shape[1:]) / 4))
+    for i in big:
+        m = int(np.ceil(size[i])) + 1
+        inner = (slice(m, -m), slice(m, -m))
+        moved = shift(cur[i][None], -ex[i], -ey[i])[0]
+        ok[i] = (np.mean((moved - rp[i])[inner] ** 2)
+                 < POLISH_GAIN * np.mean((cur[i] - rp[i])[inner] ** 2))
+    return ok
 
 
 def fill_mask(shape, dx, dy, device) -> torch.Tensor:
