@@ -6,9 +6,10 @@ parts run before)::
 
     python benchmarks/bench_dask.py scans   [--n 8] [--size 128] [--nproj 181]
     python benchmarks/bench_dask.py phasing [--runs 96] [--size 256] [--schedule ...]
-    python benchmarks/bench_dask.py memory  [--nslice 43264] [--limit 1GB] [--keep]
+    python benchmarks/bench_dask.py memory  [--nslice 43264] [--limit 1GB] [--keep] [--no-setup]
     python benchmarks/bench_dask.py costs   # per-slab and per-block costs for the model
     python benchmarks/bench_dask.py model   # the table for 2048 x 2048 x 1500
+    python benchmarks/bench_dask.py external [--repeats 3] [--runs 32] [--size 128]
 
 ``scans`` and ``phasing`` time the same work in this process (``cluster=None``, torch
 with its default threads) and on ``cluster="local:2"`` (2 worker processes x 1 thread),
@@ -18,6 +19,14 @@ every projection jittered) of at least 4 GB, then aligns and reconstructs it wit
 ``align_large`` on 2 workers limited to ``--limit`` each (the jitter estimated on
 ``--rows`` rows in the middle, applied to all), sampling the resident memory of every
 worker process every 0.2 s.
+
+``external`` compares workers started outside the package, as a facility starts them (a
+``dask scheduler`` and 2 ``dask worker tcp://... --nthreads 1 --memory-limit 2GB``
+processes, reached as ``cluster="tcp://..."``), with a ``"local:2"`` cluster of the same
+memory limit, and with the same external workers left as Dask starts them (``--before``:
+the worker set-up of ``open_cluster`` switched off): phasing throughput and
+``align_many`` throughput, each configuration started afresh ``--repeats`` times in
+turn, with the workers' user and system CPU seconds.
 """
 
 from __future__ import annotations
@@ -27,6 +36,9 @@ import json
 import os
 import platform
 import shutil
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -170,6 +182,150 @@ def bench_phasing(args) -> None:
                      "max_abs_difference_chi2": float(np.abs(here.chi2 - there.chi2).max())})
 
 
+# -- workers started outside the package (a facility's) ----------------------------------
+
+def start_external(n_workers: int, limit: str, logs: Path):
+    """A ``dask scheduler`` on a free local port and ``n_workers`` ``dask worker`` processes
+    (``--nthreads 1 --memory-limit limit``), as a facility starts them: ``(address,
+    processes)``."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def spawn(name, argv):
+        with open(logs / f"{name}.log", "w") as log:
+            return subprocess.Popen([sys.executable, "-m", *argv], stdout=log, stderr=log)
+
+    procs = [spawn("scheduler", ["distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                 "--port", str(port), "--dashboard-address", ":0"])]
+    procs += [spawn(f"worker{i}", ["distributed.cli.dask_worker", address, "--nthreads", "1",
+                                   "--memory-limit", limit]) for i in range(n_workers)]
+    return address, procs
+
+
+def stop_external(procs) -> None:
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def tree_cpu(pids) -> tuple[float, float]:
+    """User and system CPU seconds of the processes ``pids`` and their children."""
+    import psutil
+
+    user = system = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for p in procs:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            user, system = user + t.user, system + t.system
+    return user, system
+
+
+def _timed_work(client, pids, sim, kw, paths, out: Path) -> dict:
+    """Phasing and align_many on ``client`` (warmed first): seconds and worker CPU."""
+    import cdi_plugins as cdi
+    import tomopy_dlalign as tda
+
+    cdi.phase_retrieval(sim.intensity, mask=sim.mask, cluster=client,
+                        **(kw | {"n_runs": 4, "algorithm": "HIO**5"}))        # imports, warm
+    tda.align_many(paths[:2], out / "warm", cluster=client, show_progress=False)
+    figures = {}
+    for name, work in (("phasing", lambda: cdi.phase_retrieval(
+                            sim.intensity, mask=sim.mask, cluster=client, **kw)),
+                       ("scans", lambda: tda.align_many(paths, out / "run", cluster=client,
+                                                        show_progress=False))):
+        u0, s0 = tree_cpu(pids)
+        t = time.perf_counter()
+        work()
+        seconds = time.perf_counter() - t
+        u1, s1 = tree_cpu(pids)
+        figures[name] = {"s": seconds, "user_s": u1 - u0, "system_s": s1 - s0,
+                         "system_share": (s1 - s0) / max(u1 - u0 + s1 - s0, 1e-9)}
+    shutil.rmtree(out, ignore_errors=True)
+    return figures
+
+
+def bench_external(args) -> None:
+    import psutil
+
+    import cdi_plugins as cdi
+    import tomopy_dlalign as tda
+    from tomopy_dlalign.common import cluster as clusters
+
+    folder = Path(args.work) / "external"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    theta = np.linspace(0, np.pi, args.nproj, endpoint=False)
+    paths = []
+    for i in range(args.scans):
+        vol = tda.simulate.phantom("nanoparticles", args.scan_size, args.scan_size, seed=i)
+        prj, _, _ = tda.add_jitter(tda.reproject(vol, theta), -5, 5, seed=i)
+        paths.append(folder / f"scan{i}.h5")
+        tda.io.write_dx(paths[-1], prj, theta=theta, data_units="1/pixel",
+                        state="line_integrals")
+    sim = cdi.simulate.simulate_pattern(cdi.simulate.biological_object(args.size, seed=0),
+                                        photons=1e9, beamstop=2, seed=0)
+    kw = {"algorithm": args.schedule, "n_runs": args.runs, "seed": 1, "device": "cpu",
+          "show_progress": False}
+    configs = ["local", "tcp"] + (["tcp_before"] if args.before else [])
+    runs = {name: [] for name in configs}
+    register = clusters._register_setup  # switched off for "tcp_before" only
+    for r in range(args.repeats):
+        for name in configs:
+            out = folder / f"{name}{r}"
+            if name == "local":
+                with clusters.open_cluster("local:2", memory_limit=args.limit) as client:
+                    pids = [p.pid for p in psutil.Process().children()]
+                    runs[name].append(_timed_work(client, pids, sim, kw, paths, out))
+            else:
+                address, procs = start_external(2, args.limit, folder / f"logs-{name}{r}")
+                try:
+                    clusters._register_setup = (register if name == "tcp"
+                                                else (lambda client: None))
+                    with clusters.open_cluster(address, timeout=120) as client:
+                        client.wait_for_workers(2, timeout=120)
+                        runs[name].append(_timed_work(client, [p.pid for p in procs[1:]],
+                                                      sim, kw, paths, out))
+                finally:
+                    clusters._register_setup = register
+                    stop_external(procs)
+            print(name, r, json.dumps(runs[name][-1], default=float), flush=True)
+
+    def ratios(work: str, of: str) -> list[float]:
+        return [a[work]["s"] / b[work]["s"] for a, b in zip(runs["local"], runs[of],
+                                                             strict=True)]
+
+    summary = {f"{work}_tcp_over_local_throughput": ratios(work, "tcp")
+               for work in ("phasing", "scans")}
+    if args.before:
+        summary |= {f"{work}_tcp_before_over_local_throughput": ratios(work, "tcp_before")
+                    for work in ("phasing", "scans")}
+    medians = {name: {work: {"s": float(np.median([r[work]["s"] for r in rs])),
+                             "cpu_s": float(np.median([r[work]["user_s"] + r[work]["system_s"]
+                                                       for r in rs]))}
+                      for work in ("phasing", "scans")} for name, rs in runs.items()}
+    save(f"external_size{args.size}", {"repeats": args.repeats, "limit": args.limit,
+                      "phasing": {"runs": args.runs, "size": args.size,
+                                  "schedule": args.schedule},
+                      "scans": {"n": args.scans, "shape": [args.nproj, args.scan_size,
+                                                           args.scan_size]},
+                      "runs": runs, "medians": medians, **summary})
+
+
 # -- one scan larger than a worker's memory -----------------------------------------------
 
 def write_tall_scan(path: Path, nslice: int, ncol: int, nproj: int, period: int = 256,
@@ -243,6 +399,7 @@ class RssSampler:
 def bench_memory(args) -> None:
     from dask.utils import parse_bytes
 
+    from tomopy_dlalign.common import cluster as clusters
     from tomopy_dlalign.common.cluster import open_cluster
     from tomopy_dlalign.scale import align_large
 
@@ -255,6 +412,8 @@ def bench_memory(args) -> None:
     size = scan.stat().st_size
     print(f"wrote {scan}: {size / 1e9:.2f} GB in {t_write:.0f} s", flush=True)
     limit = parse_bytes(args.limit)
+    if args.no_setup:  # the workers as Dask starts them (the worker set-up switched off)
+        clusters._register_setup = lambda client: None
     with open_cluster("local:2", memory_limit=args.limit) as client:
         workers = client.run(os.getpid)
         with RssSampler() as rss:
@@ -287,7 +446,8 @@ def bench_memory(args) -> None:
                "center": res.center,
                "output_bytes": (work / "tall_aligned.h5").stat().st_size,
                "recon_bytes": (work / "tall_rec.h5").stat().st_size}
-    save("memory", figures)
+    part = "memory" if args.nslice == 43264 else f"memory_nslice{args.nslice}"
+    save(part + ("_nosetup" if args.no_setup else ""), figures)
     if not args.keep:
         for name in ("tall.h5", "tall_aligned.h5", "tall_rec.h5"):
             (work / name).unlink(missing_ok=True)
@@ -452,9 +612,23 @@ def main() -> None:
     s.add_argument("--rows", default="128",
                    help="rows of the middle of the scan the jitter is estimated on, or all")
     s.add_argument("--keep", action="store_true", help="keep the files")
+    s.add_argument("--no-setup", action="store_true",
+                   help="switch the worker set-up of open_cluster off (Dask's allocator)")
     s.set_defaults(func=bench_memory)
     s = sub.add_parser("costs")
     s.set_defaults(func=bench_costs)
+    s = sub.add_parser("external")
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--runs", type=int, default=32)
+    s.add_argument("--size", type=int, default=128)
+    s.add_argument("--schedule", default="HIO**80 * ER**20")
+    s.add_argument("--scans", type=int, default=4)
+    s.add_argument("--scan-size", type=int, default=64)
+    s.add_argument("--nproj", type=int, default=181)
+    s.add_argument("--limit", default="2GB")
+    s.add_argument("--before", action="store_true",
+                   help="also time the external workers without the worker set-up")
+    s.set_defaults(func=bench_external)
     s = sub.add_parser("model")
     s.set_defaults(func=bench_model)
     p.add_argument("--work", default=os.environ.get("TMPDIR", "/tmp") + "/bench_dask")

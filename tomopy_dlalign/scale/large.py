@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common.cluster import open_cluster, parse_cluster, run_tasks
+from ..common.cluster import capturing, open_cluster, parse_cluster, run_tasks
 from ..prep.alignment import (
     MLEM_ITERS,
     POLISH_ITERS,
@@ -78,6 +78,9 @@ class LargeAlignResult:
     #: are 0, the output is the input, and ``warning`` says why
     verdict: object = None
     warning: str | None = None
+    #: every warning raised on the way, here or on a worker (kept in the output's
+    #: ``/process`` record too)
+    warnings: list = field(default_factory=list)
 
 
 _MODELS: dict = {}
@@ -418,7 +421,8 @@ def align_large(path: str | os.PathLike, output: str | os.PathLike,
                 block: int | None = None, slab: int | None = None,
                 scratch: str | os.PathLike | None = None, memory_limit=None,
                 backend: str = "auto", device: str = "auto", batch_size: int = 64,
-                show_progress: bool | None = None) -> LargeAlignResult:
+                show_progress: bool | None = None,
+                cluster_timeout: float | None = None) -> LargeAlignResult:
     """Align (and optionally reconstruct) a scan too large for memory, piece by piece.
 
     Parameters
@@ -460,11 +464,15 @@ def align_large(path: str | os.PathLike, output: str | os.PathLike,
         Memory limit per worker of a ``"local"`` cluster (``"1GB"``).
     show_progress : bool, optional
         A progress bar per step.
+    cluster_timeout : float, optional
+        Seconds a scheduler address or a batch system may take to give a worker
+        (:func:`~tomopy_dlalign.common.cluster.open_cluster`; default 60).
 
     Returns
     -------
     LargeAlignResult
-        ``dx``, ``dy``, ``center``, the files and the seconds of each step.
+        ``dx``, ``dy``, ``center``, the files, the seconds of each step and the
+        warnings raised on the way (on workers too; also in the output's ``/process``).
 
     Notes
     -----
@@ -491,7 +499,9 @@ def align_large(path: str | os.PathLike, output: str | os.PathLike,
                                    Path(output).resolve().parent))
     seconds = {}
     try:
-        with open_cluster(cluster, memory_limit=memory_limit) as client:
+        with (capturing() as caught,  # here, and those of workers, logged here again
+              open_cluster(cluster, memory_limit=memory_limit, timeout=cluster_timeout)
+              as client):
             plan = _Plan(source, folder, source.theta, factor, fine, block, slab, window,
                          client, show_progress)
             dx, dy, c, verdict = _estimate(plan, center, iters, rounds, model, batch_size,
@@ -501,7 +511,8 @@ def align_large(path: str | os.PathLike, output: str | os.PathLike,
                       "polish": polish, "polish_size": polish_size, "rows": window,
                       "model": str(model or "shipped JitterNet"), "block": block, "slab": slab,
                       "self_check": verdict.to_record(),
-                      "warning": None if verdict.improved else verdict.message}
+                      "warning": None if verdict.improved else verdict.message,
+                      "warnings": [str(w) for w in caught]}
             aligned = _write_aligned(plan, output, dx, dy, c, params)
             seconds["shift and write"] = time.perf_counter() - t
             if recon is not None:
@@ -517,7 +528,8 @@ def align_large(path: str | os.PathLike, output: str | os.PathLike,
     return LargeAlignResult(dx=dx, dy=dy, center=c, output=os.fspath(output),
                             recon_output=None if recon is None else os.fspath(recon_output),
                             seconds=seconds, verdict=verdict,
-                            warning=None if verdict.improved else verdict.message)
+                            warning=None if verdict.improved else verdict.message,
+                            warnings=[str(w) for w in caught])
 
 
 def _factors(path, shape, rows, model, polish_size):

@@ -18,12 +18,12 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..common.cluster import open_cluster, parse_cluster, run_tasks
+from ..common.cluster import capturing, open_cluster, parse_cluster, run_tasks
 from ..common.outputs import output_target, reading
 from ..prep.selfcheck import summary
 
@@ -58,6 +58,9 @@ class ScanResult:
         "NOT improved" (the output then holds the input unaligned; ``warning`` says why).
     warning : str or None
         The self-check's warning, when it failed.
+    warnings : list of str
+        Every warning the scan's task raised, the self-check's included, wherever it
+        ran (a worker's too).
     """
 
     scan: str
@@ -69,6 +72,7 @@ class ScanResult:
     error: str | None = None
     check: str | None = None
     warning: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def line_integrals(scan, prep: bool = True, defects=True,
@@ -107,29 +111,32 @@ def align_scan(path: str | os.PathLike, output: str | os.PathLike,
     ``center="auto"`` takes the axis the file records, else finds it; a file whose
     ``/process/state`` says it is aligned already is refused unless ``force``. Returns
     ``{"shifts_rms", "center", "seconds", "check", "warning"}`` (the self-check's word
-    and, when it failed, why).
+    and, when it failed, why). The warnings raised while reading and aligning are kept
+    in the output's ``/process`` record (``warnings`` of the ``align`` step).
     """
     from .. import io
     from ..prep import AlignInfo, align
 
     t0 = time.perf_counter()
-    scan = io.read(path)
-    if scan.theta is None:
-        raise ValueError(f"{path} holds no rotation angles: not a tomographic scan")
-    if getattr(scan, "state", "raw") == "aligned" and not force:
-        raise ValueError(f"{path} is aligned already (/process/state); pass force=True "
-                         "(--force) to align it again")
-    if center == "auto" and scan.center is not None:
-        center = scan.center
     info = AlignInfo()
     found = {}
-    line = line_integrals(scan, prep, defects, found)
-    aligned, dx, dy = align(line, scan.theta, center=center, model=model, iters=iters,
-                            polish=polish, device=device, info=info, show_progress=False)
+    with capturing() as caught:
+        scan = io.read(path)
+        if scan.theta is None:
+            raise ValueError(f"{path} holds no rotation angles: not a tomographic scan")
+        if getattr(scan, "state", "raw") == "aligned" and not force:
+            raise ValueError(f"{path} is aligned already (/process/state); pass force=True "
+                             "(--force) to align it again")
+        if center == "auto" and scan.center is not None:
+            center = scan.center
+        line = line_integrals(scan, prep, defects, found)
+        aligned, dx, dy = align(line, scan.theta, center=center, model=model, iters=iters,
+                                polish=polish, device=device, info=info, show_progress=False)
     io.write_dx(output, aligned, theta=scan.theta, data_units="1/pixel",
                 extras={"shift_x": (dx, "pixel"), "shift_y": (dy, "pixel")},
                 parameters={"command": "align", "input": str(path), "iters": iters,
-                            "polish": polish, **info.to_record(), **found},
+                            "polish": polish, **info.to_record(), **found,
+                            "warnings": [str(c) for c in caught]},
                 model=str(model or "shipped JitterNet"), template=path,
                 state="aligned", step="align")
     return {"shifts_rms": float(np.sqrt(np.mean(dx ** 2 + dy ** 2))), "center": info.center,
@@ -239,7 +246,8 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
                iters: int = 1, polish: bool | int = True, prep: bool = True,
                device: str = "auto", resume: bool = True, force: bool = False,
                memory_limit=None, show_progress: bool | None = None,
-               defects: bool = True) -> list[ScanResult]:
+               defects: bool = True, cluster_timeout: float | None = None
+               ) -> list[ScanResult]:
     """Align many scans, one task per scan, in this process or on a Dask cluster.
 
     Parameters
@@ -276,6 +284,9 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
         Memory limit of each worker of a ``"local"`` cluster (``"2GB"``).
     show_progress : bool, optional
         Progress bar over scans; by default on a terminal.
+    cluster_timeout : float, optional
+        Seconds a scheduler address or a batch system may take to give a worker
+        (:func:`~tomopy_dlalign.common.cluster.open_cluster`; default 60).
 
     Returns
     -------
@@ -283,6 +294,13 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
         One per scan, in the order of ``paths``; :func:`summary_table` formats them.
         A failed scan does not raise: its ``status`` is ``"failed"`` and ``error`` says
         why (also logged with the scan's name).
+
+    Raises
+    ------
+    ClusterError
+        The cluster cannot be reached or gets no worker in time
+        (:func:`~tomopy_dlalign.common.cluster.open_cluster`); an output folder this
+        call made is removed again.
 
     Example
     -------
@@ -292,17 +310,33 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
     """
     parse_cluster(cluster)
     outs = output_paths(paths, output)
-    if isinstance(output, (str, os.PathLike)):
-        Path(output).mkdir(parents=True, exist_ok=True)
+    made = _make_folder(output) if isinstance(output, (str, os.PathLike)) else []
+    try:
+        return _align_all(paths, outs, cluster, resume, memory_limit, show_progress,
+                          cluster_timeout, {"center": center, "model": model, "iters": iters,
+                                            "polish": polish, "prep": prep, "device": device,
+                                            "force": force, "defects": defects})
+    except BaseException:
+        _remove_empty(made)  # a cluster that cannot be reached leaves no empty folder
+        raise
+
+
+def _align_all(paths, outs, cluster, resume, memory_limit, show_progress, timeout,
+               kwargs) -> list[ScanResult]:
+    """:func:`align_many` once its outputs are checked and their folder made."""
     results = [ScanResult(str(p), str(o), "skipped") for p, o in zip(paths, outs, strict=True)]
     todo = _to_align(results, resume)
-    kwargs = {"center": center, "model": model, "iters": iters, "polish": polish,
-              "prep": prep, "device": device, "force": force, "defects": defects}
     tasks = [((str(paths[i]), str(outs[i])), kwargs) for i in todo]
-    with open_cluster(cluster if todo else None, memory_limit=memory_limit) as client:
-        for res in run_tasks(align_scan, tasks, client, desc="scans",
+    with open_cluster(cluster if todo else None, memory_limit=memory_limit,
+                      timeout=timeout) as client:
+        for res in run_tasks(align_scan, tasks, client, desc="scans", relog=False,
                              show_progress=show_progress, errors="return", key="align-scan"):
             row = results[todo[res.index]]
+            row.warnings = res.warnings
+            if res.worker is not None:  # raised there: said again here, with the scan
+                for c in res.caught:
+                    logger.log(c.level, "%s: %s [on worker %s]", row.scan, c.message,
+                               res.worker)
             if res.ok:
                 row.status = "done"
                 row.shifts_rms = res.value["shifts_rms"]
@@ -310,13 +344,31 @@ def align_many(paths: Sequence[str | os.PathLike], output: str | os.PathLike | S
                 row.seconds = res.value["seconds"]
                 row.check, row.warning = res.value["check"], res.value["warning"]
                 logger.info("%s: aligned in %.1f s -> %s", row.scan, row.seconds, row.output)
-                if row.warning:
+                if row.warning and res.worker is None:
                     logger.warning("%s: %s", row.scan, row.warning)
+                if row.warning and row.warning not in row.warnings:
+                    row.warnings.append(row.warning)
             else:
                 row.status = "failed"
                 row.error = f"{type(res.error).__name__}: {res.error}"
                 logger.error("%s failed: %s", row.scan, row.error)
     return results
+
+
+def _make_folder(folder: str | os.PathLike) -> list[Path]:
+    """Make ``folder`` and its missing parents; the ones made, deepest first."""
+    folder = Path(folder)
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (a finished scan): kept
+            return
 
 
 def _to_align(results: list[ScanResult], resume: bool) -> list[int]:
@@ -345,23 +397,26 @@ def _to_align(results: list[ScanResult], resume: bool) -> list[int]:
 
 def summary_table(results: Sequence[ScanResult]) -> str:
     """The results of :func:`align_many` as a text table: scan, shifts RMS, centre,
-    time, the self-check, status (and the error of failed scans); a scan whose alignment
-    could not show an improvement reads "NOT improved", and its warning follows the
-    table."""
-    head = ("scan", "shifts RMS (px)", "centre (px)", "time (s)", "check", "status")
+    time, the self-check, the number of warnings, status (and the error of failed
+    scans); a scan whose alignment could not show an improvement reads "NOT improved".
+    Each warning follows the table on a line of its own, with its scan's name."""
+    head = ("scan", "shifts RMS (px)", "centre (px)", "time (s)", "check", "warnings",
+            "status")
     rows = []
     for r in results:
         status = r.status if r.error is None else f"{r.status}: {r.error}"
+        said = r.warnings or ([r.warning] if r.warning else [])
         rows.append((Path(r.scan).name,
                      "-" if r.shifts_rms is None else f"{r.shifts_rms:.2f}",
                      "-" if r.center is None else f"{r.center:.2f}",
                      "-" if r.seconds is None else f"{r.seconds:.1f}",
-                     r.check or "-", status))
+                     r.check or "-", str(len(said)) if said else "-", status))
     n = len(head) - 1
     widths = [max(len(head[k]), *(len(row[k]) for row in rows)) for k in range(n)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head[:n], widths, strict=True)) + "  "
              + head[n]]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row[:n], widths, strict=True)) + "  "
               + row[n] for row in rows]
-    lines += [f"warning: {Path(r.scan).name}: {r.warning}" for r in results if r.warning]
+    lines += [f"warning: {Path(r.scan).name}: {w}" for r in results
+              for w in (r.warnings or ([r.warning] if r.warning else []))]
     return "\n".join(lines)
