@@ -7,6 +7,11 @@ The subpackages follow the data path: :mod:`~cdi_plugins.io` (files),
 :mod:`cdi_plugins.convre` (clustering of runs), :mod:`~cdi_plugins.cnn` (the complex
 CNN) and :mod:`~cdi_plugins.cli` (the ``cdi-plugins`` command).
 
+The public names are imported at first use (PEP 562), so that ``cdi-plugins --help``
+answers before torch loads. ``cdi_plugins.convre`` is the function
+:func:`~cdi_plugins.convre.convre`, as it always was; its subpackage is
+``import cdi_plugins.convre`` (or ``from cdi_plugins.convre import ...``) as usual.
+
 Example
 -------
 >>> import cdi_plugins as cdi
@@ -17,31 +22,23 @@ Example
 (1, 64, 64)
 """
 
-from tomopy_dlalign.common import __version__
+import sys
+import types
+from importlib import import_module
 
-from . import cnn, io, metrics, simulate
-from .cnn import unwrap_phase
-from .convre import ConvReResult, convre
-from .metrics import prtf, resolution
-from .phasing import (
-    ER,
-    HIO,
-    OSS,
-    RAAR,
-    Algorithm,
-    LowResolution,
-    PhasingResult,
-    Schedule,
-    ShrinkWrap,
-    algorithms,
-    as_schedule,
-    auto_support,
-    parse_schedule,
-    phase_retrieval,
-    random_start,
-    support_from_autocorrelation,
-)
-from .simulate import superellipsoid
+#: public name -> the module that defines it (relative to this package)
+_EXPORTS = {
+    "__version__": "tomopy_dlalign.common",
+    "unwrap_phase": ".cnn", "convre": ".convre", "ConvReResult": ".convre",
+    "prtf": ".metrics", "resolution": ".metrics", "superellipsoid": ".simulate",
+    **dict.fromkeys(
+        ("ER", "HIO", "OSS", "RAAR", "Algorithm", "LowResolution", "PhasingResult",
+         "Schedule", "ShrinkWrap", "algorithms", "as_schedule", "auto_support",
+         "parse_schedule", "phase_retrieval", "random_start",
+         "support_from_autocorrelation"), ".phasing"),
+}
+#: subpackages reachable as attributes of the package once it is imported
+_SUBPACKAGES = ("cli", "cnn", "hooks", "io", "metrics", "phasing", "physics", "simulate")
 
 __all__ = [
     "__version__", "algorithms", "io", "metrics", "simulate",
@@ -52,3 +49,37 @@ __all__ = [
     "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",
     "convre", "ConvReResult",
 ]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = import_module(_EXPORTS[name], __name__)
+        # as ``from module import name`` does: an attribute, else a submodule
+        value = (getattr(module, name) if hasattr(module, name)
+                 else import_module(f"{module.__name__}.{name}"))
+    elif name in _SUBPACKAGES:
+        value = import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+
+
+class _Package(types.ModuleType):
+    """This package's module type: the import system binds every subpackage it loads
+    as an attribute of its parent, which would make ``cdi_plugins.convre`` the
+    subpackage once anything imports ``cdi_plugins.convre.<module>`` first; the public
+    name is the function (``cdi.convre(runs, ...)``), so the subpackage is not bound
+    over it (it stays reachable in ``sys.modules``)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "convre" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -207,7 +207,7 @@ def test_the_tomography_figures_the_readme_quotes_are_the_codes():
     add_common_options(parser)
     demo = parser.parse_args(["demo"])
     assert "a battery-like particle" in text and demo.family == "battery"
-    assert f"+-{demo.jitter * demo.size / 256:g} px of random jitter" in text
+    assert f"+-{demo.jitter:g} px of random jitter" in text
     assert f"{alignment.MLEM_ITERS} MLEM iterations, reprojection" in text
     assert {2: "two"}[alignment.POLISH_ROUNDS] + " sub-pixel phase-correlation rounds" in text
     assert f"`polish_size={alignment.POLISH_SIZE}` px" in text

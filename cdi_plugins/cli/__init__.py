@@ -5,8 +5,10 @@ pattern), :mod:`~cdi_plugins.cli.phasing` (simulate, phase, demo, plugins),
 :mod:`~cdi_plugins.cli.cnn` (``cnn ...``), :mod:`~cdi_plugins.cli.convre`
 (cluster, train-features); :mod:`~cdi_plugins.cli.patterns` reads the pattern files
 they are given. The grammar (positional inputs, ``-o/--output``, ``--seed``,
-``--device``, ``--report``, ``--progress/--no-progress``) is that of ``tomopy-dlalign``
-(:mod:`tomopy_dlalign.common.cli`).
+``--device``, ``--iters``, ``--report``, ``--progress/--no-progress``, an existing output
+refused unless ``--overwrite``) is that of ``tomopy-dlalign``
+(:mod:`tomopy_dlalign.common.cli`). Building the parser imports none of NumPy, torch or
+h5py: ``--help`` and a bad argument answer at once.
 
 ::
 
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from tomopy_dlalign.common.cli import HelpFormatter, add_common_options, run_cli
 
@@ -43,8 +44,9 @@ step's parameters), and the commands act on it.
 
 EPILOG = """\
 Options common to every command, before or after its name: --progress/--no-progress,
---debug (the traceback of an error), --overwrite (replace read-only outputs),
---allow-external (follow HDF5 links and external data outside the input's folder).
+--debug (the traceback of an error), --overwrite (replace existing outputs: without it
+an existing output is refused before any work), --allow-external (follow HDF5 links and
+external data outside the input's folder).
 Exit codes: 0 done, 2 bad input (one line naming the file), 130 interrupted, 1 a bug.
 """
 
@@ -78,7 +80,3 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     add_common_options(parser)
     return run_cli(parser, argv, _configure_logging, raise_exit=True)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

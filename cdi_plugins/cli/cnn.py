@@ -13,11 +13,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
+from pathlib import Path
 
-from tomopy_dlalign.common.cli import add_device, add_output, add_report, add_seed, set_threads
-from tomopy_dlalign.common.outputs import reads
+from tomopy_dlalign.common.cli import (
+    add_device,
+    add_iters,
+    add_model,
+    add_output,
+    add_report,
+    add_seed,
+    add_threads,
+    set_threads,
+    word_or,
+)
+from tomopy_dlalign.common.outputs import output_target, reads, writes
 
 from .patterns import read_pattern
 
@@ -38,10 +50,29 @@ def _check_datasets(*paths) -> None:
                                  "`cdi-plugins cnn make-dataset`)")
 
 
+def _made_by_make_dataset(args, path) -> bool:
+    """Whether ``path`` is a file of ``cnn make-dataset``, which it resumes or extends (and
+    refuses itself when its settings differ)."""
+    from tomopy_dlalign.common.h5files import MARKER, open_h5
+    from tomopy_dlalign.common.process import is_hdf5
+
+    from ..simulate.superellipsoid import MARKER as MADE_BY
+
+    if not is_hdf5(path):
+        return False
+    with open_h5(path) as f:
+        return f.attrs.get(MARKER) == MADE_BY
+
+
+@writes("output", resumes=_made_by_make_dataset)
 def cmd_make_dataset(args) -> int:
+    """Simulate superellipsoid patterns into ``args.output`` (resumed when it is one)."""
     from ..simulate import superellipsoid as se
 
     set_threads(args)
+    if args.overwrite and os.path.lexists(args.output):
+        # --overwrite makes the dataset again rather than resuming what is there
+        output_target(args.output).unlink()
     cfg = se.SuperellipsoidConfig(size=args.size, photons=args.photons or None)
     path = se.make_dataset(args.output, args.n, seed=args.seed, config=cfg, chunk=args.chunk,
                            show_progress=args.progress)
@@ -49,8 +80,20 @@ def cmd_make_dataset(args) -> int:
     return 0
 
 
+def _checkpoint(args) -> Path:
+    return Path(args.checkpoint) if args.checkpoint else Path(f"{args.output}.ckpt")
+
+
+def _checkpoint_exists(args, path) -> bool:
+    """Whether the existing weights are the best so far of a run that the checkpoint
+    resumes."""
+    return _checkpoint(args).exists()
+
+
 @reads("dataset", "test")
+@writes("output", resumes=_checkpoint_exists)
 def cmd_train(args) -> int:
+    """Train the CNN on ``args.dataset`` into ``args.output``."""
     from ..cnn import training
 
     _check_datasets(args.dataset, args.test)
@@ -61,25 +104,29 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
         n_train=args.n, encoder=tuple(args.encoder), decoder=tuple(args.decoder),
         checkpoint=args.checkpoint, command=command, device=args.device,
-        show_progress=args.progress, time_limit=args.time_limit)
+        show_progress=args.progress, time_limit=args.max_minutes)
     return 0
 
 
 @reads("dataset", "model", "train")
+@writes("json", folders=("report",))
 def cmd_evaluate(args) -> int:
+    """Score the CNN on ``args.dataset``."""
     from ..cnn import evaluate
 
     _check_datasets(args.dataset, args.train)
     set_threads(args)
     evaluate.evaluate(args.dataset, model=args.model, train=args.train, n=args.n,
                       report=args.report, output=args.json, n_refine=args.refine,
-                      n_starts=args.starts, seed=args.seed, n_iter=args.iter,
+                      n_starts=args.starts, seed=args.seed, n_iter=args.iters,
                       n_train=args.n_train, show_progress=args.progress)
     return 0
 
 
 @reads("input", "model")
+@writes("output", folders=("report",))
 def cmd_predict(args) -> int:
+    """Predict the object of ``args.input``'s pattern (and refine it)."""
     from .. import cnn
     from ..cnn import evaluate
 
@@ -116,7 +163,7 @@ def add_commands(sub) -> None:
     cnn = sub.add_parser("cnn", help="complex CNN phase retrieval (Wu et al. 2021)",
                          description="The complex-valued CNN of Wu et al. (2021): make the "
                          "superellipsoid training data, train, evaluate, predict.")
-    csub = cnn.add_subparsers(dest="cnn_command", required=True)
+    csub = cnn.add_subparsers(dest="cnn_command", required=True, title="commands")
 
     _add_make_dataset(csub)
     _add_train(csub)
@@ -124,39 +171,43 @@ def add_commands(sub) -> None:
     _add_predict(csub)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (0: torch's own choice, all cores)")
-
-
 def _add_make_dataset(csub) -> None:
     """``cnn make-dataset``."""
     p = csub.add_parser("make-dataset", help="superellipsoid patterns and targets (HDF5, "
-                                             "resumable)")
-    add_output(p, "HDF5 file (resumed if it exists)", legacy_positional=True)
+                                             "resumable)",
+                        description="Simulate superellipsoid particles, their diffraction "
+                        "patterns and the amplitude and phase targets into one HDF5 file; a "
+                        "killed run resumes (and a larger --n extends the file) when run "
+                        "again with the same settings; --overwrite makes it again.")
+    add_output(p, "HDF5 file; an existing one made by cnn make-dataset with the same "
+                  "settings resumes", legacy_positional=True)
     p.add_argument("--n", type=int, default=32768, help="particles")
     add_seed(p, default=None, required=True,
              help="dataset seed (use different seeds for training and test data)")
-    p.add_argument("--size", type=int, default=64, help="pattern size")
+    p.add_argument("--size", type=int, default=64, help="pattern size in pixels")
     p.add_argument("--photons", type=float, default=0.0,
-                   help="photons per pattern (Poisson noise); 0 = noiseless")
+                   help="photons per pattern (Poisson noise); 0: noiseless")
     p.add_argument("--chunk", type=int, default=256, help="particles per written block")
-    _common(p)
+    add_threads(p)
     p.set_defaults(func=cmd_make_dataset)
 
 
 def _add_train(csub) -> None:
     """``cnn train``."""
-    p = csub.add_parser("train", help="train the CNN (loss of eq. 4)")
+    p = csub.add_parser("train", help="train the CNN (loss of eq. 4)",
+                        description="Train the complex CNN on a make-dataset file with the "
+                        "loss of eq. 4 of Wu et al. (2021); a checkpoint lets a killed run "
+                        "resume (run the same command again), and the model card (.json) "
+                        "records the command, data and figures.")
     p.add_argument("dataset", help="training dataset (make-dataset)")
-    p.add_argument("-o", "--output", required=True, help="weights file (.safetensors); the "
-                                                         "model card is written beside it")
+    add_output(p, "weights file (.safetensors); the model card is written beside it")
     p.add_argument("--test", help="held-out dataset for the figures in the model card")
-    p.add_argument("--n", type=int, default=None, help="use the first N training particles")
+    p.add_argument("--n", type=word_or("all", int, "an integer"), default="all",
+                   help="use the first N training particles")
     p.add_argument("--epochs", type=int, default=10, help="training epochs")
     p.add_argument("--batch-size", type=int, default=64, help="patterns per batch")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default 0.01 for SGD, 3e-3 for Adam)")
+    p.add_argument("--lr", type=word_or("auto", float, "a number"), default="auto",
+                   help="learning rate; auto: 0.01 for SGD, 3e-3 for Adam")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam: AdamW + one-cycle cosine; sgd: the paper's SGD, lr x0.95 "
                         "every 10 epochs")
@@ -166,51 +217,63 @@ def _add_train(csub) -> None:
     p.add_argument("--decoder", type=int, nargs="+", default=[32, 16],
                    help="channels of each decoder's stages")
     add_seed(p, help="seed of the initialisation, shuffling and augmentation")
-    p.add_argument("--checkpoint", default=None,
-                   help="checkpoint file (default: OUTPUT.ckpt); training resumes from it")
-    p.add_argument("--time-limit", type=float, default=None,
-                   help="stop after this many minutes (the schedule is cut short)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint file, resumed from when it exists; without it, the "
+                        "output's name with .ckpt added")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop cleanly after this many minutes of training (the schedule is "
+                        "cut short)")
+    p.add_argument("--time-limit", dest="max_minutes", type=float, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # the older name of --max-minutes
     add_device(p)
-    _common(p)
+    add_threads(p)
     p.set_defaults(func=cmd_train)
 
 
 def _add_evaluate(csub) -> None:
     """``cnn evaluate``."""
     p = csub.add_parser("evaluate", help="chi^2 on held-out data, NNS baseline, "
-                                         "refinement comparison, PNG report")
+                                         "refinement comparison, PNG report",
+                        description="Score the CNN on held-out patterns: chi^2 of its "
+                        "predictions, the nearest-neighbour-search baseline on the training "
+                        "data, and ER/HIO refinements started from the CNN, from the baseline "
+                        "and from random starts.")
     p.add_argument("dataset", help="held-out test dataset")
-    p.add_argument("--model", default=None, help="weights (default: the shipped ones)")
-    p.add_argument("--train", default=None, help="training dataset for the NNS baseline")
-    p.add_argument("--n", type=int, default=None, help="test patterns (default all)")
-    p.add_argument("--n-train", type=int, default=None,
-                   help="NNS references: the first N training particles (default all)")
-    p.add_argument("--refine", type=int, default=0,
-                   help="test patterns for the four-initialisation comparison")
+    add_model(p)
+    p.add_argument("--train", help="training dataset for the NNS baseline")
+    p.add_argument("--n", type=word_or("all", int, "an integer"), default="all",
+                   help="use the first N test patterns")
+    p.add_argument("--n-train", type=word_or("all", int, "an integer"), default="all",
+                   help="NNS references: the first N training particles")
+    p.add_argument("--refine-patterns", dest="refine", type=int, default=0, metavar="N",
+                   help="test patterns for the four-initialisation refinement comparison")
     p.add_argument("--starts", type=int, default=4, help="random starts per initialisation")
-    p.add_argument("--iter", type=int, default=600, help="ER/HIO iterations")
+    add_iters(p, "ER/HIO in each refinement", 600, legacy_iter=True)
     add_seed(p, help="seed of the random starts")
     add_report(p, "folder for PNG figures")
-    p.add_argument("--json", default=None, help="write the figures as JSON")
-    _common(p)
+    p.add_argument("--json", metavar="PATH", help="write the figures as JSON")
+    add_threads(p)
     p.set_defaults(func=cmd_evaluate)
 
 
 def _add_predict(csub) -> None:
     """``cnn predict``."""
     p = csub.add_parser("predict", help="predict amplitude and phase from a pattern (any "
-                                        "even size of at least 64, fitted to 64x64)")
+                                        "even size of at least 64, fitted to 64x64)",
+                        description="Predict the amplitude and phase of a pattern's object "
+                        "with the CNN (a larger pattern is fitted to its 64 x 64 input), and "
+                        "refine the prediction with ER/HIO and shrink-wrap if asked.")
     p.add_argument("input", help="pattern file (.cxi or Data Exchange .h5)")
     p.add_argument("--fit", choices=("auto", "crop", "bin"), default="auto",
                    help="how a larger pattern is brought to 64x64: auto bins by half its "
                         "oversampling then crops around the centre; crop keeps the field "
                         "of view with coarser pixels; bin keeps the pixels, smaller field")
-    p.add_argument("--model", default=None, help="weights (default: the shipped ones)")
+    add_model(p)
     add_output(p, "result file (Data Exchange layout)", required=False)
     p.add_argument("--refine", action="store_true", help="refine with ER/HIO + shrink-wrap")
     p.add_argument("--runs", type=int, default=4, help="refinement runs")
     add_seed(p, help="seed of the refinement's random starts")
     add_device(p)
     add_report(p, "folder for PNG figures")
-    _common(p)
+    add_threads(p)
     p.set_defaults(func=cmd_predict)

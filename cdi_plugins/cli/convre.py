@@ -19,18 +19,23 @@ import shlex
 import time
 from pathlib import Path
 
-import numpy as np
-
-from tomopy_dlalign.common import __version__
-from tomopy_dlalign.common.cli import add_output, add_report, add_seed, set_threads
-from tomopy_dlalign.common.h5files import atomic_h5, open_h5, write_provenance
-from tomopy_dlalign.common.outputs import reads
-from tomopy_dlalign.common.process import STATES, read_process, record_step
-
-from .. import io, metrics
-from ..convre.selection import DEFAULT_RULE, RULES
+from tomopy_dlalign.common.cli import (
+    add_iters,
+    add_model,
+    add_output,
+    add_report,
+    add_seed,
+    add_threads,
+    set_threads,
+    word_or,
+)
+from tomopy_dlalign.common.outputs import reads, writes
 
 logger = logging.getLogger("cdi_plugins.cli")
+
+#: cdi_plugins.convre.selection's RULES and DEFAULT_RULE: the parser does not import
+#: torch (tests/cdi_plugins/cli/test_cli_vocabulary.py checks that they agree)
+RULES, DEFAULT_RULE = ("best-run", "mean-chi2"), "best-run"
 
 
 def write_clustered(path, result, intensity, mask, geometry, clustered, sources) -> None:
@@ -39,6 +44,14 @@ def write_clustered(path, result, intensity, mask, geometry, clustered, sources)
     ``average_amplitude``, ``average_phase``, ``chi2``, ``pca_scores``, with the parameters
     and per-cluster scores in ``/process/cdi_plugins_convre``; the steps of ``sources``
     (the phasing result read) and a ``cluster`` step in ``/process/steps``."""
+    import numpy as np
+
+    from tomopy_dlalign.common import __version__
+    from tomopy_dlalign.common.h5files import atomic_h5, write_provenance
+    from tomopy_dlalign.common.process import record_step
+
+    from .. import io
+
     io.write_result(path, result, intensity, mask, geometry, step=None, history=sources)
     with atomic_h5(path, "a") as f:
         g = f.require_group("exchange").require_group("convre")
@@ -60,7 +73,13 @@ def write_clustered(path, result, intensity, mask, geometry, clustered, sources)
 
 
 @reads("input", "weights")
+@writes("output", folders=("report",))
 def cmd_cluster(args) -> int:
+    """Cluster the runs of the phasing result ``args.input`` (ConvRe)."""
+    from tomopy_dlalign.common.h5files import open_h5
+    from tomopy_dlalign.common.process import STATES, read_process
+
+    from .. import io, metrics
     from ..convre import convre
     from ..convre import report as convre_report
 
@@ -105,6 +124,8 @@ def cmd_cluster(args) -> int:
 
 
 def cmd_train_features(args) -> int:
+    """Train ConvRe's feature extractor into ``args.output``."""
+    import numpy as np
     import torch
 
     from ..convre import features
@@ -114,7 +135,7 @@ def cmd_train_features(args) -> int:
     data = features.make_training_set(
         n_objects=args.objects, n_runs=args.runs, size=args.size,
         photons=(args.photons_min, args.photons_max), background=args.background,
-        n_iter=args.iter, good_margin=args.good_margin, max_error=args.max_error,
+        n_iter=args.iters, good_margin=args.good_margin, max_error=args.max_error,
         seed=args.seed,
         cache_dir=args.cache, show_progress=args.progress)
     t_data = time.perf_counter() - t0
@@ -158,36 +179,44 @@ def cmd_train_features(args) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``cluster`` and ``train-features`` on the ``cdi-plugins`` subparsers."""
-    p = sub.add_parser("cluster", help="ConvRe: cluster the runs of a phasing result")
+def _add_cluster(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cluster", help="ConvRe: cluster the runs of a phasing result",
+                       description="Cluster the runs of a phasing result on convolutional "
+                       "features (ConvRe), keep one cluster and average it; the result plus "
+                       "/exchange/convre goes to the output, the figures to the report.")
     p.add_argument("input", help="result file written by `cdi-plugins phase -o` (with the "
                                  "pattern)")
     add_output(p, "output file: the result plus /exchange/convre", required=False)
     add_report(p, "folder for the PCA scatter, gallery, PRTF figures")
-    p.add_argument("--clusters", type=int, default=None,
-                   help="number of clusters (default: chosen by the silhouette)")
+    p.add_argument("--clusters", type=word_or("auto", int, "an integer"), default="auto",
+                   help="number of clusters; auto: chosen by the silhouette")
     p.add_argument("--max-clusters", type=int, default=6, help="largest number tried")
     p.add_argument("--min-fraction", type=float, default=0.1,
                    help="smallest share of the runs a kept cluster may hold with "
                         "--rule mean-chi2")
     p.add_argument("--rule", choices=RULES, default=DEFAULT_RULE,
-                   help="kept cluster: the cluster of the lowest-chi^2 run (best-run, "
-                        "default), or the lowest mean chi^2 among clusters of at least "
-                        "--min-fraction of the runs (mean-chi2)")
+                   help="kept cluster: the cluster of the lowest-chi^2 run (best-run), or "
+                        "the lowest mean chi^2 among clusters of at least --min-fraction of "
+                        "the runs (mean-chi2)")
     p.add_argument("--features", choices=("cnn", "pixels"), default="cnn",
-                   help="convolutional features (default) or raw pixels")
-    p.add_argument("--weights", help="feature extractor weights (default: shipped)")
+                   help="convolutional features, or raw pixels")
+    add_model(p, "feature extractor weights (.safetensors)", option="--weights")
     add_seed(p, help="seed of k-means++")
     p.set_defaults(func=cmd_cluster)
 
+
+def _add_train_features(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-features",
-                       help="train ConvRe's feature extractor on simulated reconstructions")
+                       help="train ConvRe's feature extractor on simulated reconstructions",
+                       description="Simulate patterns, phase each many times (OSS), and "
+                       "train ConvRe's feature extractor to tell the consistent runs of a "
+                       "pattern from the failed ones; the model card (.json) records the "
+                       "recipe. --cache keeps each pattern's runs, so a killed run resumes.")
     add_output(p, "weights file (.safetensors); the model card goes beside it")
     p.add_argument("--objects", type=int, default=64, help="simulated patterns")
     p.add_argument("--runs", type=int, default=24, help="OSS runs per pattern")
-    p.add_argument("--iter", type=int, default=400, help="OSS iterations per run")
-    p.add_argument("--size", type=int, default=128, help="pattern size")
+    add_iters(p, "OSS in each run", 400, legacy_iter=True)
+    p.add_argument("--size", type=int, default=128, help="pattern size in pixels")
     p.add_argument("--photons-min", type=float, default=1.5e4, help="lowest photon budget")
     p.add_argument("--photons-max", type=float, default=1.5e5, help="highest photon budget")
     p.add_argument("--background", type=float, default=1.0,
@@ -197,20 +226,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-error", type=float, default=0.5,
                    help="runs above this real-space error are never consistent")
     p.add_argument("--failed-together", action=argparse.BooleanOptionalAction, default=True,
-                   help="the failed runs of a pattern are one class (default), or one "
-                        "class each (--no-failed-together)")
+                   help="the failed runs of a pattern are one class, or one class each "
+                        "(--no-failed-together)")
     p.add_argument("--compact", type=float, default=5.0,
                    help="weight of the per-pattern within/between-class scatter term")
     p.add_argument("--epochs", type=int, default=100, help="training epochs")
     p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     p.add_argument("--tau", type=float, default=0.2, help="contrastive temperature")
     add_seed(p, help="seed of the simulated patterns, the phasing and the training")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--cache", help="folder keeping each simulated pattern's runs (resume)")
+    add_threads(p)
+    p.add_argument("--cache", metavar="FOLDER",
+                   help="folder keeping each simulated pattern's runs (resume)")
     p.set_defaults(func=cmd_train_features)
 
 
-_TRAIN_OPTIONS = ("output", "objects", "runs", "iter", "size", "photons_min", "photons_max",
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``cluster`` and ``train-features`` on the ``cdi-plugins`` subparsers."""
+    _add_cluster(sub)
+    _add_train_features(sub)
+
+
+_TRAIN_OPTIONS = ("output", "objects", "runs", "iters", "size", "photons_min", "photons_max",
                   "background", "good_margin", "max_error", "compact", "epochs", "lr", "tau",
                   "seed", "threads", "cache")
 

@@ -3,11 +3,6 @@ given."""
 
 from __future__ import annotations
 
-from tomopy_dlalign.common.h5files import open_h5
-from tomopy_dlalign.common.process import DIFFRACTION_STATES, STATES, read_process, state_of
-
-from .. import io
-
 _CXI_ROOT, _DX_DATA = "entry_1", "exchange/data"
 
 
@@ -16,6 +11,11 @@ def read_pattern(path: str):
     holding one pattern; a file in neither layout is an error naming both, and so is a
     file whose ``/process/state`` says it holds tomographic data. A file that records no
     state is read as a measured pattern (logged)."""
+    from tomopy_dlalign.common.h5files import open_h5
+    from tomopy_dlalign.common.process import DIFFRACTION_STATES, STATES, read_process, state_of
+
+    from .. import io
+
     record = read_process(path)
     if state_of(record, "pattern") not in DIFFRACTION_STATES:
         raise ValueError(f"{path} holds {STATES[record.state]} (/process/state is "

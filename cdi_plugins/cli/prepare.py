@@ -14,17 +14,14 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from tomopy_dlalign.common.outputs import reads
-
-from .. import io
-from ..io.prepare import CENTRE_METHODS
+from tomopy_dlalign.common.outputs import reads, writes
 
 logger = logging.getLogger("cdi_plugins.cli")
 
 
 def _centre(text: str):
+    from ..io.prepare import CENTRE_METHODS
+
     if text in CENTRE_METHODS:
         return text
     try:
@@ -35,14 +32,28 @@ def _centre(text: str):
 
 
 def _extra_mask(path: str | None):
+    from .. import io
+
     if path is None:
         return None
     frames = io.read_frames(path)
     return frames.data.max(axis=0) > 0
 
 
+def _report_png(args):
+    """The PNG ``--report`` writes: its path, or beside the output (``--report`` alone)."""
+    if args.report is None:
+        return None
+    return Path(args.report) if args.report else Path(args.output).with_suffix(".png")
+
+
 @reads("inputs", "mask", "dark", "flat")
+@writes("output", _report_png)
 def cmd_prepare(args) -> int:
+    import numpy as np
+
+    from .. import io
+
     prepared = io.prepare(args.inputs, mask=_extra_mask(args.mask), centre=_centre(args.centre),
                           size=args.size, binning=args.binning, reduce=args.reduce,
                           saturation=args.saturation, hot_ratio=args.hot_ratio,
@@ -57,8 +68,7 @@ def cmd_prepare(args) -> int:
                  parameters={**prepared.parameters, "inputs": [str(p) for p in args.inputs]},
                  step="prepare")
     if args.report is not None:
-        png = Path(args.report) if args.report else Path(args.output).with_suffix(".png")
-        io.save_prepare_report(prepared, png)
+        io.save_prepare_report(prepared, _report_png(args))
     cy, cx = prepared.centre
     print(f"prepared {Path(args.output).name}: {prepared.intensity.shape[0]}x"
           f"{prepared.intensity.shape[1]}, centre ({cy:.2f}, {cx:.2f}), "
@@ -69,7 +79,10 @@ def cmd_prepare(args) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``prepare`` on the ``cdi-plugins`` subparsers."""
     p = sub.add_parser("prepare", help="detector frames (EDF, TIFF, NeXus/HDF5) to a "
-                                       "centred, masked CXI pattern")
+                                       "centred, masked CXI pattern",
+                       description="Sum detector frames (dark- and flat-corrected when "
+                       "asked), mask the bad pixels, find the pattern's centre, bin and crop "
+                       "it, and write a phasing-ready CXI pattern.")
     p.add_argument("inputs", nargs="+",
                    help="detector files or folders of them (frames are summed)")
     p.add_argument("-o", "--output", required=True, help="output .cxi file")

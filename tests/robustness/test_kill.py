@@ -26,12 +26,14 @@ cfg = DatasetConfig(n_volumes=3, families=("battery",), size=32, nslice=8, nproj
 print("ready", flush=True)
 make_dataset(sys.argv[1], cfg)
 """
+# the command line imports what a command needs when it runs: import it first; and the
+# output exists, so replacing it takes --overwrite
 _SIMULATE = """
 import sys
-from tomopy_dlalign import cli
+from tomopy_dlalign import cli, io, simulate
 print("ready", flush=True)
 sys.exit(cli.main(["simulate", sys.argv[1], "--size", "48", "--nslice", "6", "--nproj",
-                   "60", "--seed", "1"]))
+                   "60", "--seed", "1", "--overwrite"]))
 """
 
 

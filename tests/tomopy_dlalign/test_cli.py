@@ -28,7 +28,7 @@ def test_info_and_plugins_list_backends(capsys):
     assert "mlem" in capsys.readouterr().out
 
 
-def test_demo_aligns_and_reports_against_truth(tmp_path, capsys):
+def test_demo_aligns_and_reports_against_truth(tmp_path, capsys, figures):
     assert cli.main(["demo", "--out", str(tmp_path), "--size", "64", "--nslice", "32",
                      "--nproj", "60"]) == 0
     out = capsys.readouterr().out
@@ -36,6 +36,8 @@ def test_demo_aligns_and_reports_against_truth(tmp_path, capsys):
     assert rmse < 1.0
     for name in ("shifts.png", "sinograms.png", "slices.png"):
         assert (tmp_path / "report" / name).stat().st_size > 5000
+    title = figures.saved[0].axes[0].get_title()
+    assert title.startswith("battery: ±") and "+-" not in title
     shift_x = io.read_dataset(tmp_path / "aligned.h5", "/exchange/shift_x")
     assert shift_x.shape == (60,)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tomopy_dlalign import cli, io
+from tomopy_dlalign.cli import about
 
 
 def one_line(err: str) -> str:
@@ -94,7 +95,7 @@ def test_internal_error_is_exit_1_with_the_traceback_behind_debug(files, capsys,
     def broken(args):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(cli, "_cmd_info", broken)
+    monkeypatch.setattr(about, "cmd_info", broken)
     assert cli.main(["info"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "internal error" in err and "--debug" in err
@@ -108,7 +109,7 @@ def test_ctrl_c_is_exit_130(monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_cmd_info", interrupted)
+    monkeypatch.setattr(about, "cmd_info", interrupted)
     assert cli.main(["info"]) == 130
     assert capsys.readouterr().err.strip() == "tomopy-dlalign: interrupted"
 

@@ -39,7 +39,7 @@ def test_recon_reads_each_format_and_finds_an_off_centre_axis(tmp_path, raw_scan
     assert err < 0.25 * np.linalg.norm(middle - expected) / np.linalg.norm(expected)
 
 
-def test_center_option_takes_a_number_or_auto_and_refuses_words(tmp_path, raw_scan, capsys):
+def test_center_option_takes_a_number_auto_or_file_and_refuses_words(tmp_path, raw_scan, capsys):
     _, prj, flat, dark = raw_scan
     path = tmp_path / "scan.h5"
     io.write_dx(path, prj, flat=flat, dark=dark, theta=THETA)
@@ -49,4 +49,4 @@ def test_center_option_takes_a_number_or_auto_and_refuses_words(tmp_path, raw_sc
                      str(tmp_path / "b.h5")]) == 0
     with pytest.raises(SystemExit):
         cli.main(["recon", str(path), "--center", "middle", "-o", str(tmp_path / "c.h5")])
-    assert "a number of pixels or 'auto'" in capsys.readouterr().err
+    assert "a number of pixels, 'auto' or 'file'" in capsys.readouterr().err

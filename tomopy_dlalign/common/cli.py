@@ -12,14 +12,18 @@ The grammar of ``tomopy-dlalign`` and ``cdi-plugins``:
 - on every command, before or after its name (:func:`add_common_options`):
   ``--progress/--no-progress`` (progress bars; default: shown when standard error is a
   terminal), ``--debug``, ``--overwrite`` and ``--allow-external``;
-- help that shows the defaults and keeps descriptions as written (:class:`HelpFormatter`).
+- one word, one meaning, in every command of both tools: ``--iters`` counts iterations
+  (``--iter`` is its hidden older spelling in ``cdi-plugins``), ``--jitter`` is the
+  largest jitter in pixels of the scan written, ``--threads`` torch's CPU threads;
+- help that shows the defaults as values and keeps descriptions as written
+  (:class:`HelpFormatter`, :func:`word_or`).
 
 Exit codes:
 
 - ``0``: success;
-- ``2``: bad input (a missing, unreadable, truncated or wrong file; a bad argument; a
-  read-only or busy output; not enough memory for what was asked; an optional package
-  that is not installed): one line on stderr,
+- ``2``: bad input (a missing, unreadable, truncated or wrong file; a bad argument; an
+  existing, read-only or busy output; not enough memory for what was asked; an optional
+  package that is not installed): one line on stderr,
   ``<prog> <command>: error: <what is wrong, naming the file>``;
 - ``130``: interrupted (Ctrl-C);
 - ``1``: an internal error (a bug): one line too, and the traceback with ``--debug``.
@@ -27,8 +31,12 @@ Exit codes:
 ``--threads`` and ``--device``, on the commands that have them, are checked before the
 work starts (:func:`check_shared_options`).
 
-``--debug`` prints the traceback of any error before its line. ``--overwrite`` lets a
-command replace read-only outputs (:func:`~tomopy_dlalign.common.outputs.overwriting`).
+``--debug`` prints the traceback of any error before its line. Every output of a command
+(:func:`~tomopy_dlalign.common.outputs.writes`) is checked before the work: one that exists
+is refused, naming ``--overwrite``, unless the command resumes it; ``--overwrite`` lets
+the command replace it, read-only or not
+(:func:`~tomopy_dlalign.common.outputs.check_outputs`,
+:func:`~tomopy_dlalign.common.outputs.overwriting`).
 ``--allow-external`` lets HDF5 inputs follow external links, virtual datasets and external
 storage out of their folder (:func:`~tomopy_dlalign.common.h5files.allowing_external`).
 """
@@ -41,8 +49,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from .outputs import command_inputs, output_target, overwriting, reading
-from .progress import showing_progress
+from .outputs import check_outputs, command_inputs, overwriting, reading
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -61,8 +68,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
     """Help that shows each option's default and keeps descriptions laid out in lines as
     written (one-paragraph descriptions are wrapped).
 
-    A default is appended as ``(default: ...)`` unless the help text already speaks of
-    one, or there is none to show (``None``, a flag that is off).
+    The default is appended as ``(default: VALUE)``, the value the parser gives (so the
+    help cannot disagree with it), unless there is none to show (``None``, a flag that is
+    off). An option whose absence means something else than a value takes a word for it
+    (:func:`word_or`): ``--center file``, ``--cluster none``.
     """
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
@@ -74,7 +83,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if ("default" in text.lower() or default is None or default is False
+        if ("%(default)" in text or default is None or default is False
                 or default is argparse.SUPPRESS or not action.option_strings
                 or isinstance(action, argparse._CountAction)):
             return text
@@ -93,12 +102,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         p.formatter_class = HelpFormatter
         p.add_argument("--progress", action=argparse.BooleanOptionalAction,
                        default=None if default is False else default,
-                       help="show progress bars or hide them (default: shown when standard "
-                            "error is a terminal)")
+                       help="show progress bars or hide them; without either, they are "
+                            "shown when standard error is a terminal")
         p.add_argument("--debug", action="store_true", default=default,
                        help="show the traceback of an error")
         p.add_argument("--overwrite", action="store_true", default=default,
-                       help="replace outputs even when they are read-only")
+                       help="replace existing outputs, read-only ones too; without it an "
+                            "existing output is refused before any work")
         p.add_argument("--allow-external", action="store_true", default=default,
                        help="let HDF5 inputs read through external links, virtual datasets "
                             "and external storage that lead outside their folder")
@@ -133,6 +143,58 @@ def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="torch device: auto (a CUDA GPU when there is one, else the "
                              "CPU), cpu or cuda[:N]")
+
+
+def word_or(word: str, convert: Callable[[str], object] = str,
+            expected: str = "a value") -> Callable[[str], object]:
+    """An argparse ``type`` that reads ``word`` as None and anything else with
+    ``convert``: the default of an option whose absence is not a value can then be shown
+    as one (``--cluster none``, ``--model shipped``), and typed.
+
+    Example
+    -------
+    >>> center = word_or("file", float, "a number of pixels")
+    >>> center("file") is None, center("12.5")
+    (True, 12.5)
+    """
+    def read(text: str):
+        if text == word:
+            return None
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected} or {word!r}, got "
+                                             f"{text!r}") from None
+    read.__name__ = f"{word}_or_{getattr(convert, '__name__', 'value')}"
+    read.word, read.convert = word, convert
+    return read
+
+
+def add_iters(parser: argparse.ArgumentParser, of: str, default: int | str,
+              legacy_iter: bool = False) -> None:
+    """``--iters``: the iterations of the command's iterative algorithm, ``of`` saying
+    which (``"MLEM"``); an ``int`` default, or the word ``"auto"`` read as None. With
+    ``legacy_iter`` the older spelling ``--iter`` is accepted too, hidden from the help."""
+    kind = int if isinstance(default, int) else word_or(default, int, "an integer")
+    parser.add_argument("--iters", type=kind, default=default, metavar="N",
+                        help=f"iterations of {of}")
+    if legacy_iter:
+        parser.add_argument("--iter", dest="iters", type=kind, default=argparse.SUPPRESS,
+                            help=argparse.SUPPRESS)
+
+
+def add_model(parser: argparse.ArgumentParser, what: str = "weights file (.safetensors)",
+              option: str = "--model") -> None:
+    """``--model PATH``: a weights file, or ``shipped`` (read as None) for the weights
+    that ship with the package."""
+    parser.add_argument(option, type=word_or("shipped"), default="shipped", metavar="PATH",
+                        help=f"{what}; shipped: the weights that ship with the package")
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """``--threads``: torch's CPU threads (:func:`set_threads`)."""
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (0: torch's own choice, all cores)")
 
 
 def add_report(parser: argparse.ArgumentParser, help: str) -> None:
@@ -237,15 +299,15 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str] | None,
                  if (k == "command" or k.endswith("_command")) and isinstance(v, str)]
         prog = " ".join([parser.prog, *names])
         try:
-            from .h5files import allowing_external  # h5py: after parsing, not for --help
+            # h5py and tqdm: after parsing, not for --help
+            from .h5files import allowing_external
+            from .progress import showing_progress
 
             with (overwriting(args.overwrite), showing_progress(args.progress),
                   allowing_external(args.allow_external),
                   reading(command_inputs(args.func, args))):
                 resolve_output(args, prog)
-                if (isinstance(getattr(args, "output", None), str)
-                        and not getattr(args, "output_may_be_folder", False)):
-                    output_target(args.output)  # refuse a bad output before the work
+                check_outputs(args.func, args, args.overwrite)  # before the work
                 check_shared_options(args)
                 code = args.func(args)
         except BAD_INPUT as exc:

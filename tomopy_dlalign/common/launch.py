@@ -1,15 +1,17 @@
 """The console scripts' first code: Ctrl-C is one line and exit 130 from the first instant.
 
 ``tomopy-dlalign`` and ``cdi-plugins`` start here (``[project.scripts]``), not in their
-command-line modules, because importing those loads NumPy, torch, ASTRA and h5py for
-seconds. An interrupt during those imports would otherwise end in a ``KeyboardInterrupt``
-traceback, or in C++ code unwinding half-initialised (once a ``SIGABRT``). So this
-module, which imports only the standard library (the package's ``__init__`` is lazy),
-installs a SIGINT handler that writes the documented line and leaves at once with
+command-line modules. Those modules build their parsers without NumPy, torch, ASTRA or
+h5py (a command imports them when it runs), so ``--help`` answers at once; but an
+interrupt while Python imports them would still end in a ``KeyboardInterrupt`` traceback,
+or in C++ code unwinding half-initialised (once a ``SIGABRT``). So this module, which
+imports only the standard library (the packages' ``__init__`` are lazy), installs a
+SIGINT handler that writes the documented line and leaves at once with
 ``os._exit(130)``: nothing has been written yet, so there is nothing to clean up. Once
 the command line is imported, Python's own handler is restored, and the commands turn
-Ctrl-C into that same line through :func:`~tomopy_dlalign.common.cli.run_cli`, after
-their outputs' context managers have removed any partial file.
+Ctrl-C (during their own imports too) into that same line through
+:func:`~tomopy_dlalign.common.cli.run_cli`, after their outputs' context managers have
+removed any partial file.
 """
 
 from __future__ import annotations

@@ -18,6 +18,12 @@ One policy for every file the packages write (HDF5, TIFF, weights, JSON, PNG):
   ~umask``): results on a shared machine are readable by the colleagues the umask allows.
 - **Read-only outputs are refused** (an existing file with no write permission bit) unless
   ``overwrite=True`` (``--overwrite`` on the command lines).
+- **The command lines replace nothing unasked.** Every output of a command (:func:`writes`)
+  that exists already is refused with one line naming ``--overwrite``, before any work
+  (:func:`check_outputs`); the outputs a command resumes (a dataset being made, a
+  training run's weights beside its checkpoint, the finished alignments of a multi-scan
+  ``align``) are continued instead. Library calls replace an existing writable file, as
+  a Python function that is asked to write a file does.
 - **Symbolic links are written through**: a link at the output path is kept and its
   target is replaced (atomically, in the target's folder).
 - **One writer at a time.** A second writer to the same output fails at once with
@@ -67,6 +73,10 @@ _FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block dev
 
 class OutputBusyError(BlockingIOError):
     """Another process is writing the same output file."""
+
+
+class OutputExistsError(FileExistsError):
+    """A command's output exists and ``--overwrite`` was not given (:func:`check_outputs`)."""
 
 
 class OutputIsInputError(ValueError):
@@ -161,6 +171,78 @@ def command_inputs(func: Callable, args) -> list:
         value = getattr(args, name, None)
         paths += list(value) if isinstance(value, (list, tuple)) else [value]
     return paths
+
+
+def writes(*files: str | Callable, folders: tuple[str | Callable, ...] = (),
+           resumes: Callable | None = None) -> Callable:
+    """Mark a command ``func(args)`` of an argparse command line with the outputs it
+    writes, which :func:`~tomopy_dlalign.common.cli.run_cli` checks before any work
+    (:func:`check_outputs`).
+
+    ``files`` and ``folders`` are attribute names of ``args`` (a path, a list of paths or
+    None) or callables ``f(args)`` returning paths. An existing file is refused unless
+    ``--overwrite``, and so is a folder that holds anything (a report's folder); a file
+    for which ``resumes(args, path)`` is true is one the command continues (a resumable
+    dataset, a training run's best weights beside its checkpoint) and is accepted. A
+    command that is not marked writes ``args.output``.
+
+    Example
+    -------
+    >>> import argparse
+    >>> @writes("output", folders=("report",))
+    ... def command(args):
+    ...     return 0
+    >>> command_outputs(command, argparse.Namespace(output="a.h5", report=None))
+    ([PosixPath('a.h5')], [])
+    """
+    def decorate(func: Callable) -> Callable:
+        func.writes, func.writes_folders, func.resumes = files, folders, resumes
+        return func
+    return decorate
+
+
+def _paths(func_or_name: str | Callable, args) -> list[Path]:
+    value = (func_or_name(args) if callable(func_or_name)
+             else getattr(args, func_or_name, None))
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    return [Path(v) for v in values if v is not None]
+
+
+def command_outputs(func: Callable, args) -> tuple[list[Path], list[Path]]:
+    """``(files, folders)`` that a command marked with :func:`writes` writes, from its
+    ``args``."""
+    files = [p for spec in getattr(func, "writes", ("output",)) for p in _paths(spec, args)]
+    folders = [p for spec in getattr(func, "writes_folders", ()) for p in _paths(spec, args)]
+    return files, folders
+
+
+def check_outputs(func: Callable, args, overwrite: bool = False) -> None:
+    """Refuse the outputs of a command (:func:`writes`) that cannot be written, before
+    any work: each file as :func:`output_target` checks it, an existing file unless
+    ``overwrite`` (or the command resumes it), a folder that holds anything unless
+    ``overwrite``.
+
+    Raises
+    ------
+    OutputExistsError
+        An output exists and ``overwrite`` is not set; the message names ``--overwrite``.
+    OSError, ValueError
+        As :func:`output_target`.
+    """
+    files, folders = command_outputs(func, args)
+    resumes = getattr(func, "resumes", None)
+    for path in files:
+        target = output_target(path, overwrite)
+        if (target.exists() and not overwrite
+                and not (resumes is not None and resumes(args, path))):
+            raise _os_error(OutputExistsError, errno.EEXIST, f"output {str(path)!r} exists; "
+                            "pass --overwrite to replace it")
+    for folder in folders:
+        if folder.is_dir() and not overwrite and any(folder.iterdir()):
+            raise _os_error(OutputExistsError, errno.EEXIST, f"output folder {str(folder)!r} "
+                            "holds files already; pass --overwrite to write over them")
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"output folder {str(folder)!r} is a file")
 
 
 def new_file_mode() -> int:

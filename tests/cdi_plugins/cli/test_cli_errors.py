@@ -57,8 +57,8 @@ CASES = {
     "phase 4-D data": ["phase", "{rank4}"],
     "phase string data": ["phase", "{strings}"],
     "phase complex data": ["phase", "{complex}"],
-    "phase iter 0": ["phase", "{good}", "--iter", "0", "--algorithm", "er"],
-    "phase iter -5": ["phase", "{good}", "--iter", "-5", "--algorithm", "er"],
+    "phase iter 0": ["phase", "{good}", "--iters", "0", "--algorithm", "er"],
+    "phase iter -5": ["phase", "{good}", "--iters", "-5", "--algorithm", "er"],
     "cnn train non-HDF5": ["cnn", "train", "{text}", "-o", "{out}"],
     "cnn train truncated": ["cnn", "train", "{truncated}", "-o", "{out}"],
     "cnn train a pattern": ["cnn", "train", "{good}", "-o", "{out}"],
@@ -89,7 +89,7 @@ def test_wrong_layout_names_both_layouts(files, capsys):
 
 
 def test_iter_zero_is_refused_naming_n_iter(files, capsys):
-    assert run(["phase", str(files["good"]), "--iter", "0", "--algorithm", "er"]) == 2
+    assert run(["phase", str(files["good"]), "--iters", "0", "--algorithm", "er"]) == 2
     assert "n_iter must be a positive integer" in capsys.readouterr().err
 
 
@@ -97,8 +97,8 @@ def test_ctrl_c_is_exit_130(monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(phasing, "cmd_list", interrupted)  # bound when main builds the parser
-    assert run(["list"]) == 130
+    monkeypatch.setattr(phasing, "cmd_plugins", interrupted)  # bound when main builds the parser
+    assert run(["plugins"]) == 130
     assert "interrupted" in capsys.readouterr().err
 
 
@@ -106,11 +106,11 @@ def test_internal_error_is_exit_1_with_the_traceback_behind_debug(monkeypatch, c
     def broken(args):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(phasing, "cmd_list", broken)
-    assert run(["list"]) == 1
+    monkeypatch.setattr(phasing, "cmd_plugins", broken)
+    assert run(["plugins"]) == 1
     err = capsys.readouterr().err
     assert "internal error" in err and "Traceback" not in err
-    assert run(["list", "--debug"]) == 1
+    assert run(["plugins", "--debug"]) == 1
     assert "Traceback" in capsys.readouterr().err
 
 

@@ -30,7 +30,7 @@ def test_make_dataset_train_evaluate_chain(tmp_path):
     assert card["training"]["epochs_run"] == 1 and "chi2_phase" in card["test"]
     rep = tmp_path / "rep"
     assert cli.main(["cnn", "evaluate", str(test), "--model", str(weights), "--train",
-                     str(train), "--refine", "1", "--starts", "1", "--iter", "40",
+                     str(train), "--refine-patterns", "1", "--starts", "1", "--iters", "40",
                      "--report", str(rep), "--json", str(tmp_path / "e.json"),
                      "--no-progress"]) == 0
     for name in ("cnn_gallery.png", "nns_gallery.png", "cnn_chi2_hist.png",

@@ -44,7 +44,7 @@ def test_a_failed_phasing_prints_its_verdict_and_no_resolution(tmp_path, capsys)
     pattern = _crystal(tmp_path)
     out, rep = tmp_path / "result.h5", tmp_path / "report"
     # positivity cannot fit a strong-phase crystal: the runs do not converge
-    assert cli.main(["phase", str(pattern), "--algorithm", "oss", "--iter", "300", "--runs",
+    assert cli.main(["phase", str(pattern), "--algorithm", "oss", "--iters", "300", "--runs",
                      "4", "--constraint", "positive", "--no-progress", "-o", str(out),
                      "--report", str(rep)]) == 0
     printed = capsys.readouterr().out
@@ -59,7 +59,7 @@ def test_a_failed_phasing_prints_its_verdict_and_no_resolution(tmp_path, capsys)
 
 def test_the_default_constraint_phases_a_crystal_and_a_real_object(tmp_path, capsys):
     pattern = _crystal(tmp_path)
-    assert cli.main(["phase", str(pattern), "--algorithm", "oss", "--iter", "300", "--runs",
+    assert cli.main(["phase", str(pattern), "--algorithm", "oss", "--iters", "300", "--runs",
                      "4", "--no-progress", "-o", str(tmp_path / "x.h5")]) == 0
     printed = capsys.readouterr().out
     assert "wPRTF resolution (1/e) =" in printed and "quality OK" in printed
@@ -67,7 +67,7 @@ def test_the_default_constraint_phases_a_crystal_and_a_real_object(tmp_path, cap
     bio = tmp_path / "bio.cxi"
     assert cli.main(["simulate", "-o", str(bio), "--size", "64", "--photons", "1e6",
                      "--beamstop", "1", "--seed", "1"]) == 0
-    assert cli.main(["phase", str(bio), "--algorithm", "oss", "--iter", "300", "--runs", "4",
+    assert cli.main(["phase", str(bio), "--algorithm", "oss", "--iters", "300", "--runs", "4",
                      "--no-progress", "-o", str(tmp_path / "b.h5")]) == 0
     assert "quality OK" in capsys.readouterr().out
     assert io.read_result(tmp_path / "b.h5").parameters["constraint"] == "positive"

@@ -3,6 +3,7 @@ verbs and the same common options (tomopy_dlalign.common.cli)."""
 
 import argparse
 import logging
+import re
 
 import pytest
 
@@ -21,10 +22,13 @@ PARSERS = {"tomopy-dlalign": tda_cli, "cdi-plugins": cdi_cli}
 
 
 def commands(p: argparse.ArgumentParser, path=()):
-    """``(path, parser, hidden)`` for every command and subcommand of ``p``."""
+    """``(path, parser, hidden)`` for every command and subcommand of ``p`` (an alias, as
+    ``list`` of ``plugins``, is shown beside its command: ``plugins (list)``)."""
     for action in p._actions:
         if isinstance(action, argparse._SubParsersAction):
-            shown = {a.dest for a in action._choices_actions}
+            # each shown line's metavar: the command, and its aliases in brackets
+            shown = {name for c in action._choices_actions
+                     for name in re.findall(r"[\w-]+", c.metavar or c.dest)}
             for name, sub in action.choices.items():
                 yield (*path, name), sub, name not in shown
                 yield from commands(sub, (*path, name))
@@ -45,7 +49,10 @@ def test_every_argument_of_every_command_has_a_help_string(prog):
         for action in sub._actions:
             if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
                 continue
-            if not action.help or action.help is argparse.SUPPRESS:
+            # a hidden option is only an older spelling of a shown one (the same dest)
+            shown = {a.dest for a in sub._actions if a.help is not argparse.SUPPRESS}
+            if (not action.help
+                    or (action.help is argparse.SUPPRESS and action.dest not in shown)):
                 missing.append(f"{' '.join(path)} {action.option_strings or action.dest}")
     assert not missing, missing
 
@@ -63,8 +70,8 @@ def test_help_shows_defaults_and_no_raw_markup_or_development_notes(prog):
 
 
 def test_defaults_appear_in_the_help_of_both_tools():
-    assert "MLEM iterations (default: 20)" in " ".join(command("tomopy-dlalign", "recon")
-                                                      .format_help().split())
+    assert "iterations of MLEM (default: 20)" in " ".join(command("tomopy-dlalign", "recon")
+                                                          .format_help().split())
     assert "independent random starts (default: 16)" in " ".join(
         command("cdi-plugins", "phase").format_help().split())
 
@@ -75,13 +82,15 @@ def test_the_top_help_lists_exactly_the_visible_commands(prog):
     text = top.format_help()
     visible = [path[0] for path, _, hidden in commands(top) if len(path) == 1 and not hidden]
     hidden = [path[0] for path, _, hidden in commands(top) if len(path) == 1 and hidden]
-    usage_list = "{" + ",".join(visible) + "}"
+    aliases = {"list": "plugins"}
+    usage_list = "{" + ",".join(v for v in dict.fromkeys(visible) if v not in aliases) + "}"
     assert usage_list in text
     for name in visible:
-        assert f"\n    {name} " in text
+        line = f"\n    {aliases[name]} ({name}) " if name in aliases else f"\n    {name} "
+        assert line in text, name
     for name in hidden:
         assert f"\n    {name} " not in text
-    assert hidden == (["list"] if prog == "cdi-plugins" else [])
+    assert hidden == []
 
 
 # the common options, on every command where they apply, in both tools
@@ -129,8 +138,8 @@ def test_the_same_words_parse_to_the_same_settings_in_both_tools():
         assert (args.output, args.seed, args.progress) == (out, 3, False)
     for module in PARSERS.values():
         args = parser(module).parse_args(["--progress", "demo", "--out", "d"])
-        assert (args.out, args.progress) == ("d", True)
-        assert parser(module).parse_args(["demo", "-o", "d"]).out == "d"
+        assert (args.output, args.progress) == ("d", True)
+        assert parser(module).parse_args(["demo", "-o", "d"]).output == "d"
         assert parser(module).parse_args(["demo"]).progress is None
 
 
@@ -149,7 +158,7 @@ def test_an_output_given_twice_or_not_at_all_is_one_error_line(tmp_path, capsys)
     assert "needs an output file: -o/--output" in capsys.readouterr().err
 
 
-def test_cdi_list_is_a_deprecated_alias_of_plugins(capsys, caplog):
+def test_cdi_list_is_an_older_alias_of_plugins_shown_beside_it(capsys, caplog):
     assert cdi_cli.main(["plugins"]) == 0
     listing = capsys.readouterr().out
     with caplog.at_level(logging.WARNING):
@@ -172,6 +181,6 @@ def test_no_progress_hides_the_bars_of_a_command(tmp_path, capsys):
     assert tda_cli.main(["recon", str(scan), "-o", str(tmp_path / "r.h5"), "--iters", "3",
                          "--progress"]) == 0
     assert "mlem" in capsys.readouterr().err
-    assert tda_cli.main(["--no-progress", "recon", str(scan), "-o", str(tmp_path / "r.h5"),
+    assert tda_cli.main(["--no-progress", "recon", str(scan), "-o", str(tmp_path / "r2.h5"),
                          "--iters", "3"]) == 0
     assert "mlem" not in capsys.readouterr().err

@@ -1,0 +1,7 @@
+"""``python -m tomopy_dlalign.cli``: the ``tomopy-dlalign`` command line."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
