@@ -254,3 +254,24 @@ def test_a_worker_s_warnings_reach_the_client_s_log_and_the_result(dask_client, 
         assert r.worker is not None
         assert r.warnings == [f"assuming {n} angles", f"UserWarning: odd scan {n}"]
         assert f"assuming {n} angles [on worker {r.worker}]" in caplog.text
+
+
+def test_both_command_lines_print_the_job_script_with_dry_run_and_write_nothing(
+        slurm_config, tmp_path, monkeypatch, capsys):
+    from cdi_plugins.cli import main as cdi_main
+    from tomopy_dlalign.cli import main as tda_main
+
+    monkeypatch.setenv("PATH", "")                     # nothing could be submitted anyway
+    scan, pattern = tmp_path / "scan.h5", tmp_path / "pattern.cxi"
+    assert tda_main(["simulate", "-o", str(scan), "--size", "16", "--nslice", "2",
+                     "--nproj", "8"]) == 0
+    assert cdi_main(["simulate", "-o", str(pattern), "--size", "32"]) == 0
+    capsys.readouterr()
+    for main, argv in ((tda_main, ["align", str(scan), "-o", str(tmp_path / "out.h5")]),
+                       (cdi_main, ["phase", str(pattern), "-o", str(tmp_path / "out.cxi")])):
+        assert main([*argv, "--cluster", "slurm:2", "--dry-run"]) == 0
+        printed = capsys.readouterr().out
+        assert printed.strip() == job_script("slurm:2").strip()
+        worker = [line for line in printed.splitlines() if "dask_worker" in line]
+        assert len(worker) == 1 and worker[0].count("--nthreads") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pattern.cxi", "scan.h5"]
