@@ -116,3 +116,30 @@ def test_ctrl_c_is_exit_130(monkeypatch, capsys):
 
 def test_verbose_still_works(capsys):
     assert cli.main(["-v", "plugins"]) == 0
+
+
+def test_a_radians_theta_is_warned_once_and_the_axis_error_names_theta(tmp_path, capsys,
+                                                                        recwarn):
+    """A Data Exchange theta written in radians without units is read as degrees (the
+    format's unit): the warning says so once, and the error on the absurd axis that
+    follows names theta as the likely cause."""
+    import h5py
+    import numpy as np
+
+    from tomopy_dlalign.cli import main
+
+    scan = tmp_path / "scan.h5"
+    assert main(["simulate", "-o", str(scan), "--size", "32", "--nslice", "4",
+                 "--nproj", "45"]) == 0
+    with h5py.File(scan, "r+") as f:
+        radians = np.radians(f["exchange/theta"][...])
+        del f["exchange/theta"]
+        f["exchange/theta"] = radians
+    capsys.readouterr()
+    assert main(["align", str(scan), "-o", str(tmp_path / "out.h5")]) == 2
+    err = capsys.readouterr().err
+    line = [ln for ln in err.splitlines() if ": error: " in ln]
+    assert len(line) == 1 and "theta" in line[0] and "units='rad'" in line[0]
+    looks = [w for w in recwarn if "looks like radians" in str(w.message)]
+    assert len(looks) == 1
+    assert not (tmp_path / "out.h5").exists()

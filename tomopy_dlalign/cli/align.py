@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import warnings
 from pathlib import Path
 
 from ..common.cli import add_device, add_iters, add_model, add_output, add_report
@@ -214,7 +215,9 @@ def _slab_wise(args) -> bool:
     available = _memory_available()
     if available is None or not is_hdf5(args.input):
         return False
-    nproj, nslice, ncol = io.read(args.input, lazy=True).data.shape
+    with warnings.catch_warnings():    # the scan's own read, next, says what it has to say
+        warnings.simplefilter("ignore")
+        nproj, nslice, ncol = io.read(args.input, lazy=True).data.shape
     needed = MEMORY_PER_BYTE * 4 * nproj * nslice * ncol
     if needed <= available:
         return False

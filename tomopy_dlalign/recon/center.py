@@ -146,16 +146,24 @@ def resolve_center(center, tomo: np.ndarray, theta: np.ndarray, name: str = "cen
         c = find_center(tomo, theta)
     else:
         c = as_center(center, tomo.shape[2], name)
-    check_center_covers(tomo, c, name)
+    check_center_covers(tomo, c, name, theta=theta)
     return c
 
 
-def check_center_covers(tomo: np.ndarray, center: float, name: str = "center") -> None:
+#: an angular span (degrees) below which a scan's angles are more likely radians read
+#: as degrees than a real scan: the error on the axis names theta then
+NARROW_SPAN = 10.0
+
+
+def check_center_covers(tomo: np.ndarray, center: float, name: str = "center",
+                        theta: np.ndarray | None = None) -> None:
     """Refuse an axis that puts (almost) all of the signal outside the reconstruction
     circle, where it would give an empty (zero or NaN) reconstruction.
 
     The reconstruction grid is ``ncol`` wide and centred on the axis, so detector
-    columns farther than ``ncol / 2`` from ``center`` fall outside its circle."""
+    columns farther than ``ncol / 2`` from ``center`` fall outside its circle. With
+    ``theta`` spanning less than ``NARROW_SPAN`` degrees, the message names theta as the
+    likely cause: radians read as degrees give an axis far off the detector."""
     ncol = tomo.shape[2]
     rows = tomo.reshape(-1, ncol)
     profile = np.zeros(ncol)
@@ -173,7 +181,20 @@ def check_center_covers(tomo: np.ndarray, center: float, name: str = "center") -
         raise ValueError(
             f"{name}={center:g} leaves the object outside the reconstruction circle: the "
             f"detector columns within {ncol / 2:g} px of it hold {100 * inside:.2g} % of the "
-            f"signal; the axis should lie near the object (center='auto' estimates it)")
+            f"signal; the axis should lie near the object (center='auto' estimates it)"
+            f"{_narrow_theta(theta)}")
+
+
+def _narrow_theta(theta) -> str:
+    """The hint on theta that :func:`check_center_covers` appends, or ''."""
+    if theta is None or np.size(theta) < 2:
+        return ""
+    span = float(np.degrees(np.ptp(np.asarray(theta, np.float64))))
+    if span >= NARROW_SPAN:
+        return ""
+    return (f". The likely cause is theta: its angles span only {span:.3g} degrees, as "
+            f"radians read as degrees would (a Data Exchange theta in radians needs the "
+            f"attribute units='rad'; in Python, theta is in radians)")
 
 
 def _covers_half_turn(th: np.ndarray) -> bool:
