@@ -4,7 +4,8 @@ CXI (as PyNX writes a 2D pattern; DESIGN.md section 5)::
 
     /cxi_version                                     140
     /entry_1/instrument_1/detector_1/data            float32 (H, W) or (B, H, W), centred
-    /entry_1/instrument_1/detector_1/mask            uint32 bit field, > 0 = missing
+    /entry_1/instrument_1/detector_1/mask            uint32 bit field, > 0 = missing,
+                                                     (H, W), or (B, H, W) for a 3D pattern
     /entry_1/instrument_1/detector_1/distance        m
     /entry_1/instrument_1/detector_1/{x,y}_pixel_size m
     /entry_1/instrument_1/source_1/energy            J
@@ -87,15 +88,16 @@ class Geometry:
 
 def check_pattern(intensity, mask) -> tuple[np.ndarray, np.ndarray | None]:
     """A pattern ``(H, W)`` or stack ``(B, H, W)`` as a float array, and its mask as bool
-    ``(H, W)`` (or None), for the writers."""
+    ``(H, W)``, or ``(B, H, W)`` for a 3D pattern (or None), for the writers."""
     arr = as_array(intensity, "intensity", ndim=(2, 3), dtype=None)
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float32)
     if mask is None:
         return arr, None
     m = np.asarray(mask)
-    if m.shape != arr.shape[-2:]:
-        raise ValueError(f"mask must have shape {arr.shape[-2:]}, got {m.shape}")
+    if m.shape != arr.shape[-2:] and not (arr.ndim == 3 and m.shape == arr.shape):
+        shapes = f"{arr.shape[-2:]}" + (f" or {arr.shape}" if arr.ndim == 3 else "")
+        raise ValueError(f"mask must have shape {shapes}, got {m.shape}")
     return arr, m.astype(bool)
 
 
@@ -111,7 +113,8 @@ def write_cxi(path: str | os.PathLike, intensity, mask=None, geometry: Geometry 
     intensity : array_like
         ``(H, W)`` or ``(B, H, W)``, centred. Its dtype is kept (float32 normally).
     mask : array_like of bool, optional
-        True = missing, written as the CXI bit 1 ("invalid").
+        True = missing, written as the CXI bit 1 ("invalid"): ``(H, W)``, or the
+        intensity's shape ``(B, H, W)`` for a 3D pattern (a rocking-curve scan).
     geometry : Geometry, optional
         Written in SI units (distance, pixel sizes, energy in J, wavelength in m).
     parameters : dict, optional
@@ -198,7 +201,8 @@ def read_cxi(path: str | os.PathLike,
     intensity : numpy.ndarray
         As stored, ``(H, W)`` or ``(B, H, W)``.
     mask : numpy.ndarray
-        bool ``(H, W)``, True = missing.
+        bool ``(H, W)``, or ``(B, H, W)`` where the file stores one per frame (a 3D
+        pattern), True = missing.
 
     Raises
     ------
@@ -223,7 +227,7 @@ def read_cxi(path: str | os.PathLike,
             raise TypeError(f"{mds.name} in {str(path)!r} must be a bit field of integers, "
                             f"got {mds.dtype}")
         mask = np.zeros(data.shape[-2:], bool) if mds is None else mds[()] > 0
-    if mask.shape != data.shape[-2:]:
+    if mask.shape != data.shape[-2:] and mask.shape != data.shape:
         raise ValueError(f"{str(path)!r}: mask shape {mask.shape} does not match the data "
                          f"{data.shape}")
     return check_finite_pattern(data, mask, where), mask

@@ -16,9 +16,11 @@ file carries (True = bad pixel), whatever the format:
 - NumPy (``.npy``).
 
 A folder stands for the detector files it holds (those with the suffixes above, in name
-order; :func:`detector_files`), so a folder of dark or flat-field frames is read like one
-file. Pixels at the maximum of an unsigned integer type (how Eiger and Maxipix files mark
-gaps and dead pixels) join the mask. Measured zeros are values like any other: nothing here
+order with numbers compared by value, so that ``frame_2.tif`` comes before
+``frame_10.tif``; :func:`detector_files`), so a folder of dark or flat-field frames is
+read like one file, and a folder of a scan's frames gives them in the scan's order.
+Pixels at the maximum of an unsigned integer type (how Eiger and Maxipix files mark gaps
+and dead pixels) join the mask. Measured zeros are values like any other: nothing here
 masks them. Frames must hold real numbers: complex frames are refused rather than cut
 to their real part. An HDF5 file is read only within its folder
 (:func:`tomopy_dlalign.common.h5files.check_external`).
@@ -80,9 +82,16 @@ def _suffix(path: Path) -> str:
 SUFFIXES = (".edf", ".tif", ".tiff", *_HDF5, ".cxi", ".npy")
 
 
+def _natural_key(path: Path) -> list:
+    """``path``'s name with its runs of digits as numbers: ``f2`` before ``f10``."""
+    return [(0, int(part), part) if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", path.name) if part]
+
+
 def detector_files(paths) -> list[Path]:
     """The detector files that ``paths`` name: each file as given, each folder as the
-    files in it whose suffix :func:`read_frames` reads, in name order (not recursive).
+    files in it whose suffix :func:`read_frames` reads, in name order with numbers
+    compared by value (``f2.tif`` before ``f10.tif``; not recursive).
 
     Raises
     ------
@@ -95,10 +104,10 @@ def detector_files(paths) -> list[Path]:
     -------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ("b.tif", "a.edf", "notes.txt"):
+    >>> for name in ("b10.tif", "b2.tif", "a.edf", "notes.txt"):
     ...     (d / name).touch()
     >>> [p.name for p in detector_files(d)]
-    ['a.edf', 'b.tif']
+    ['a.edf', 'b2.tif', 'b10.tif']
     """
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
@@ -106,7 +115,8 @@ def detector_files(paths) -> list[Path]:
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and _suffix(f) in SUFFIXES)
+            found = sorted((f for f in p.iterdir() if f.is_file() and _suffix(f) in SUFFIXES),
+                           key=_natural_key)
             if not found:
                 raise ValueError(f"folder {str(p)!r} holds no detector files "
                                  f"({', '.join(SUFFIXES)})")

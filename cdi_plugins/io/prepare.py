@@ -8,7 +8,8 @@
    divided by the flat field (the mean of the ``flat`` frames, normalised to its mean
    over its usable pixels, so that counts keep their scale), and values of the combined
    frame below ``threshold`` set to 0 (``dark``, ``flat`` and ``threshold`` of
-   :func:`prepare`; :func:`read_calibration` reads and checks the dark and flat frames);
+   :func:`prepare`; :mod:`cdi_plugins.io.corrections` reads, checks and applies the
+   dark and flat frames);
 2. mask what the files mark bad (the frames', the dark's and the flat's), pixels whose
    flat field is not positive and finite (they would divide to infinity), and what the
    raw frames show to be bad: non-finite or negative values, pixels at or above
@@ -25,6 +26,10 @@
    lands on index ``(n//2, n//2)``;
 5. optionally fill missing pixels from their measured Friedel mates
    (``I(q) = I(-q)`` for a real object).
+
+:func:`find_centre`, :func:`crop_box`, :func:`bin_pattern` and :func:`hot_pixels` take
+2D patterns and 3D volumes alike: :func:`cdi_plugins.io.prepare_3d` builds the 3D pattern
+of a rocking-curve scan with them.
 """
 
 from __future__ import annotations
@@ -36,7 +41,16 @@ import numpy as np
 from scipy import ndimage
 
 from ..physics import friedel_mate
-from .detector import Frames, read_frames
+from .corrections import (
+    Calibration,
+    apply_threshold,
+    as_frames,
+    check_threshold,
+    correct_frames,
+    log_corrections,
+    read_calibration,
+)
+from .detector import Frames
 
 logger = logging.getLogger(__name__)
 
@@ -77,19 +91,23 @@ class PreparedPattern:
     parameters: dict = field(default_factory=dict)
 
 
-def fft_size(n: int, even: bool = True) -> int:
-    """The largest size ``<= n`` whose prime factors are 2, 3, 5 and 7 (even if asked).
+#: the prime factors of the sizes :func:`fft_size` picks by default
+FFT_PRIMES = (2, 3, 5, 7)
+
+
+def fft_size(n: int, even: bool = True, primes: tuple[int, ...] = FFT_PRIMES) -> int:
+    """The largest size ``<= n`` whose prime factors are all in ``primes`` (even if asked).
 
     Example
     -------
-    >>> fft_size(517), fft_size(100), fft_size(97)
-    (512, 100, 96)
+    >>> fft_size(517), fft_size(100), fft_size(97), fft_size(56, primes=(2, 3, 5))
+    (512, 100, 96, 54)
     """
     for m in range(int(n), 1, -1):
         if even and m % 2:
             continue
         k = m
-        for p in (2, 3, 5, 7):
+        for p in primes:
             while k % p == 0:
                 k //= p
         if k == 1:
@@ -126,14 +144,29 @@ def data_mask(frames: np.ndarray, saturation: float | None = None,
     out["saturated"] = ((frames >= saturation).any(axis=0) if saturation is not None
                         else np.zeros_like(invalid))
     out["gaps"] = _gap_lines(frame, invalid, 0) | _gap_lines(frame, invalid, 1)
-    ring = np.ones((3, 3), bool)
-    ring[1, 1] = False
-    # a missing neighbour could hide the pixel's speckle: such pixels are never called hot
-    brightest = ndimage.maximum_filter(np.where(invalid, np.inf, frame), footprint=ring,
-                                       mode="nearest")
-    out["hot"] = (frame > hot_ratio * (brightest + 1)) & ~invalid
+    out["hot"] = hot_pixels(frame, invalid, hot_ratio)
     out["dead"] = _dark_islands(frame, invalid | out["gaps"], dead_level)
     return out
+
+
+def hot_pixels(image: np.ndarray, invalid: np.ndarray, ratio: float = 20.0) -> np.ndarray:
+    """Pixels (or voxels, in 3D) above ``ratio * (brightest of their neighbours + 1)``:
+    8 neighbours in 2D, 26 in 3D. Photon counts of a sampled pattern vary smoothly from
+    one pixel to the next (at least two pixels per speckle); a detector's hot pixel or a
+    cosmic ray's hit in one frame does not. A pixel with a missing (``invalid``)
+    neighbour is never called hot: that neighbour could hide the pixel's speckle.
+
+    Example
+    -------
+    >>> im = np.ones((5, 5)); im[2, 2] = 100
+    >>> np.argwhere(hot_pixels(im, np.zeros((5, 5), bool))).tolist()
+    [[2, 2]]
+    """
+    ring = np.ones((3,) * image.ndim, bool)
+    ring[(1,) * image.ndim] = False
+    brightest = ndimage.maximum_filter(np.where(invalid, np.inf, image), footprint=ring,
+                                       mode="nearest")
+    return (image > ratio * (brightest + 1)) & ~invalid
 
 
 def _dark_islands(frame: np.ndarray, bad: np.ndarray, level: float,
@@ -157,10 +190,10 @@ def _dark_islands(frame: np.ndarray, bad: np.ndarray, level: float,
 
 
 # -- the centre ------------------------------------------------------------------------
-def _subpixel(c: np.ndarray, k: tuple[int, int]) -> tuple[float, float]:
-    """Parabolic refinement of the peak ``k`` of ``c``."""
+def _subpixel(c: np.ndarray, k: tuple[int, ...]) -> tuple[float, ...]:
+    """Parabolic refinement of the peak ``k`` of ``c``, along each axis."""
     out = []
-    for ax in range(2):
+    for ax in range(c.ndim):
         lo, hi = list(k), list(k)
         lo[ax] -= 1
         hi[ax] += 1
@@ -170,49 +203,67 @@ def _subpixel(c: np.ndarray, k: tuple[int, int]) -> tuple[float, float]:
         a, b, d = c[tuple(lo)], c[k], c[tuple(hi)]
         den = a - 2 * b + d
         out.append(k[ax] + (0.5 * (a - d) / den if den < 0 else 0.0))
-    return out[0], out[1]
+    return tuple(out)
 
 
-def _friedel_centre(frame: np.ndarray, valid: np.ndarray, search: float) -> tuple[float, float]:
+def _friedel_centre(frame: np.ndarray, valid: np.ndarray, search: float) -> tuple[float, ...]:
     """The point about which ``sqrt(I)`` is most symmetric: the peak of its masked
-    self-convolution ``(A * A)(k) / (A^2 * w)(k)``, at ``k = 2 c``."""
-    h, w = frame.shape
+    self-convolution ``(A * A)(k) / (A^2 * w)(k)``, at ``k = 2 c`` (2D or 3D)."""
+    axes = tuple(range(frame.ndim))
     a = np.sqrt(np.where(valid, frame, 0))
-    shape = (2 * h, 2 * w)
-    fa, fw, fa2 = (np.fft.rfft2(x, shape) for x in (a, valid.astype(float), a * a))
-    conv = np.fft.irfft2(fa * fa, shape)
-    norm = np.fft.irfft2(fa2 * fw, shape)
+    shape = tuple(2 * n for n in frame.shape)
+    fa, fw, fa2 = (np.fft.rfftn(x, shape, axes) for x in (a, valid.astype(float), a * a))
+    conv = np.fft.irfftn(fa * fa, shape, axes)
+    norm = np.fft.irfftn(fa2 * fw, shape, axes)
     score = conv / np.maximum(norm, 1e-12 * norm.max())
     # only centres within `search` of the array centre, with enough pairs to judge
-    ky, kx = np.mgrid[0:2 * h, 0:2 * w]
-    near = (np.abs(ky - h) <= 2 * search * h) & (np.abs(kx - w) <= 2 * search * w)
-    pairs = np.fft.irfft2(fw * fw, shape)
+    near = np.ones(shape, bool)
+    for ax, n in enumerate(frame.shape):
+        along = np.abs(np.arange(2 * n) - n) <= 2 * search * n
+        near &= along.reshape([-1 if i == ax else 1 for i in axes])
+    pairs = np.fft.irfftn(fw * fw, shape, axes)
     score = np.where(near & (pairs > 0.25 * pairs.max()), score, -np.inf)
     k = np.unravel_index(int(np.argmax(score)), score.shape)
-    ky0, kx0 = _subpixel(np.where(np.isfinite(score), score, score[k] - 1), k)
-    return ky0 / 2, kx0 / 2
+    return tuple(v / 2 for v in _subpixel(np.where(np.isfinite(score), score, score[k] - 1), k))
 
 
 def find_centre(intensity, mask=None, method: str = "friedel",
-                search: float = 0.25) -> tuple[float, float]:
-    """The zero frequency of a far-field pattern, ``(row, column)``, to sub-pixel.
+                search: float = 0.25) -> tuple[float, ...]:
+    """The zero frequency of a far-field pattern, ``(row, column)``, or the centre of a
+    3D pattern, ``(frame, row, column)``, to sub-pixel.
 
     Parameters
     ----------
     intensity : array_like
-        ``(H, W)`` pattern, zero frequency anywhere.
+        ``(H, W)`` pattern or ``(n, H, W)`` volume (a rocking-curve scan), centre
+        anywhere.
     mask : array_like of bool, optional
-        True where pixels are missing.
+        True where pixels (voxels) are missing.
     method : {"friedel", "com"}
-        ``"friedel"``: the centre of the pattern's point symmetry ``I(c + q) = I(c - q)``
-        (robust to a beamstop and gaps); ``"com"``: the intensity's centre of mass over
-        measured pixels (fast, biased by an asymmetric mask).
+        ``"friedel"``: the centre of the pattern's point symmetry ``I(c + q) = I(c - q)``,
+        the peak of the masked self-convolution of ``sqrt(I)`` (robust to a beamstop and
+        gaps); ``"com"``: the intensity's centre of mass over measured pixels (fast,
+        biased by an asymmetric mask).
     search : float
-        Friedel centres are looked for within this fraction of the array of its centre.
+        Friedel centres are looked for within this fraction of the array of its centre,
+        along each axis.
 
     Returns
     -------
     tuple of float
+
+    Notes
+    -----
+    Friedel's law holds for the pattern of a real object (forward CDI of a weak
+    scatterer); the Bragg peak of a strained crystal is not centrosymmetric (its object
+    is complex), so that for Bragg scans the centre of mass is the estimate to use: it is
+    where the intensity is, and an offset between it and the exact reciprocal-lattice
+    point only adds a linear phase ramp to the phased object, which is removed after
+    phasing. Both estimates are biased by missing data that the other side of the
+    pattern does not mirror (``"com"`` more than ``"friedel"``); give the centre by hand
+    when the pattern is cut by the edge of the detector or of the scan. The Friedel
+    estimate convolves arrays of twice the input's size along each axis: about 600 bytes
+    per voxel of a volume.
 
     Example
     -------
@@ -220,48 +271,124 @@ def find_centre(intensity, mask=None, method: str = "friedel",
     >>> I = np.exp(-((yy - 30.3) ** 2 + (xx - 35.6) ** 2) / 20)
     >>> [round(v, 1) for v in find_centre(I)]
     [30.3, 35.6]
+    >>> zz, yy, xx = np.mgrid[0:16, 0:24, 0:24]
+    >>> V = np.exp(-((zz - 7.2) ** 2 + (yy - 12.5) ** 2 + (xx - 11) ** 2) / 8)
+    >>> [round(v, 1) for v in find_centre(V, method="com")]
+    [7.2, 12.5, 11.0]
     """
     frame = np.asarray(intensity, dtype=np.float64)
-    if frame.ndim != 2:
-        raise ValueError(f"intensity must be 2D, got shape {frame.shape}")
+    if frame.ndim not in (2, 3):
+        raise ValueError(f"intensity must be 2D (H, W) or 3D (n, H, W), got shape "
+                         f"{frame.shape}")
     valid = np.ones(frame.shape, bool) if mask is None else ~np.asarray(mask, bool)
+    if valid.shape != frame.shape:
+        raise ValueError(f"mask must have the intensity's shape {frame.shape}, got "
+                         f"{valid.shape}")
     valid &= np.isfinite(frame) & (frame >= 0)
     if method == "com":
         wgt = np.where(valid, frame, 0)
-        yy, xx = np.indices(frame.shape)
-        return float((wgt * yy).sum() / wgt.sum()), float((wgt * xx).sum() / wgt.sum())
+        total = wgt.sum()
+        if not total > 0:
+            raise ValueError("intensity holds no positive measured value: no centre of mass")
+        return tuple(float((wgt * idx).sum() / total) for idx in np.indices(frame.shape))
     if method != "friedel":
         raise ValueError(f"method must be one of {CENTRE_METHODS}, got {method!r}")
-    cy, cx = _friedel_centre(frame, valid, search)
-    return float(cy), float(cx)
+    return tuple(float(v) for v in _friedel_centre(frame, valid, search))
 
 
 # -- crop, bin, fill -------------------------------------------------------------------
-def _crop_box(shape, centre, size: int | None, binning: int) -> tuple[int, int, int]:
-    """``(row0, col0, n)``: an ``n * binning`` square whose bin ``n//2`` holds the centre."""
-    cy, cx = (int(round(c)) for c in centre)
-    h, w = shape
-    half = min(cy, h - 1 - cy, cx, w - 1 - cx) + 1
-    largest = fft_size(max(2, 2 * half // binning - 2))
-    n = largest if size is None else int(size)
-    if n % 2 or n < 8:
-        raise ValueError(f"size must be even and at least 8, got {n}")
-    if n > largest:
-        raise ValueError(f"size {n} (x binning {binning}) does not fit around the centre "
-                         f"{tuple(round(c, 1) for c in centre)} of a {shape} frame: at most "
-                         f"{largest}")
-    return cy - (n // 2) * binning, cx - (n // 2) * binning, n
+def _per_axis(value, ndim: int, name: str) -> tuple[int, ...]:
+    """An int for every axis, or one per axis, as positive ints."""
+    values = (value,) * ndim if np.ndim(value) == 0 else tuple(value)
+    try:
+        ints = tuple(int(v) for v in values)
+    except (TypeError, ValueError):
+        ints = ()
+    if len(ints) != ndim or ints != tuple(values) or min(ints) < 1:
+        many = f" or {ndim} of them" if ndim > 1 else ""
+        raise ValueError(f"{name} must be a positive integer{many}, got {value!r}")
+    return ints
 
 
-def bin_pattern(intensity: np.ndarray, mask: np.ndarray, binning: int
+def crop_box(shape: tuple[int, ...], centre, size=None, binning=1, *,
+             primes: tuple[int, ...] = FFT_PRIMES,
+             square: bool = True) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Where to crop an array so that its ``centre`` lands on bin ``n // 2`` of each axis.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The array's shape (2D or 3D).
+    centre : sequence of float
+        The centre, one value per axis (rounded to the nearest pixel).
+    size : int or sequence of int, optional
+        Sizes after binning, even, at least 8; default (None, or a None entry) the
+        largest even size whose prime factors are in ``primes`` that fits around the
+        centre along each axis.
+    binning : int or sequence of int
+        Pixels summed into one along each axis.
+    primes : tuple of int
+        The prime factors allowed in a default size.
+    square : bool
+        Give every axis the smallest of the default sizes (2D patterns).
+
+    Returns
+    -------
+    origin : tuple of int
+        The first input pixel kept along each axis.
+    sizes : tuple of int
+        The sizes after binning; the crop spans ``sizes * binning`` input pixels.
+
+    Raises
+    ------
+    ValueError
+        A size that is odd, below 8 or does not fit around the centre (the largest that
+        does is named).
+
+    Example
+    -------
+    >>> crop_box((40, 100, 100), (20, 50, 50), primes=(2, 3, 5), square=False)
+    ((2, 2, 2), (36, 96, 96))
+    """
+    ndim = len(shape)
+    bins = _per_axis(binning, ndim, "binning")
+    c = [int(round(v)) for v in centre]
+    half = [min(ci, n - 1 - ci) + 1 for ci, n in zip(c, shape, strict=True)]
+    largest = [fft_size(max(2, 2 * h // b - 2), primes=primes)
+               for h, b in zip(half, bins, strict=True)]
+    if square:
+        largest = [min(largest)] * ndim
+    given = [size] * ndim if size is None or np.ndim(size) == 0 else list(size)
+    if len(given) != ndim:
+        raise ValueError(f"size must be a positive integer or {ndim} of them, got {size!r}")
+    sizes = tuple(top if s is None else _per_axis(s, 1, "size")[0]
+                  for s, top in zip(given, largest, strict=True))
+    where = f"the centre {tuple(round(v, 1) for v in centre)} of a {tuple(shape)} array"
+    for ax, (n, top, b, s) in enumerate(zip(sizes, largest, bins, given, strict=True)):
+        axis = f" along axis {ax}" if ndim > 2 else ""
+        if s is None and n < 8:
+            raise ValueError(f"{where} is too close to its edge{axis}: less than 8 pixels "
+                             f"(x binning {b}) fit around it; give the centre by hand")
+        if n % 2 or n < 8:
+            raise ValueError(f"size must be even and at least 8, got {n}{axis}")
+        if n > top:
+            raise ValueError(f"size {n} (x binning {b}){axis} does not fit around {where}: "
+                             f"at most {top}")
+    origin = tuple(ci - (n // 2) * b for ci, n, b in zip(c, sizes, bins, strict=True))
+    return origin, sizes
+
+
+def bin_pattern(intensity: np.ndarray, mask: np.ndarray, binning
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sum ``binning x binning`` blocks; a block with any missing pixel is missing."""
-    if binning == 1:
+    """Sum ``binning`` pixels along each axis (an int for all, or one per axis); a bin
+    with any missing pixel is missing. Each axis must be a multiple of its binning."""
+    bins = _per_axis(binning, intensity.ndim, "binning")
+    if all(b == 1 for b in bins):
         return intensity, mask
-    h, w = intensity.shape
-    shp = (h // binning, binning, w // binning, binning)
-    summed = np.where(mask, 0, intensity).reshape(shp).sum(axis=(1, 3))
-    return summed, mask.reshape(shp).any(axis=(1, 3))
+    shp = [v for n, b in zip(intensity.shape, bins, strict=True) for v in (n // b, b)]
+    inner = tuple(range(1, 2 * intensity.ndim, 2))
+    summed = np.where(mask, 0, intensity).reshape(shp).sum(axis=inner)
+    return summed, mask.reshape(shp).any(axis=inner)
 
 
 def fill_friedel(intensity: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -276,127 +403,21 @@ def fill_friedel(intensity: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, n
     return out, m
 
 
-# -- detector corrections --------------------------------------------------------------
-@dataclass
-class Calibration:
-    """A dark or flat-field frame, as :func:`read_calibration` returns it.
+def frame_masks(frames: Frames, mask=None, volume: bool = False) -> dict[str, np.ndarray]:
+    """The bad pixels the files mark (``"file"``) and those given by hand (``"given"``).
 
-    Attributes
-    ----------
-    frame : numpy.ndarray
-        float64 ``(H, W)``: the mean of the frames read (0 where ``mask`` is True).
-    mask : numpy.ndarray
-        bool ``(H, W)``: pixels the calibration files mark bad (their NeXus or CXI mask,
-        unsigned-integer maxima).
-    sources : list of str
-        The files read (``"<array>"`` for an array).
-    shape : tuple of int
-        ``(n_frames, H, W)`` as read.
+    ``mask`` (True = bad) has the frames' shape ``(H, W)``, or with ``volume`` the scan's
+    ``(n, H, W)`` too (voxels of single frames).
     """
-
-    frame: np.ndarray
-    mask: np.ndarray
-    sources: list
-    shape: tuple
-
-    def record(self) -> dict:
-        """What was applied, for the ``/process`` record."""
-        return {"sources": list(self.sources), "shape": list(self.shape),
-                "mean": float(self.frame[~self.mask].mean()) if (~self.mask).any() else 0.0}
-
-
-def _as_frames(value, name: str, dataset: str | None) -> Frames:
-    """Frames from frames, an array ``(H, W)`` or ``(n, H, W)``, or files and folders."""
-    if isinstance(value, Frames):
-        return value
-    if isinstance(value, np.ndarray) or np.ndim(value) >= 2:
-        if np.iscomplexobj(value):
-            raise TypeError(f"{name} must be real intensities, got complex values "
-                            "(their imaginary part would be lost)")
-        data = np.asarray(value, dtype=np.float32)
-        return Frames(data.reshape(-1, *data.shape[-2:]), np.zeros(data.shape[-2:], bool),
-                      ["<array>"])
-    try:
-        return read_frames(value, dataset=dataset)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{name}: {exc}") from None
-
-
-def read_calibration(source, name: str, shape: tuple[int, int],
-                     dataset: str | None = None) -> Calibration | None:
-    """Read dark or flat-field frames and average them, checked against the frames' shape.
-
-    Parameters
-    ----------
-    source : Frames, array_like, str, PathLike, list of them, or None
-        Frames ``(H, W)`` or ``(n, H, W)``, or files and folders of them read as the
-        detector frames are (:func:`cdi_plugins.io.read_frames`). None: no correction.
-    name : str
-        The argument it came from (``"dark"``, ``"flat"``), for the messages.
-    shape : tuple of int
-        ``(H, W)`` of the frames to correct.
-    dataset : str, optional
-        The dataset of an HDF5 file.
-
-    Returns
-    -------
-    Calibration or None
-
-    Raises
-    ------
-    FileNotFoundError
-        A file or folder that does not exist (named with ``name``).
-    ValueError
-        Frames of another shape than ``shape`` (both named), NaN values where the files
-        do not mark the pixel bad, infinite values in a dark frame.
-
-    Example
-    -------
-    >>> dark = read_calibration(np.full((3, 4, 5), 2.0), "dark", (4, 5))
-    >>> dark.shape, float(dark.frame.mean())
-    ((3, 4, 5), 2.0)
-    """
-    if source is None:
-        return None
-    frames = _as_frames(source, name, dataset)
-    where = ", ".join(frames.sources)
-    if frames.data.shape[-2:] != tuple(shape):
-        raise ValueError(f"{name} ({where}) has frames of shape {frames.data.shape[-2:]}, "
-                         f"the frames to correct {tuple(shape)}: they must be the same "
-                         f"detector area")
-    data, mask = frames.data, frames.mask
-    nan = np.isnan(data).any(axis=0) & ~mask
-    if nan.any():
-        first = tuple(int(i) for i in np.argwhere(nan)[0])
-        raise ValueError(f"{name} ({where}) holds NaN at {int(nan.sum())} pixel(s), the first "
-                         f"at {first}: a {name} frame must be a measurement there")
-    if name == "dark" and (np.isinf(data).any(axis=0) & ~mask).any():
-        raise ValueError(f"{name} ({where}) holds infinite values: a dark frame must be finite")
-    frame = np.where(mask, 0, data.astype(np.float64)).mean(axis=0)
-    logger.info("%s: mean of %d frame(s) of %s from %s", name, len(data), data.shape[-2:],
-                where)
-    return Calibration(frame=frame, mask=mask.copy(), sources=list(frames.sources),
-                       shape=tuple(int(n) for n in data.shape))
-
-
-def _flat_gain(flat: Calibration) -> tuple[np.ndarray, np.ndarray, float]:
-    """The flat field normalised to its mean over usable pixels, the pixels it cannot
-    correct (not positive and finite, or marked bad by its files), and that mean."""
-    bad = flat.mask | ~np.isfinite(flat.frame) | (flat.frame <= 0)
-    if bad.all():
-        raise ValueError(f"flat ({', '.join(flat.sources)}) has no positive finite pixel")
-    mean = float(flat.frame[~bad].mean())
-    return np.where(bad, 1.0, flat.frame / mean), bad, mean
-
-
-def _check_threshold(threshold) -> float:
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        value = np.nan
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
-    return value
+    reasons = {"file": frames.mask.copy()}
+    if mask is not None:
+        extra = np.asarray(mask, bool)
+        shapes = [frames.data.shape[-2:]] + ([frames.data.shape] if volume else [])
+        if extra.shape not in shapes:
+            raise ValueError(f"mask must have the frames' shape "
+                             f"{' or '.join(str(s) for s in shapes)}, got {extra.shape}")
+        reasons["given"] = extra
+    return reasons
 
 
 def _combine(frames: Frames, reduce: str, mask, saturation, hot_ratio, dead_level,
@@ -406,48 +427,19 @@ def _combine(frames: Frames, reduce: str, mask, saturation, hot_ratio, dead_leve
     and the record of the corrections."""
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
-    reasons = {"file": frames.mask.copy()}
-    if mask is not None:
-        extra = np.asarray(mask, bool)
-        if extra.shape != frames.data.shape[-2:]:
-            raise ValueError(f"mask must have the frames' shape {frames.data.shape[-2:]}, "
-                             f"got {extra.shape}")
-        reasons["given"] = extra
+    reasons = frame_masks(frames, mask)
     # judged on the raw counts: the zeros a dark or a threshold leaves are measurements
     reasons.update(data_mask(frames.data, saturation, hot_ratio, dead_level))
     clean = np.where(np.isfinite(frames.data) & (frames.data >= 0), frames.data, 0)
-    summed = clean.sum(axis=0)
-    record: dict = {"dark": None, "flat": None, "threshold": threshold}
-    if dark is not None:
-        # every frame had the dark level added: the sum of n frames holds it n times
-        summed = summed - len(frames.data) * dark.frame
-        reasons["dark"] = dark.mask
-        record["dark"] = dark.record()
-    if flat is not None:
-        gain, flat_bad, mean = _flat_gain(flat)
-        summed = np.where(flat_bad, 0, summed / gain)
-        reasons["flat"] = flat_bad
-        record["flat"] = {**flat.record(), "mean": mean, "masked": int(flat_bad.sum())}
+    # every frame had the dark level added: the sum of n frames holds it n times
+    summed, masks, record = correct_frames(clean.sum(axis=0), dark, flat,
+                                           n_frames=len(frames.data))
+    reasons.update(masks)
+    record["threshold"] = threshold
     reduced = summed if reduce == "sum" else summed / len(frames.data)
-    below = reduced < threshold
     bad = np.logical_or.reduce(list(reasons.values()))
-    record["thresholded"] = int((below & (reduced != 0) & ~bad).sum())
-    frame = np.where(bad | below, 0, reduced)
+    frame, record["thresholded"] = apply_threshold(reduced, bad, threshold)
     return frame, bad, {k: int(v.sum()) for k, v in reasons.items()}, record
-
-
-def _log_corrections(applied: dict) -> None:
-    done = []
-    if applied["dark"]:
-        done.append(f"dark subtracted (mean {applied['dark']['mean']:.4g})")
-    if applied["flat"]:
-        done.append(f"flat divided (mean {applied['flat']['mean']:.4g}, "
-                    f"{applied['flat']['masked']} pixel(s) masked)")
-    if applied["threshold"] or applied["thresholded"]:
-        done.append(f"{applied['thresholded']} measured pixel(s) below {applied['threshold']:g} "
-                    f"set to 0")
-    if done:
-        logger.info("detector corrections: %s", "; ".join(done))
 
 
 def prepare(frames, mask=None, centre="friedel", size: int | None = None, binning: int = 1,
@@ -530,20 +522,18 @@ def prepare(frames, mask=None, centre="friedel", size: int | None = None, binnin
     >>> bool(np.allclose(q.intensity, np.where(p.intensity < 1, 0, p.intensity)))
     True
     """
-    frames = _as_frames(frames, "frames", dataset)
-    if int(binning) < 1:
-        raise ValueError(f"binning must be a positive integer, got {binning}")
-    binning = int(binning)
-    threshold = _check_threshold(threshold)
+    frames = as_frames(frames, "frames", dataset)
+    binning = _per_axis(binning, 1, "binning")[0]
+    threshold = check_threshold(threshold)
     shape = frames.data.shape[-2:]
     dark = read_calibration(dark, "dark", shape, dataset)
     flat = read_calibration(flat, "flat", shape, dataset)
     frame, bad, counts, applied = _combine(frames, reduce, mask, saturation, hot_ratio,
                                            dead_level, dark, flat, threshold)
-    _log_corrections(applied)
+    log_corrections(applied)
     c = (tuple(float(v) for v in centre) if not isinstance(centre, str)
          else find_centre(frame, bad, method=centre))
-    y0, x0, n = _crop_box(frame.shape, c, size, binning)
+    (y0, x0), (n, _) = crop_box(frame.shape, c, size, binning)
     sl = (slice(y0, y0 + n * binning), slice(x0, x0 + n * binning))
     intensity, m = bin_pattern(frame[sl], bad[sl], binning)
     if fill_mates:

@@ -1,0 +1,253 @@
+"""Detector corrections shared by the 2D and the 3D preparations: dark, flat field,
+threshold.
+
+As facility recipes for measured Bragg and forward CDI data do (cohere's preprocessing,
+for one), a frame ``F`` is corrected as
+
+    (F - D) / (G / <G>),   then 0 where it falls below ``threshold``
+
+with ``D`` the mean of the dark frames (taken with the frames' exposure), ``G`` the mean
+of the flat-field (white-field) frames and ``<G>`` its mean over the pixels where it is
+positive and finite, so that a flood field of any level corrects the gain and keeps the
+counts' scale. Pixels where ``G`` is not positive and finite, and those the dark's or the
+flat's files mark bad, cannot be corrected: they are masked, never divided.
+
+:func:`read_calibration` reads and checks dark or flat frames, :func:`correct_frames`
+applies them to frames ``(..., H, W)`` (each frame, or a sum of ``n`` frames, which holds
+the dark ``n`` times), :func:`apply_threshold` zeroes what falls below the threshold.
+:func:`cdi_plugins.io.prepare` corrects the sum of its frames,
+:func:`cdi_plugins.io.prepare_3d` every frame of a scan.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .detector import Frames, read_frames
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Calibration:
+    """A dark or flat-field frame, as :func:`read_calibration` returns it.
+
+    Attributes
+    ----------
+    frame : numpy.ndarray
+        float64 ``(H, W)``: the mean of the frames read (0 where ``mask`` is True).
+    mask : numpy.ndarray
+        bool ``(H, W)``: pixels the calibration files mark bad (their NeXus or CXI mask,
+        unsigned-integer maxima).
+    sources : list of str
+        The files read (``"<array>"`` for an array).
+    shape : tuple of int
+        ``(n_frames, H, W)`` as read.
+    """
+
+    frame: np.ndarray
+    mask: np.ndarray
+    sources: list
+    shape: tuple
+
+    def record(self) -> dict:
+        """What was applied, for the ``/process`` record."""
+        return {"sources": list(self.sources), "shape": list(self.shape),
+                "mean": float(self.frame[~self.mask].mean()) if (~self.mask).any() else 0.0}
+
+
+def as_frames(value, name: str, dataset: str | None = None) -> Frames:
+    """Frames from :class:`~cdi_plugins.io.Frames`, an array ``(H, W)`` or ``(n, H, W)``,
+    or files and folders of them (:func:`~cdi_plugins.io.read_frames`).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`~cdi_plugins.io.read_frames`, the message starting with ``name`` (the
+        argument the frames came from).
+    TypeError
+        Complex values.
+
+    Example
+    -------
+    >>> as_frames(np.zeros((4, 5)), "frames").data.shape
+    (1, 4, 5)
+    """
+    if isinstance(value, Frames):
+        return value
+    if isinstance(value, np.ndarray) or np.ndim(value) >= 2:
+        if np.iscomplexobj(value):
+            raise TypeError(f"{name} must be real intensities, got complex values "
+                            "(their imaginary part would be lost)")
+        data = np.asarray(value, dtype=np.float32)
+        return Frames(data.reshape(-1, *data.shape[-2:]), np.zeros(data.shape[-2:], bool),
+                      ["<array>"])
+    try:
+        return read_frames(value, dataset=dataset)
+    except (FileNotFoundError, ValueError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
+
+
+def read_calibration(source, name: str, shape: tuple[int, int],
+                     dataset: str | None = None) -> Calibration | None:
+    """Read dark or flat-field frames and average them, checked against the frames' shape.
+
+    Parameters
+    ----------
+    source : Frames, array_like, str, PathLike, list of them, or None
+        Frames ``(H, W)`` or ``(n, H, W)``, or files and folders of them read as the
+        detector frames are (:func:`cdi_plugins.io.read_frames`). None: no correction.
+    name : str
+        The argument it came from (``"dark"``, ``"flat"``), for the messages.
+    shape : tuple of int
+        ``(H, W)`` of the frames to correct.
+    dataset : str, optional
+        The dataset of an HDF5 file.
+
+    Returns
+    -------
+    Calibration or None
+
+    Raises
+    ------
+    FileNotFoundError
+        A file or folder that does not exist (named with ``name``).
+    ValueError
+        Frames of another shape than ``shape`` (both named), NaN values where the files
+        do not mark the pixel bad, infinite values in a dark frame.
+
+    Example
+    -------
+    >>> dark = read_calibration(np.full((3, 4, 5), 2.0), "dark", (4, 5))
+    >>> dark.shape, float(dark.frame.mean())
+    ((3, 4, 5), 2.0)
+    """
+    if source is None:
+        return None
+    frames = as_frames(source, name, dataset)
+    where = ", ".join(frames.sources)
+    if frames.data.shape[-2:] != tuple(shape):
+        raise ValueError(f"{name} ({where}) has frames of shape {frames.data.shape[-2:]}, "
+                         f"the frames to correct {tuple(shape)}: they must be the same "
+                         f"detector area")
+    data, mask = frames.data, frames.mask
+    nan = np.isnan(data).any(axis=0) & ~mask
+    if nan.any():
+        first = tuple(int(i) for i in np.argwhere(nan)[0])
+        raise ValueError(f"{name} ({where}) holds NaN at {int(nan.sum())} pixel(s), the first "
+                         f"at {first}: a {name} frame must be a measurement there")
+    if name == "dark" and (np.isinf(data).any(axis=0) & ~mask).any():
+        raise ValueError(f"{name} ({where}) holds infinite values: a dark frame must be finite")
+    frame = np.where(mask, 0, data.astype(np.float64)).mean(axis=0)
+    logger.info("%s: mean of %d frame(s) of %s from %s", name, len(data), data.shape[-2:],
+                where)
+    return Calibration(frame=frame, mask=mask.copy(), sources=list(frames.sources),
+                       shape=tuple(int(n) for n in data.shape))
+
+
+def _flat_gain(flat: Calibration) -> tuple[np.ndarray, np.ndarray, float]:
+    """The flat field normalised to its mean over usable pixels, the pixels it cannot
+    correct (not positive and finite, or marked bad by its files), and that mean."""
+    bad = flat.mask | ~np.isfinite(flat.frame) | (flat.frame <= 0)
+    if bad.all():
+        raise ValueError(f"flat ({', '.join(flat.sources)}) has no positive finite pixel")
+    mean = float(flat.frame[~bad].mean())
+    return np.where(bad, 1.0, flat.frame / mean), bad, mean
+
+
+def check_threshold(threshold) -> float:
+    """``threshold`` as a float, refused unless finite and ``>= 0``."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        value = np.nan
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+    return value
+
+
+def correct_frames(values: np.ndarray, dark: Calibration | None, flat: Calibration | None,
+                   n_frames: int = 1, dtype=np.float64) -> tuple[np.ndarray, dict, dict]:
+    """``(values - n_frames D) / (G / <G>)`` (module docstring) on frames ``(..., H, W)``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Frames ``(n, H, W)`` (each corrected, ``n_frames=1``) or one frame ``(H, W)``
+        that sums ``n_frames`` frames (each of which held the dark level).
+    dark, flat : Calibration or None
+        From :func:`read_calibration`; None skips that correction.
+    n_frames : int
+        How many dark levels each value holds.
+    dtype : numpy dtype
+        Of the corrected values (float32 halves the memory of a large scan).
+
+    Returns
+    -------
+    corrected : numpy.ndarray
+        A new array (``values`` itself when there is nothing to correct); 0 at the
+        pixels the flat cannot correct.
+    masks : dict
+        bool ``(H, W)`` by reason, for the corrections applied: ``"dark"`` (pixels the
+        dark's files mark bad), ``"flat"`` (pixels the flat cannot correct).
+    record : dict
+        ``{"dark": ..., "flat": ...}``: each :meth:`Calibration.record`, the flat's with
+        its ``mean`` and the pixels it ``masked``; None where not applied.
+
+    Example
+    -------
+    >>> dark = Calibration(np.full((2, 2), 1.0), np.zeros((2, 2), bool), ["<array>"], (1, 2, 2))
+    >>> out, masks, record = correct_frames(np.full((3, 2, 2), 5.0), dark, None)
+    >>> float(out.max()), sorted(masks), record["flat"]
+    (4.0, ['dark'], None)
+    """
+    masks: dict = {}
+    record: dict = {"dark": None, "flat": None}
+    if dark is None and flat is None:
+        return values, masks, record
+    out = np.array(values, dtype=dtype)
+    if dark is not None:
+        out -= (n_frames * dark.frame).astype(dtype)
+        masks["dark"] = dark.mask
+        record["dark"] = dark.record()
+    if flat is not None:
+        gain, bad, mean = _flat_gain(flat)
+        out /= gain.astype(dtype)
+        out[..., bad] = 0
+        masks["flat"] = bad
+        record["flat"] = {**flat.record(), "mean": mean, "masked": int(bad.sum())}
+    return out, masks, record
+
+
+def apply_threshold(values: np.ndarray, bad: np.ndarray,
+                    threshold: float) -> tuple[np.ndarray, int]:
+    """Values below ``threshold``, and those ``bad`` marks missing, set to 0, and how many
+    measured non-zero values the threshold zeroed. ``bad`` broadcasts against ``values``.
+
+    Example
+    -------
+    >>> apply_threshold(np.array([0.5, 2.0, -1.0]), np.zeros(3, bool), 1.0)
+    (array([0., 2., 0.]), 2)
+    """
+    below = values < threshold
+    count = int((below & (values != 0) & ~bad).sum())
+    return np.where(bad | below, 0, values), count
+
+
+def log_corrections(applied: dict) -> None:
+    """Log at INFO what :func:`correct_frames` and :func:`apply_threshold` did, from the
+    record ``{"dark", "flat", "threshold", "thresholded"}``."""
+    done = []
+    if applied["dark"]:
+        done.append(f"dark subtracted (mean {applied['dark']['mean']:.4g})")
+    if applied["flat"]:
+        done.append(f"flat divided (mean {applied['flat']['mean']:.4g}, "
+                    f"{applied['flat']['masked']} pixel(s) masked)")
+    if applied["threshold"] or applied["thresholded"]:
+        done.append(f"{applied['thresholded']} measured value(s) below "
+                    f"{applied['threshold']:g} set to 0")
+    if done:
+        logger.info("detector corrections: %s", "; ".join(done))
