@@ -39,7 +39,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUNNERS = {"python": "python", "py": "python", "bash": "bash", "sh": "bash", "shell": "bash"}
-LINKED = ("examples", "tests", "benchmarks")
+LINKED = ()
 #: documents whose every fence must name its language
 LABELLED = ("README.md", "docs/readers.md", "docs/robustness.md", "docs/cdi.md",
             "docs/cnn.md", "docs/convre.md", "docs/scale.md")
