@@ -85,9 +85,9 @@ def refine(intensity, amplitude, phase, mask=None, support=None, n_runs: int = 1
     """
     pat = as_pattern(intensity, mask)
     arr, m = pat.intensity, pat.mask
-    h, w = arr.shape
-    if h != w or h % 4:
-        raise ValueError(f"intensity must be square with a size divisible by 4, got {arr.shape}")
+    h, w = arr.shape[-2:]
+    if arr.ndim != 2 or h != w or h % 4:
+        raise ValueError(f"intensity must be 2D, square, of a size divisible by 4, got {arr.shape}")
     side = np.shape(amplitude)[-1]
     if 2 * side != h:
         raise ValueError(f"intensity {arr.shape} is not the pattern the network saw (twice "

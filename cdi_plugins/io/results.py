@@ -87,7 +87,7 @@ def read_dx(path: str | os.PathLike,
         mds = f.get("exchange/mask")
         mask = np.zeros(data.shape[-2:], bool) if mds is None else mds[()].astype(bool)
         geom = _read_geometry_dx(f)
-    if mask.shape != data.shape[-2:]:
+    if mask.shape != data.shape[-2:] and mask.shape != data.shape:
         raise ValueError(f"{str(path)!r}: /exchange/mask shape {mask.shape} does not match "
                          f"the data {data.shape}")
     return check_finite_pattern(data, mask, f"/exchange/data in {str(path)!r}"), mask, geom

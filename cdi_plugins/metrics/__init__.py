@@ -15,7 +15,10 @@ variance and correlations per resolution shell.
 
 Spatial frequency ``q`` is in cycles per real-space pixel (0.5 at the edge of the array
 along an axis); the full-period resolution is ``1/q`` pixels, or ``pixel_size / q`` in
-length units with :func:`real_space_pixel_size`. Shells are one Fourier pixel wide.
+length units with :func:`real_space_pixel_size`. Shells are one Fourier pixel wide:
+rings of a 2D pattern ``(H, W)``, spherical shells of a 3D one ``(D, H, W)``; every
+measure here takes either, reading the spatial dimensions from the pattern (a stack of
+objects alone: ``(n, H, W)`` is 2D runs, ``(n, D, H, W)`` 3D ones).
 """
 
 from .alignment import (
@@ -27,7 +30,7 @@ from .alignment import (
     translation,
     twin,
 )
-from .correlation import amplitude_variance, frc, halfset_frc, shell_correlation
+from .correlation import amplitude_variance, frc, fsc, halfset_frc, shell_correlation
 from .fourier import chi2, shell_index
 from .likelihood import NOISE_MODELS, free_pixels, log_likelihood, r_factor
 from .noise import (
@@ -58,7 +61,7 @@ __all__ = [
     "real_space_error",
     "Q_COMPLETE", "complete_shells", "noise_level", "wiener_filter", "prtf", "Resolution",
     "resolution", "real_space_pixel_size",
-    "amplitude_variance", "shell_correlation", "frc", "halfset_frc",
+    "amplitude_variance", "shell_correlation", "frc", "fsc", "halfset_frc",
     "FRIEDEL_Z", "FRIEDEL_EXCESS", "FriedelTest", "euclidean_floor", "expected_sqrt_misfit",
     "friedel_test", "is_counts",
 ]

@@ -1,10 +1,12 @@
 """Alignment of reconstructions: translation, twin image and global phase.
 
 :func:`align_to` and :func:`align_runs` remove the three ambiguities of the phase
-problem: the translation (integer pixels, by cross-correlation), the twin image
-(``conj(o(-r))``, kept when it correlates better with the reference) and the global
-phase. ConvRe's preparation and every average of runs rely on them;
-:func:`real_space_error` scores a reconstruction against a known truth after them.
+problem: the translation (integer pixels, by cross-correlation, refined to a fraction
+of a pixel on request), the twin image (``conj(o(-r))``, kept when it correlates better
+with the reference) and the global phase. ConvRe's preparation and every average of
+runs rely on them; :func:`real_space_error` scores a reconstruction against a known
+truth after them. Objects are 2D ``(H, W)`` or 3D ``(D, H, W)``: the twin flips every
+axis and the translation has one component per axis.
 """
 
 from __future__ import annotations
@@ -15,31 +17,50 @@ import numpy as np
 
 from tomopy_dlalign.common.validation import as_array
 
+from ..physics import SPATIAL_NDIMS, friedel_mate
 from .fourier import as_objects
 
 
-def twin(obj) -> np.ndarray:
-    """The twin image ``conj(o(-r))`` about the array centre (same diffraction pattern).
+def twin(obj, ndim: int = 2) -> np.ndarray:
+    """The twin image ``conj(o(-r))`` about the array centre (same diffraction pattern),
+    over the last ``ndim`` axes (3 for a ``(D, H, W)`` object; 2, the default, also
+    takes a ``(n, H, W)`` stack of 2D objects).
 
     Example
     -------
     >>> o = np.zeros((4, 4), complex); o[1, 2] = 1j
     >>> t = twin(o); complex(t[3, 2])
     -1j
+    >>> v = np.zeros((4, 4, 4), complex); v[1, 2, 3] = 1j
+    >>> complex(twin(v, ndim=3)[3, 2, 1])
+    -1j
     """
-    a = np.asarray(obj)
-    return np.conj(np.roll(np.flip(a, axis=(-2, -1)), 1, axis=(-2, -1)))
+    return np.conj(friedel_mate(np.asarray(obj), ndim=ndim))
+
+
+def _pair(ref, obj) -> tuple[np.ndarray, np.ndarray]:
+    """``ref`` and ``obj`` as complex128 objects of one shape, 2D or 3D."""
+    r = as_array(ref, "ref", ndim=SPATIAL_NDIMS, dtype=np.complex128)
+    o = as_array(obj, "obj", ndim=SPATIAL_NDIMS, dtype=np.complex128)
+    if r.shape != o.shape:
+        raise ValueError(f"ref and obj must have the same shape, got {r.shape} and {o.shape}")
+    return r, o
 
 
 def _xcorr(ref: np.ndarray, obj: np.ndarray) -> np.ndarray:
     """Circular cross-correlation ``c[s] = sum_r conj(obj[r - s]) ref[r]``, zero shift at 0."""
-    return np.fft.ifft2(np.fft.fft2(ref) * np.conj(np.fft.fft2(obj)))
+    return np.fft.ifftn(np.fft.fftn(ref) * np.conj(np.fft.fftn(obj)))
 
 
-def translation(ref, obj) -> tuple[int, int]:
-    """Integer shift ``(dy, dx)`` that best aligns ``obj`` to ``ref``: ``np.roll(obj,
-    (dy, dx), axis=(0, 1))`` matches ``ref`` (cross-correlation peak of the complex
-    images).
+def _signed(peak, shape) -> tuple[int, ...]:
+    """A cross-correlation peak's index as a shift in ``[-N/2, N/2)`` along each axis."""
+    return tuple(int((p + n // 2) % n - n // 2) for p, n in zip(peak, shape, strict=True))
+
+
+def translation(ref, obj) -> tuple[int, ...]:
+    """Integer shift ``(dy, dx)`` (``(dz, dy, dx)`` in 3D) that best aligns ``obj`` to
+    ``ref``: ``np.roll(obj, shift, axis=(0, 1))`` (``(0, 1, 2)``) matches ``ref``
+    (cross-correlation peak of the complex images).
 
     Example
     -------
@@ -47,14 +68,9 @@ def translation(ref, obj) -> tuple[int, int]:
     >>> translation(r, np.roll(r, (2, -3), axis=(0, 1)))
     (-2, 3)
     """
-    r = as_array(ref, "ref", ndim=2, dtype=np.complex128)
-    o = as_array(obj, "obj", ndim=2, dtype=np.complex128)
-    if r.shape != o.shape:
-        raise ValueError(f"ref and obj must have the same shape, got {r.shape} and {o.shape}")
+    r, o = _pair(ref, obj)
     c = np.abs(_xcorr(r, o))
-    dy, dx = np.unravel_index(np.argmax(c), c.shape)
-    h, w = c.shape
-    return int((dy + h // 2) % h - h // 2), int((dx + w // 2) % w - w // 2)
+    return _signed(np.unravel_index(np.argmax(c), c.shape), c.shape)
 
 
 def global_phase(ref, obj) -> float:
@@ -73,19 +89,20 @@ def global_phase(ref, obj) -> float:
 
 @dataclass
 class Alignment:
-    """How one object was aligned to a reference: ``shift`` (dy, dx) applied with
-    ``np.roll`` (whole pixels; a Fourier phase ramp for the fraction with ``subpixel``)
-    after taking the twin if ``twin`` is True, then multiplied by
+    """How one object was aligned to a reference: ``shift`` (dy, dx), or (dz, dy, dx) in
+    3D, applied with ``np.roll`` (whole pixels; a Fourier phase ramp for the fraction
+    with ``subpixel``) after taking the twin if ``twin`` is True, then multiplied by
     ``exp(1j * phase)``; ``correlation`` is the normalised overlap after alignment."""
 
-    shift: tuple[float, float]
+    shift: tuple[float, ...]
     twin: bool
     phase: float
     correlation: float
 
 
 def align_to(ref, obj, subpixel: int = 1) -> tuple[np.ndarray, Alignment]:
-    """Align ``obj`` to ``ref``: twin image, translation and global phase.
+    """Align ``obj`` to ``ref`` (both 2D or both 3D): twin image, translation and global
+    phase.
 
     Both the object and its twin are cross-correlated with the reference; the one with
     the higher peak is kept, rolled to the peak and given the reference's global phase.
@@ -108,23 +125,19 @@ def align_to(ref, obj, subpixel: int = 1) -> tuple[np.ndarray, Alignment]:
     >>> al.twin, bool(np.allclose(a, r, atol=1e-6))
     (True, True)
     """
-    r = as_array(ref, "ref", ndim=2, dtype=np.complex128)
-    o = as_array(obj, "obj", ndim=2, dtype=np.complex128)
-    if r.shape != o.shape:
-        raise ValueError(f"ref and obj must have the same shape, got {r.shape} and {o.shape}")
+    r, o = _pair(ref, obj)
     best = None
-    for is_twin, cand in ((False, o), (True, twin(o))):
+    for is_twin, cand in ((False, o), (True, twin(o, ndim=r.ndim))):
         c = _xcorr(r, cand)
         peak = np.unravel_index(np.argmax(np.abs(c)), c.shape)
         if best is None or abs(c[peak]) > abs(best[2]) * (1 + 1e-9):
             best = (is_twin, cand, c[peak], peak)
-    is_twin, cand, value, (dy, dx) = best
-    h, w = r.shape
-    shift = (int((dy + h // 2) % h - h // 2), int((dx + w // 2) % w - w // 2))
-    aligned = np.roll(cand, shift, axis=(0, 1))
+    is_twin, cand, value, peak = best
+    shift = _signed(peak, r.shape)
+    aligned = np.roll(cand, shift, axis=tuple(range(r.ndim)))
     if int(subpixel) > 1:
         aligned, fine = _subpixel_shift(r, aligned, int(subpixel))
-        shift = (shift[0] + fine[0], shift[1] + fine[1])
+        shift = tuple(s + f for s, f in zip(shift, fine, strict=True))
         value = np.vdot(aligned, r)
     phase = float(np.angle(value))
     aligned = aligned * np.exp(1j * phase)
@@ -134,21 +147,26 @@ def align_to(ref, obj, subpixel: int = 1) -> tuple[np.ndarray, Alignment]:
 
 
 def _subpixel_shift(ref: np.ndarray, obj: np.ndarray, upsample: int):
-    """``obj`` translated by the sub-pixel shift (within one pixel) that best matches
-    ``ref``, and that shift ``(dy, dx)``."""
+    """``obj`` translated by the sub-pixel shift (within one pixel along each axis) that
+    best matches ``ref``, and that shift, one component per axis."""
     from skimage.registration import phase_cross_correlation
 
     fine = phase_cross_correlation(ref, obj, upsample_factor=upsample, normalization=None)[0]
     fine = np.clip(fine, -1.0, 1.0)
-    h, w = obj.shape
-    ky = np.fft.fftfreq(h)[:, None]
-    kx = np.fft.fftfreq(w)[None, :]
-    ramp = np.exp(-2j * np.pi * (ky * fine[0] + kx * fine[1]))
-    return np.fft.ifft2(np.fft.fft2(obj) * ramp), (float(fine[0]), float(fine[1]))
+    ramp = 0.0
+    for axis, (n, s) in enumerate(zip(obj.shape, fine, strict=True)):
+        k = np.fft.fftfreq(n).reshape([-1 if a == axis else 1 for a in range(obj.ndim)])
+        ramp = ramp + k * s
+    ramp = np.exp(-2j * np.pi * ramp)
+    return np.fft.ifftn(np.fft.fftn(obj) * ramp), tuple(float(s) for s in fine)
 
 
 def align_runs(objects, reference: int | np.ndarray = 0, subpixel: int = 1) -> np.ndarray:
     """Align every run to a reference run (an index) or a reference image.
+
+    ``objects``: ``(n, H, W)`` 2D runs or ``(n, D, H, W)`` 3D ones; with a reference
+    image, its rank says which (so that one ``(D, H, W)`` object is not read as ``D``
+    2D runs).
 
     Example
     -------
@@ -157,8 +175,12 @@ def align_runs(objects, reference: int | np.ndarray = 0, subpixel: int = 1) -> n
     >>> bool(np.allclose(align_runs(runs), r))
     True
     """
-    objs = as_objects(objects)
-    ref = objs[int(reference)] if np.ndim(reference) == 0 else np.asarray(reference)
+    if np.ndim(reference) == 0:
+        objs = as_objects(objects)
+        ref = objs[int(reference)]
+    else:
+        ref = np.asarray(reference)
+        objs = as_objects(objects, ndim=ref.ndim)
     return np.stack([align_to(ref, o, subpixel=subpixel)[0] for o in objs])
 
 
@@ -167,7 +189,8 @@ def real_space_error(obj, truth, subpixel: int = 1) -> float:
 
     ``obj`` is aligned to ``truth`` (translation, twin, global phase, :func:`align_to`),
     then scaled by the complex least-squares factor ``g``; 0 is perfect, ~1.4 is
-    unrelated. ``subpixel``: the translation's precision, ``1 / subpixel`` pixel.
+    unrelated. ``subpixel``: the translation's precision, ``1 / subpixel`` pixel. Both
+    are 2D or both 3D.
 
     Example
     -------
@@ -175,7 +198,7 @@ def real_space_error(obj, truth, subpixel: int = 1) -> float:
     >>> round(real_space_error(3j * np.roll(t, 2, axis=0), t), 6)
     0.0
     """
-    t = as_array(truth, "truth", ndim=2, dtype=np.complex128)
+    t = as_array(truth, "truth", ndim=SPATIAL_NDIMS, dtype=np.complex128)
     a, _ = align_to(t, obj, subpixel=subpixel)
     a = a.astype(np.complex128)
     g = np.vdot(a, t) / max(np.vdot(a, a).real, 1e-300)

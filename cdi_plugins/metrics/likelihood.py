@@ -31,26 +31,26 @@ import numpy as np
 
 from tomopy_dlalign.common.validation import as_array
 
-from ..physics import farfield
+from ..physics import SPATIAL_NDIMS, farfield
 from .fourier import as_mask, as_objects
 
 NOISE_MODELS = ("poisson", "gaussian", "euclidean")
 
 
-def free_pixels(shape: tuple[int, int], fraction: float = 0.05, island_radius: int = 3,
+def free_pixels(shape: tuple[int, ...], fraction: float = 0.05, island_radius: int = 3,
                 exclude_centre: float = 0.05, mask=None, seed=None) -> np.ndarray:
     """Random small islands of pixels to withhold from the modulus constraint.
 
-    Discs of ``island_radius`` pixels are drawn at random until they cover about
-    ``fraction`` of the array; islands rather than single pixels because neighbouring
-    Fourier pixels are correlated by the object's finite size. The centre (within
-    ``exclude_centre`` of the array size) is left out: the strong low-frequency pixels
-    carry the object's outline. Missing pixels (``mask``) are never free.
+    Discs (balls, for a 3D pattern) of ``island_radius`` pixels are drawn at random until
+    they cover about ``fraction`` of the array; islands rather than single pixels because
+    neighbouring Fourier pixels are correlated by the object's finite size. The centre
+    (within ``exclude_centre`` of the array size) is left out: the strong low-frequency
+    pixels carry the object's outline. Missing pixels (``mask``) are never free.
 
     Parameters
     ----------
     shape : tuple of int
-        ``(H, W)`` of the centred pattern.
+        ``(H, W)`` or ``(D, H, W)`` of the centred pattern.
     fraction : float
         Share of the array to withhold, in [0, 0.5).
     island_radius : int
@@ -65,37 +65,43 @@ def free_pixels(shape: tuple[int, int], fraction: float = 0.05, island_radius: i
     Returns
     -------
     numpy.ndarray
-        bool ``(H, W)``, True = withheld (free) pixel.
+        bool, ``shape``, True = withheld (free) pixel.
 
     Example
     -------
     >>> f = free_pixels((128, 128), seed=0)
     >>> bool(0.03 < f.mean() < 0.07), bool(f[64, 64])
     (True, False)
+    >>> f = free_pixels((32, 32, 32), seed=0)
+    >>> bool(0.03 < f.mean() < 0.07), bool(f[16, 16, 16])
+    (True, False)
     """
     if not 0 <= fraction < 0.5:
         raise ValueError(f"free fraction must be in [0, 0.5), got {fraction}")
-    h, w = shape
+    shape = tuple(int(n) for n in shape)
+    if len(shape) not in SPATIAL_NDIMS:
+        raise ValueError(f"shape must be 2D or 3D, got {shape}")
     r = int(island_radius)
     out = np.zeros(shape, bool)
     if fraction == 0 or r < 0:
         return out
     rng = np.random.default_rng(seed)
-    n = int(round(h * w * fraction / (np.pi * max(r, 0.5) ** 2)))
-    cy = rng.integers(r, h - r, n)
-    cx = rng.integers(r, w - r, n)
-    far = ((cy - h // 2) / (h * exclude_centre)) ** 2 + ((cx - w // 2) / (w * exclude_centre)) ** 2
-    cy, cx = cy[far > 1], cx[far > 1]
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            if dy * dy + dx * dx <= r * r:
-                out[cy + dy, cx + dx] = True
+    island = np.pi * max(r, 0.5) ** 2 if len(shape) == 2 else 4 / 3 * np.pi * max(r, 0.5) ** 3
+    n = int(round(np.prod(shape) * fraction / island))
+    centres = [rng.integers(r, m - r, n) for m in shape]
+    far = sum(((c - m // 2) / (m * exclude_centre)) ** 2
+              for c, m in zip(centres, shape, strict=True))
+    centres = [c[far > 1] for c in centres]
+    for offset in np.ndindex(*(2 * r + 1,) * len(shape)):
+        d = [o - r for o in offset]
+        if sum(x * x for x in d) <= r * r:
+            out[tuple(c + x for c, x in zip(centres, d, strict=True))] = True
     return out & ~as_mask(mask, shape)
 
 
 def _model_intensity(objects, intensity, valid, scale) -> tuple[np.ndarray, np.ndarray]:
     """``(I_c, I_o)`` of the valid pixels, ``(n, n_valid)`` and ``(n_valid,)``."""
-    amp = np.abs(farfield(objects))[:, valid].astype(np.float64)
+    amp = np.abs(farfield(objects, ndim=intensity.ndim))[:, valid].astype(np.float64)
     obs = intensity[valid].astype(np.float64)
     if scale == "fit":
         s = (amp * np.sqrt(obs)).sum(axis=1) / np.maximum((amp**2).sum(axis=1), 1e-300)
@@ -112,10 +118,11 @@ def log_likelihood(objects, intensity, mask=None, pixels=None, noise: str = "poi
     Parameters
     ----------
     objects : array_like
-        Complex ``(H, W)`` or ``(n, H, W)`` centred objects.
+        Complex ``(H, W)`` or ``(n, H, W)`` centred objects (``(D, H, W)`` or
+        ``(n, D, H, W)`` with a 3D pattern).
     intensity : array_like
-        Measured ``(H, W)`` centred intensity (photon counts for the Poisson figure to
-        mean what it says).
+        Measured ``(H, W)`` or ``(D, H, W)`` centred intensity (photon counts for the
+        Poisson figure to mean what it says).
     mask : array_like of bool, optional
         True where pixels are missing; never used.
     pixels : array_like of bool, optional
@@ -140,10 +147,11 @@ def log_likelihood(objects, intensity, mask=None, pixels=None, noise: str = "poi
     """
     if noise not in NOISE_MODELS:
         raise ValueError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
-    objs = as_objects(objects)
-    arr = as_array(intensity, "intensity", ndim=2, nonnegative=True, dtype=np.float64)
-    if objs.shape[-2:] != arr.shape:
-        raise ValueError(f"objects have shape {objs.shape[-2:]}, intensity {arr.shape}")
+    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
+                   dtype=np.float64)
+    objs = as_objects(objects, ndim=arr.ndim)
+    if objs.shape[1:] != arr.shape:
+        raise ValueError(f"objects have shape {objs.shape[1:]}, intensity {arr.shape}")
     valid = ~as_mask(mask, arr.shape)
     if pixels is not None:
         valid &= as_mask(pixels, arr.shape)
@@ -176,10 +184,11 @@ def r_factor(objects, intensity, mask=None, scale: str | None = None) -> np.ndar
     >>> round(float(r_factor(o, I)[0]), 6), round(float(r_factor(2 * o, I, scale="fit")[0]), 6)
     (0.0, 0.0)
     """
-    objs = as_objects(objects)
-    arr = as_array(intensity, "intensity", ndim=2, nonnegative=True, dtype=np.float64)
-    if objs.shape[-2:] != arr.shape:
-        raise ValueError(f"objects have shape {objs.shape[-2:]}, intensity {arr.shape}")
+    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
+                   dtype=np.float64)
+    objs = as_objects(objects, ndim=arr.ndim)
+    if objs.shape[1:] != arr.shape:
+        raise ValueError(f"objects have shape {objs.shape[1:]}, intensity {arr.shape}")
     valid = ~as_mask(mask, arr.shape)
     calc, obs = _model_intensity(objs, arr, valid, scale)
     sq = np.sqrt(obs)

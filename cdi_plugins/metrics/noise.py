@@ -30,7 +30,7 @@ from scipy import stats
 
 from tomopy_dlalign.common.validation import as_array
 
-from ..physics import friedel_mate
+from ..physics import SPATIAL_NDIMS, friedel_mate
 from .fourier import as_mask
 
 #: above this mean count the expansion 1/4 + 7/(64 lambda) of E[(sqrt k - sqrt lambda)^2]
@@ -80,7 +80,8 @@ def is_counts(intensity, mask=None, tolerance: float = 1e-3) -> bool:
     >>> is_counts(np.array([[0.0, 3.0], [7.0, 1.0]])), is_counts(np.array([[0.5, 2.0]]))
     (True, False)
     """
-    arr = as_array(intensity, "intensity", ndim=2, nonnegative=True, dtype=np.float64)
+    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
+                   dtype=np.float64)
     v = arr[~as_mask(mask, arr.shape)]
     return bool(v.size and v.max() >= 1 and np.all(np.abs(v - np.rint(v)) <= tolerance))
 
@@ -94,9 +95,10 @@ def euclidean_floor(model_intensity, pixels) -> float:
     Parameters
     ----------
     model_intensity : array_like
-        ``(H, W)`` intensity of a model, in counts (e.g. ``|F(o)|^2`` of a run).
+        ``(H, W)`` or ``(D, H, W)`` intensity of a model, in counts (e.g. ``|F(o)|^2`` of
+        a run).
     pixels : array_like of bool
-        ``(H, W)``, the pixels the log-likelihood was averaged over.
+        The model's shape, the pixels the log-likelihood was averaged over.
 
     Returns
     -------
@@ -108,7 +110,7 @@ def euclidean_floor(model_intensity, pixels) -> float:
     >>> round(euclidean_floor(np.full((8, 8), 1e4), np.ones((8, 8), bool)), 4)
     1.0
     """
-    lam = as_array(model_intensity, "model_intensity", ndim=2, nonnegative=True,
+    lam = as_array(model_intensity, "model_intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
                    dtype=np.float64)
     sel = as_mask(pixels, lam.shape)
     if not sel.any():
@@ -143,7 +145,8 @@ class FriedelTest:
 
 def _mate_index(shape) -> np.ndarray:
     """Flat index of each pixel's Friedel mate (:func:`~cdi_plugins.physics.friedel_mate`)."""
-    return friedel_mate(np.arange(int(np.prod(shape))).reshape(shape)).ravel()
+    return friedel_mate(np.arange(int(np.prod(shape))).reshape(shape),
+                        ndim=len(shape)).ravel()
 
 
 def friedel_test(intensity, mask=None) -> FriedelTest:
@@ -157,7 +160,7 @@ def friedel_test(intensity, mask=None) -> FriedelTest:
     Parameters
     ----------
     intensity : array_like
-        ``(H, W)`` centred photon counts (:func:`is_counts`).
+        ``(H, W)`` or ``(D, H, W)`` centred photon counts (:func:`is_counts`).
     mask : array_like of bool, optional
         True where pixels are missing.
 
@@ -179,7 +182,8 @@ def friedel_test(intensity, mask=None) -> FriedelTest:
     >>> friedel_test(rng.poisson(np.roll(lam, 3, axis=1)).astype(float)).symmetric
     False
     """
-    arr = as_array(intensity, "intensity", ndim=2, nonnegative=True, dtype=np.float64)
+    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
+                   dtype=np.float64)
     m = as_mask(mask, arr.shape)
     if not is_counts(arr, m):
         raise ValueError("friedel_test needs photon counts (whole numbers): intensity holds "

@@ -13,7 +13,7 @@ import numpy as np
 
 from tomopy_dlalign.common.validation import as_array
 
-from ..physics import farfield
+from ..physics import SPATIAL_NDIMS, farfield
 from .alignment import align_runs
 from .fourier import as_mask, as_objects, shell_index, shell_sum
 
@@ -24,8 +24,9 @@ Q_COMPLETE = 0.5
 
 
 def complete_shells(q: np.ndarray) -> np.ndarray:
-    """Which shells are complete rings (``q <= 0.5``); the corner shells beyond hold a
-    handful of pixels each (one in the last), too few for a PRTF or a Wiener filter.
+    """Which shells are complete rings, or spheres in 3D (``q <= 0.5``); the corner
+    shells beyond hold a handful of pixels each (one in the last), too few for a PRTF or
+    a Wiener filter.
 
     Example
     -------
@@ -41,6 +42,7 @@ def noise_level(intensity, mask=None, plateau: float = 0.4) -> float:
     The median of the shell means of the measured intensity over the shells with
     ``q >= plateau`` (cycles per pixel; the corners of the array included), where the
     power spectrum of a noisy pattern flattens out to its noise floor (Pan et al. 2022).
+    ``intensity`` is one 2D or 3D pattern.
 
     Example
     -------
@@ -49,7 +51,8 @@ def noise_level(intensity, mask=None, plateau: float = 0.4) -> float:
     >>> abs(noise_level(I) - 2.0) < 0.2
     True
     """
-    arr = as_array(intensity, "intensity", ndim=2, nonnegative=True, dtype=np.float64)
+    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
+                   dtype=np.float64)
     if not 0 < plateau < 0.7:
         raise ValueError(f"plateau must be in (0, 0.7) cycles per pixel, got {plateau}")
     valid = ~as_mask(mask, arr.shape)
@@ -84,7 +87,8 @@ def wiener_filter(intensity, mask=None, noise: float | None = None,
     >>> q, w = wiener_filter(I, noise=1.0); float(w[1])
     0.75
     """
-    arr = as_array(intensity, "intensity", ndim=2, nonnegative=True, dtype=np.float64)
+    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
+                   dtype=np.float64)
     valid = ~as_mask(mask, arr.shape)
     if noise is None:
         noise = noise_level(arr, ~valid, plateau)
@@ -103,7 +107,8 @@ def wiener_filter(intensity, mask=None, noise: float | None = None,
 
 def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | None = None,
          align: bool = True, reference: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Phase retrieval transfer function per resolution shell.
+    """Phase retrieval transfer function per resolution shell (rings of a 2D pattern,
+    spherical shells of a 3D one).
 
     Convention (Chapman et al. 2006; eq. (1) of Pan et al. 2022)::
 
@@ -119,9 +124,10 @@ def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | Non
     Parameters
     ----------
     objects : array_like
-        complex ``(n_runs, H, W)`` (or one ``(H, W)``) centred reconstructions.
+        complex ``(n_runs, H, W)`` (or one ``(H, W)``) centred reconstructions;
+        ``(n_runs, D, H, W)`` (or one ``(D, H, W)``) with a 3D pattern.
     intensity : array_like
-        The measured ``(H, W)`` intensity they were phased from.
+        The measured ``(H, W)`` or ``(D, H, W)`` intensity they were phased from.
     mask : array_like of bool, optional
         True = missing pixels, left out of both sums.
     wiener : bool
@@ -154,10 +160,11 @@ def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | Non
     >>> bool(np.allclose(c[:5], 1))
     True
     """
-    objs = as_objects(objects)
-    arr = as_array(intensity, "intensity", ndim=2, nonnegative=True, dtype=np.float64)
-    if objs.shape[-2:] != arr.shape:
-        raise ValueError(f"objects have shape {objs.shape[-2:]}, intensity {arr.shape}")
+    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
+                   dtype=np.float64)
+    objs = as_objects(objects, ndim=arr.ndim)
+    if objs.shape[1:] != arr.shape:
+        raise ValueError(f"objects have shape {objs.shape[1:]}, intensity {arr.shape}")
     if (isinstance(reference, bool) or not isinstance(reference, (int, np.integer))
             or not 0 <= reference < len(objs)):
         raise ValueError(f"reference must be the index of a run, from 0 to {len(objs) - 1} "
@@ -168,8 +175,8 @@ def prtf(objects, intensity, mask=None, wiener: bool = False, noise: float | Non
     if not arr[valid].any():
         raise ValueError("intensity is zero on every measured pixel: the PRTF is undefined")
     if align and len(objs) > 1:
-        objs = align_runs(objs, reference)
-    mean_amp = np.abs(farfield(objs.astype(np.complex128).mean(axis=0)))
+        objs = align_runs(objs, objs[reference])
+    mean_amp = np.abs(farfield(objs.astype(np.complex128).mean(axis=0), ndim=arr.ndim))
     idx, q = shell_index(arr.shape)
     n = len(q)
     num = shell_sum(mean_amp, idx, valid, n)

@@ -1,11 +1,11 @@
 """Phasing algorithms (ER, HIO, RAAR, OSS) and schedules that chain them.
 
 An algorithm is a small object with a :meth:`Algorithm.step` that maps the batch of
-iterates ``rho`` ``(n_runs, H, W)`` to the next one using the projections of
-:class:`cdi_plugins.phasing.constraints.Constraints`. The host (:func:`cdi_plugins.phase_retrieval`)
-owns the loop, chi^2, shrink-wrap and progress; the algorithms stay small, and a third
-party adds one by registering a class under the plugin kind ``phasing``
-(see :mod:`cdi_plugins.hooks`).
+iterates ``rho`` ``(n_runs, H, W)`` (``(n_runs, D, H, W)`` in 3D) to the next one
+using the projections of :class:`cdi_plugins.phasing.constraints.Constraints`. The host
+(:func:`cdi_plugins.phase_retrieval`) owns the loop, chi^2, shrink-wrap and progress;
+the algorithms stay small, and a third party adds one by registering a class under the
+plugin kind ``phasing`` (see :mod:`cdi_plugins.hooks`).
 
 Schedules
 ---------
@@ -238,7 +238,7 @@ class OSS(HIO):
             self._best = (rho, estimate, chi2)
         else:
             better = chi2 < self._best[2]
-            b3 = better[:, None, None]
+            b3 = better.reshape(-1, *(1,) * (rho.ndim - 1))
             self._best = (torch.where(b3, rho, self._best[0]),
                           torch.where(b3, estimate, self._best[1]),
                           torch.where(better, chi2, self._best[2]))

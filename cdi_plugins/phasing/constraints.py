@@ -5,12 +5,13 @@ measured Fourier modulus (:meth:`Constraints.modulus`), the projection onto the 
 and the optional real or positivity constraint (:meth:`Constraints.estimate`), the
 chi^2 of eq. (5) of Wu et al. (2021), and Gaussian filters applied in Fourier space.
 
-All runs of a reconstruction live in one complex tensor ``(n_runs, H, W)``. Real-space
-objects are centred; Fourier-space tensors are kept in FFT order (zero frequency at index
-0) so that no ``fftshift`` is needed inside the loop: the measured intensity, centred on
-disk (DESIGN.md section 2), is shifted once, when its :class:`Measurement` is built.
-Only the modulus of the transform is constrained, so the position of the real-space
-origin does not matter.
+All runs of a reconstruction live in one complex tensor ``(n_runs, H, W)`` (or
+``(n_runs, D, H, W)`` for a 3D pattern: every operation here works over the pattern's
+spatial axes, whatever their number). Real-space objects are centred; Fourier-space
+tensors are kept in FFT order (zero frequency at index 0) so that no ``fftshift`` is
+needed inside the loop: the measured intensity, centred on disk (DESIGN.md section 2),
+is shifted once, when its :class:`Measurement` is built. Only the modulus of the
+transform is constrained, so the position of the real-space origin does not matter.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ import numpy as np
 import torch
 
 from ..metrics.noise import friedel_test, is_counts
-from ..physics import as_pattern, farfield_torch, inverse_farfield_torch, magnitude
+from ..physics import (
+    as_pattern,
+    farfield_torch,
+    inverse_farfield_torch,
+    magnitude,
+    spatial_axes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +77,16 @@ class Measurement:
     Parameters
     ----------
     intensity : numpy.ndarray
-        Measured intensity ``(H, W)``, zero frequency at the centre, float32, validated
-        (:func:`cdi_plugins.physics.check_intensity`).
+        Measured intensity ``(H, W)`` or ``(D, H, W)``, zero frequency at the centre,
+        float32, validated (:func:`cdi_plugins.physics.check_intensity`).
     mask : numpy.ndarray
-        Boolean ``(H, W)``, True where a pixel is missing (left free by the modulus
-        projection and excluded from chi^2).
+        Boolean, the intensity's shape, True where a pixel is missing (left free by the
+        modulus projection and excluded from chi^2).
     device : torch.device
         Where the tensors live.
     free : numpy.ndarray, optional
-        Boolean ``(H, W)``, measured pixels withheld from the modulus projection and
-        from chi^2, kept for the free log-likelihood
+        Boolean, the intensity's shape, measured pixels withheld from the modulus
+        projection and from chi^2, kept for the free log-likelihood
         (:func:`cdi_plugins.metrics.free_pixels`).
     """
 
@@ -87,16 +94,20 @@ class Measurement:
                  free: np.ndarray | None = None) -> None:
         self.device = device
         self.shape = intensity.shape
+        #: spatial dimensions (2 or 3) and their axes in a batch of runs
+        self.ndim = intensity.ndim
+        self.dims = spatial_axes(self.ndim)
         shifted = np.fft.ifftshift(intensity)
         missing = np.fft.ifftshift(mask if free is None else mask | free)
         self.amplitude = torch.from_numpy(np.sqrt(shifted).astype(np.float32)).to(device)
         self.measured = torch.from_numpy(~missing).to(device)
         self.norm = float(shifted[~missing].sum()) or 1.0
-        h, w = self.shape
-        ky = torch.fft.fftfreq(h, device=device).reshape(-1, 1)
-        kx = torch.fft.fftfreq(w, device=device).reshape(1, -1)
+        freq2 = 0
+        for axis, n in enumerate(self.shape):
+            k = torch.fft.fftfreq(n, device=device)
+            freq2 = freq2 + k.reshape([-1 if a == axis else 1 for a in range(self.ndim)])**2
         #: squared spatial frequency in cycles per pixel, FFT order
-        self.freq2 = (ky**2 + kx**2).to(torch.float32)
+        self.freq2 = freq2.to(torch.float32)
 
 
 class Constraints:
@@ -107,9 +118,9 @@ class Constraints:
     data : Measurement
         The measured pattern, already on the device.
     support : numpy.ndarray
-        Boolean ``(n_runs, H, W)``: the starting support of every run.
+        Boolean ``(n_runs, *shape)``: the starting support of every run.
     max_support : numpy.ndarray
-        Boolean ``(n_runs, H, W)``: shrink-wrap never grows a support beyond it.
+        Boolean ``(n_runs, *shape)``: shrink-wrap never grows a support beyond it.
     constraint : {"none", "real", "positive"}
         Extra real-space constraint inside the support.
 
@@ -123,6 +134,8 @@ class Constraints:
                  constraint: str) -> None:
         self.device = data.device
         self.shape = data.shape
+        self.ndim = data.ndim
+        self.dims = data.dims
         self.amplitude = data.amplitude
         self.measured = data.measured
         self.norm = data.norm
@@ -133,24 +146,27 @@ class Constraints:
         self._cached: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # -- transforms -----------------------------------------------------------------
-    @staticmethod
-    def fft(x: torch.Tensor) -> torch.Tensor:
-        """The far field in FFT order (:func:`cdi_plugins.physics.farfield_torch`)."""
-        return farfield_torch(x, centred=False)
+    def fft(self, x: torch.Tensor) -> torch.Tensor:
+        """The far field in FFT order over the spatial axes
+        (:func:`cdi_plugins.physics.farfield_torch`)."""
+        return farfield_torch(x, centred=False, ndim=self.ndim)
 
-    @staticmethod
-    def ifft(x: torch.Tensor) -> torch.Tensor:
+    def ifft(self, x: torch.Tensor) -> torch.Tensor:
         """Its inverse, FFT order in and out."""
-        return inverse_farfield_torch(x, centred=False)
+        return inverse_farfield_torch(x, centred=False, ndim=self.ndim)
+
+    def per_run(self, values: torch.Tensor) -> torch.Tensor:
+        """``(n_runs,)`` values shaped to broadcast over the runs' spatial axes."""
+        return values.reshape(-1, *(1,) * self.ndim)
 
     def scale_to_data(self, rho: torch.Tensor) -> torch.Tensor:
         """``rho`` scaled so that its far field holds the measured intensity over the
         constrained pixels (each run on its own): a start of the right scale whatever
         its origin and whatever the mask takes away."""
         f = self.fft(rho)
-        calc = (magnitude(f).square() * self.measured).sum(dim=(-2, -1))
+        calc = (magnitude(f).square() * self.measured).sum(dim=self.dims)
         scale = (self.norm / calc.clamp_min(1e-30)).sqrt()
-        return rho * scale[:, None, None].to(rho.dtype)
+        return rho * self.per_run(scale).to(rho.dtype)
 
     def _fourier(self, rho: torch.Tensor) -> torch.Tensor:
         # ER's iterate is its own estimate: the transform taken for chi^2 is reused here.
@@ -205,7 +221,7 @@ class Constraints:
         f = self.fft(estimate)
         self._cached = (estimate, f) if reuse else None
         diff = (magnitude(f) - self.amplitude) * self.measured
-        return (diff**2).sum(dim=(-2, -1)) / self.norm
+        return (diff**2).sum(dim=self.dims) / self.norm
 
     # -- filters --------------------------------------------------------------------
     def gaussian_blur(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -216,6 +232,5 @@ class Constraints:
     def fourier_gaussian(self, alpha: float) -> torch.Tensor:
         """OSS's Fourier-space window ``exp(-k^2 / (2 alpha^2))``, ``k`` in Fourier pixels
         (Rodriguez et al. 2013), FFT order."""
-        h, w = self.shape
-        n = max(h, w)
+        n = max(self.shape)
         return torch.exp(-0.5 * self.freq2 * n * n / (alpha * alpha))

@@ -11,6 +11,10 @@ goes to the device once per call; the runs stay there from their start to their 
 ``P_M`` sets ``|F(rho)|`` to ``sqrt(I)`` on the fitted pixels (measured, not free), to
 whose intensity each start is scaled; chi^2 is eq. (5) of Wu et al. (2021) on them.
 
+A pattern is 2D ``(H, W)`` or 3D ``(D, H, W)`` (Bragg CDI); everything below works on
+either, the number of spatial dimensions taken from the pattern. A 3D run is the same
+computation with 3D transforms, blurs, supports and shells: "pixel" reads "voxel".
+
 The defaults are those that phase measured patterns (photon counts, a beamstop, gaps):
 the schedule :data:`DEFAULT_SCHEDULE` (PyNX's example: HIO, then HIO and short ER blocks
 each followed by a support update, then ER), shrink-wrap relative to the RMS of the
@@ -65,10 +69,10 @@ class PhasingResult:
     Attributes
     ----------
     objects : numpy.ndarray
-        complex64 ``(n_runs, H, W)``, centred real-space reconstructions (support and
-        real-space constraint applied).
+        complex64 ``(n_runs, H, W)`` (``(n_runs, D, H, W)`` for a 3D pattern), centred
+        real-space reconstructions (support and real-space constraint applied).
     supports : numpy.ndarray
-        bool ``(n_runs, H, W)``, the final support of each run.
+        bool, the objects' shape, the final support of each run.
     chi2 : numpy.ndarray
         float32 ``(n_runs, n_iter)``, chi^2 (eq. 5 of Wu et al. 2021) of each run's
         estimate after every iteration, on the pixels the runs were fitted to.
@@ -84,7 +88,7 @@ class PhasingResult:
         ``"euclidean"`` on the fitted pixels and ``"free_poisson"``, ... on the free
         ones (absent without free pixels).
     free_mask : numpy.ndarray or None
-        bool ``(H, W)``, the pixels withheld from the modulus constraint.
+        bool, the pattern's shape, the pixels withheld from the modulus constraint.
     quality : Verdict or None
         Whether the phasing is to be believed, judged from the data alone
         (:mod:`cdi_plugins.phasing.verdict`); ``quality.ok`` is False for a failure.
@@ -123,12 +127,17 @@ class PhasingResult:
 
     @property
     def best_object(self) -> np.ndarray:
-        """The best-ranked reconstruction, ``(H, W)``."""
+        """The best-ranked reconstruction, ``(H, W)`` or ``(D, H, W)``."""
         return self.objects[self.best]
 
 
-#: pixels per batch on the CPU (4 runs of 512^2, 16 of 256^2)
+#: pixels (voxels) per batch on the CPU (4 runs of 512^2, 16 of 256^2, 4 of 64^3)
 CPU_BATCH_ELEMENTS = 1 << 20
+#: bytes of device memory one pixel of one run holds at the peak of an iteration
+#: (iterate, estimate, far fields, OSS's stage memory, supports; OSS measured 186 on the CPU)
+BYTES_PER_ELEMENT = 192
+#: share of the free CUDA memory that one batch of runs may fill
+CUDA_MEMORY_SHARE = 0.5
 
 
 def _run(data: Measurement, sup: np.ndarray, max_sup: np.ndarray, start: np.ndarray,
@@ -204,12 +213,12 @@ def phase_retrieval(
     Parameters
     ----------
     intensity : array_like or Pattern
-        Measured intensity ``(H, W)``, float, zero frequency at the centre, H and W even;
-        or a :class:`~cdi_plugins.physics.Pattern` validated already (its mask is used).
+        Measured intensity ``(H, W)`` or ``(D, H, W)``, float, zero frequency at the
+        centre, sizes even; or a validated :class:`~cdi_plugins.physics.Pattern`.
     mask : array_like of bool, optional
         True where pixels are missing (beamstop, gaps): free in ``P_M``, not in chi^2.
     support : array_like of bool, optional
-        Starting support ``(H, W)`` or one per run ``(n_runs, H, W)``, centred. Default:
+        Starting support of the pattern's shape or ``(n_runs, *shape)``, centred. Default:
         the autocorrelation's (:func:`auto_support`, ``support_start``) inside the centred
         half-array box (:func:`centred_box`), which is then the default ``max_support``.
     algorithm : str, Algorithm, Schedule or list of (name, n_iter)
@@ -228,7 +237,7 @@ def phase_retrieval(
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
     init : array_like of complex, optional
-        Starting objects ``(H, W)`` or ``(n_runs, H, W)``, centred, for the random starts.
+        Starting objects of the pattern's shape or ``(n_runs, *shape)``, centred.
     constraint : {"none", "real", "positive", "auto"}
         Extra real-space constraint inside the support; ``"auto"``: :func:`.choose_constraint`.
     shrinkwrap : ShrinkWrap or bool
@@ -238,7 +247,8 @@ def phase_retrieval(
     show_progress : bool, optional
         Progress bar (default: on a terminal).
     batch_size : int, optional
-        Runs phased together (no effect on the result): all on CUDA, 2^20 pixels on the CPU.
+        Runs phased together (no effect on the result): on CUDA as many as fill half its
+        free memory, on the CPU 2^20 pixels (:func:`runs_per_batch`).
     support_threshold : float, optional
         Threshold of the default support; default that of ``support_start``.
     free_fraction : float
@@ -277,7 +287,7 @@ def phase_retrieval(
     t0, seed = time.perf_counter(), check_seed(seed)
     pat = as_pattern(intensity, mask)
     constraint = choose_constraint(constraint, pat)
-    n_runs = _n_runs(n_runs, init)
+    n_runs = _n_runs(n_runs, init, pat.ndim)
     schedule, default = _schedule(algorithm, n_iter)
     dev = resolve_device(device)
     sup, max_sup = _supports(pat, support, max_support, n_runs, support_threshold,
@@ -285,7 +295,7 @@ def phase_retrieval(
     sw = _as_shrinkwrap(shrinkwrap)
     free = _free_pixels(pat, free_fraction, seed)
     init = None if init is None else check_init(init, pat.shape, n_runs)
-    batch_size = _batch_size(batch_size, n_runs, dev, pat.intensity.size)
+    batch_size = runs_per_batch(batch_size, n_runs, dev, pat.intensity.size)
     lowres = as_low_resolution(low_resolution, default, init is not None)
     objects, supports, chi2, llk = _phase_all(cluster, pat, free, device, sup, max_sup, init,
                                               seed, constraint, schedule, sw, batch_size,
@@ -392,12 +402,12 @@ def _likelihoods(objects: np.ndarray, pat: Pattern, free: np.ndarray | None) -> 
     return out
 
 
-def _n_runs(n_runs, init) -> int:
+def _n_runs(n_runs, init, ndim: int) -> int:
     if isinstance(n_runs, bool) or int(n_runs) != n_runs or n_runs < 1:
         raise ValueError(f"n_runs must be a positive integer, got {n_runs!r}")
     n_runs = int(n_runs)
     if init is not None and n_runs == 1:
-        n_runs = int(np.prod(np.shape(init)[:-2])) or 1
+        n_runs = int(np.prod(np.shape(init)[:-ndim])) or 1
     return n_runs
 
 
@@ -430,8 +440,27 @@ def _as_shrinkwrap(shrinkwrap) -> ShrinkWrap | None:
     return sw
 
 
-def _batch_size(batch_size: int | None, n_runs: int, dev: torch.device, pixels: int) -> int:
+def runs_per_batch(batch_size: int | None, n_runs: int, dev: torch.device, pixels: int) -> int:
+    """Runs phased as one tensor: ``batch_size``, else as many as the device holds, at
+    least 1 and at most ``n_runs``.
+
+    ``pixels`` is the pattern's size, pixels of a 2D pattern and voxels of a 3D one
+    alike. On the CPU a batch holds :data:`CPU_BATCH_ELEMENTS` of them (a larger one
+    runs slower per run); on CUDA as many runs as fill :data:`CUDA_MEMORY_SHARE` of the
+    free memory at :data:`BYTES_PER_ELEMENT` each (with 79 GB free, 3139 runs of a 256^2
+    pattern, 12 of a 256^3 one).
+
+    Example
+    -------
+    >>> runs_per_batch(None, 100, torch.device("cpu"), 64**3), runs_per_batch(3, 2, None, 1)
+    (4, 2)
+    """
     if batch_size is None:
-        # on the CPU a batch that outgrows the caches runs slower per run
-        batch_size = n_runs if dev.type == "cuda" else max(1, CPU_BATCH_ELEMENTS // pixels)
+        if dev.type == "cuda":
+            # every run at once when they fit: a 3D batch of many runs may not
+            free = torch.cuda.mem_get_info(dev)[0]
+            batch_size = int(CUDA_MEMORY_SHARE * free) // (BYTES_PER_ELEMENT * pixels)
+        else:
+            # on the CPU a batch that outgrows the caches runs slower per run
+            batch_size = CPU_BATCH_ELEMENTS // pixels
     return max(1, min(int(batch_size), n_runs))

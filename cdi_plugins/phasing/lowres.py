@@ -13,9 +13,10 @@ low-resolution generations of its genetic algorithm follow the same idea.
 
 The window weights the intensity by ``exp(-((qy / (width H))^2 + (qx / (width W))^2))``
 (an amplitude Gaussian of width ``width`` times the array size, ``q`` in pixels from the
-zero frequency); missing and free pixels stay missing and free. The starting support,
-the support updates and the real-space constraint are those of the main phasing; the
-supports the low-resolution stage ends with are dropped, its objects are the starts.
+zero frequency; a 3D pattern adds ``(qz / (width D))^2``); missing and free pixels
+stay missing and free. The starting support, the support updates and the real-space
+constraint are those of the main phasing; the supports the low-resolution stage ends
+with are dropped, its objects are the starts.
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ class LowResolution:
         if not 0 < self.width <= 1:
             raise ValueError(f"low_resolution width must be in (0, 1], got {self.width}")
 
-    def window(self, shape: tuple[int, int]) -> np.ndarray:
-        """The intensity weights ``(H, W)``, 1 at the zero frequency (the centre)."""
-        h, w = shape
-        qy = (np.arange(h) - h // 2) / (self.width * h)
-        qx = (np.arange(w) - w // 2) / (self.width * w)
-        return np.exp(-(qy[:, None] ** 2 + qx[None, :] ** 2)).astype(np.float32)
+    def window(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The intensity weights of ``shape`` (2D or 3D), 1 at the zero frequency (the
+        centre)."""
+        q2 = 0.0
+        for axis, n in enumerate(shape):
+            q = (np.arange(n) - n // 2) / (self.width * n)
+            q2 = q2 + q.reshape([-1 if a == axis else 1 for a in range(len(shape))]) ** 2
+        return np.exp(-q2).astype(np.float32)
 
     def pattern(self, intensity: np.ndarray) -> np.ndarray:
         """``intensity`` seen through the window, float32."""

@@ -1,5 +1,8 @@
 """Figures of a phasing run: best reconstruction, chi^2 curves, PRTF and wPRTF.
 
+A 3D reconstruction is drawn as its three central sections (through the centre of its
+support's box, normal to z, y and x); its PRTF is taken over spherical shells.
+
 A phasing that failed its checks (:mod:`cdi_plugins.phasing.verdict`) is drawn with a
 red "FAILED: reasons" banner across the top of every figure, and no resolution is
 quoted for it (neither on the PRTF figure nor in ``summary.json``). Spatial frequencies
@@ -32,7 +35,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tomopy_dlalign.common.figures import image_panel, legend_outside  # noqa: E402
+from tomopy_dlalign.common.figures import (  # noqa: E402
+    image_panel,
+    legend_outside,
+    shared_colorbar,
+)
 from tomopy_dlalign.common.modelfiles import atomic_path, write_text_atomic  # noqa: E402
 
 from .. import metrics  # noqa: E402
@@ -43,13 +50,32 @@ from .verdict import Verdict, assess  # noqa: E402
 logger = logging.getLogger(__name__)
 
 
-def _crop_box(support: np.ndarray, margin: int = 4) -> tuple[slice, slice]:
-    ys, xs = np.nonzero(support)
-    if ys.size == 0:
-        return slice(None), slice(None)
-    h, w = support.shape
-    return (slice(max(ys.min() - margin, 0), min(ys.max() + margin + 1, h)),
-            slice(max(xs.min() - margin, 0), min(xs.max() + margin + 1, w)))
+def _crop_box(support: np.ndarray, margin: int = 4) -> tuple[slice, ...]:
+    """The support's bounding box grown by ``margin`` pixels, one slice per axis."""
+    nz = np.nonzero(support)
+    if nz[0].size == 0:
+        return (slice(None),) * support.ndim
+    return tuple(slice(max(i.min() - margin, 0), min(i.max() + margin + 1, n))
+                 for i, n in zip(nz, support.shape, strict=True))
+
+
+#: the sections of a 3D object: the axis each is normal to, and its (x, y) axis names
+SECTIONS = ((0, "z", ("x", "y")), (1, "y", ("x", "z")), (2, "x", ("y", "z")))
+
+
+def _sections(obj: np.ndarray, support: np.ndarray) -> list[tuple[str, np.ndarray, tuple]]:
+    """The three central sections of a 3D object, cropped to its support's box:
+    ``(name, section, (x name, y name))``, normal to z, y and x in turn."""
+    box = _crop_box(support)
+    cropped = obj[box]
+    centre = [n // 2 for n in cropped.shape]
+    out = []
+    for axis, name, labels in SECTIONS:
+        index = [slice(None)] * 3
+        index[axis] = centre[axis]
+        at = (box[axis].start or 0) + centre[axis]
+        out.append((f"{name} = {at}", cropped[tuple(index)], labels))
+    return out
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:
@@ -83,7 +109,11 @@ def plot_object(obj: np.ndarray, support: np.ndarray, path: str | os.PathLike,
                 title: str = "", pixel_nm: float | None = None,
                 verdict: Verdict | None = None) -> None:
     """Amplitude and phase (phase shown where the amplitude exceeds 5 % of its maximum),
-    cropped to the support; a red banner when ``verdict`` says the phasing failed."""
+    cropped to the support; a red banner when ``verdict`` says the phasing failed. A 3D
+    object is drawn as its three central sections (:func:`plot_sections`)."""
+    if obj.ndim == 3:
+        plot_sections(obj, support, path, title, pixel_nm, verdict)
+        return
     box = _crop_box(support)
     o = obj[box]
     amp = np.abs(o)
@@ -99,6 +129,35 @@ def plot_object(obj: np.ndarray, support: np.ndarray, path: str | os.PathLike,
     image_panel(axes[1], phase, "phase (rad)", cmap="twilight", vmin=-np.pi, vmax=np.pi,
                 **labels)
     axes[1].set_title("phase")
+    header(fig, title, verdict)
+    save_figure(fig, path)
+
+
+def plot_sections(obj: np.ndarray, support: np.ndarray, path: str | os.PathLike,
+                  title: str = "", pixel_nm: float | None = None,
+                  verdict: Verdict | None = None) -> None:
+    """Amplitude (top row) and phase (bottom row) of a 3D object's central sections
+    normal to z, y and x, cropped to its support's box."""
+    sections = _sections(obj, support)
+    amp_max = max(float(np.abs(sec).max()) for _, sec, _ in sections) or 1.0
+    fig, axes = plt.subplots(2, 3, figsize=(12, 7), constrained_layout=True)
+    unit = "nm" if pixel_nm else "pixels"
+    for col, (name, sec, (xname, yname)) in enumerate(sections):
+        amp = np.abs(sec)
+        phase = np.where(amp > 0.05 * amp_max, np.angle(sec), np.nan)
+        extent = None
+        if pixel_nm is not None:
+            extent = [0, sec.shape[1] * pixel_nm, sec.shape[0] * pixel_nm, 0]
+        labels = {"xlabel": f"{xname} ({unit})", "ylabel": f"{yname} ({unit})",
+                  "extent": extent}
+        amp_im = image_panel(axes[0, col], amp, None, cmap="gray", vmin=0, vmax=amp_max,
+                             **labels)
+        axes[0, col].set_title(f"amplitude, {name}")
+        phase_im = image_panel(axes[1, col], phase, None, cmap="twilight", vmin=-np.pi,
+                               vmax=np.pi, **labels)
+        axes[1, col].set_title(f"phase, {name}")
+    shared_colorbar(amp_im, axes[0], "amplitude (a.u.)")
+    shared_colorbar(phase_im, axes[1], "phase (rad)")
     header(fig, title, verdict)
     save_figure(fig, path)
 

@@ -1,9 +1,10 @@
 """Shrink-wrap support updates (Marchesini et al. 2003), held inside a maximum support.
 
 At each update the amplitude of each run's current estimate is blurred with a Gaussian
-of width ``sigma`` and thresholded at ``threshold`` times a reference value of the
-blurred amplitude; the result, intersected with the run's maximum support ("support 2"
-of Wu et al. 2021, Appendix B), becomes the new support.
+of width ``sigma`` (pixels, or voxels of a 3D pattern, along every axis) and
+thresholded at ``threshold`` times a reference value of the blurred amplitude; the
+result, intersected with the run's maximum support ("support 2" of Wu et al. 2021,
+Appendix B), becomes the new support.
 
 The reference value (``method``) is by default the root-mean-square of the blurred
 amplitude **inside the current support** (PyNX's rule), not its maximum: on a measured
@@ -148,25 +149,27 @@ class ShrinkWrap:
         widths = np.geomspace(self.sigma_start, self.sigma_end, len(its))
         return dict(zip(its, widths.tolist(), strict=True))
 
-    def _reference(self, blurred: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
-        """Each run's reference value ``(n, 1, 1)`` (``method``)."""
+    def _reference(self, blurred: torch.Tensor, support: torch.Tensor,
+                   dims: tuple[int, ...]) -> torch.Tensor:
+        """Each run's reference value ``(n, 1, 1)`` (``(n, 1, 1, 1)`` in 3D; ``method``)
+        over the spatial axes ``dims``."""
         if self.method == "max":
-            return blurred.amax(dim=(-2, -1), keepdim=True)
+            return blurred.amax(dim=dims, keepdim=True)
         inside = blurred * support
-        count = support.sum(dim=(-2, -1), keepdim=True).clamp_min(1)
+        count = support.sum(dim=dims, keepdim=True).clamp_min(1)
         if self.method == "mean":
-            return inside.sum(dim=(-2, -1), keepdim=True) / count
-        return (inside.square().sum(dim=(-2, -1), keepdim=True) / count).sqrt()
+            return inside.sum(dim=dims, keepdim=True) / count
+        return (inside.square().sum(dim=dims, keepdim=True) / count).sqrt()
 
     def update(self, ops: Constraints, estimate: torch.Tensor, sigma: float) -> None:
         """Replace ``ops.support`` by the shrink-wrapped supports of ``estimate``."""
         blurred = ops.gaussian_blur(estimate.abs().to(estimate.dtype), sigma).abs()
-        ref = self._reference(blurred, ops.support)
+        ref = self._reference(blurred, ops.support, ops.dims)
         new = (blurred > self.threshold * ref) & ops.max_support
-        frac = new.float().mean(dim=(-2, -1))
-        old = ops.support.float().mean(dim=(-2, -1))
+        frac = new.float().mean(dim=ops.dims)
+        old = ops.support.float().mean(dim=ops.dims)
         ok = ((frac >= self.min_fraction) & (frac <= self.max_fraction)
               & (frac >= (1 - self.max_shrink) * old))
-        ops.support = torch.where(ok[:, None, None], new, ops.support)
+        ops.support = torch.where(ops.per_run(ok), new, ops.support)
         logger.debug("shrink-wrap sigma=%.2f: support fraction %.4f (mean), %d run(s) kept old",
                      sigma, float(frac.mean()), int((~ok).sum()))

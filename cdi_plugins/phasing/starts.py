@@ -4,6 +4,7 @@
 :func:`centred_box` the largest object an oversampling of 2 allows, :func:`random_start`
 reproducible random phases; :func:`check_support` and :func:`check_init` validate the
 supports and starting objects a caller gives :func:`cdi_plugins.phase_retrieval`.
+Everything here works on 2D ``(H, W)`` and 3D ``(D, H, W)`` patterns alike.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def support_from_autocorrelation(intensity, mask=None, threshold: float = 0.04,
     Parameters
     ----------
     intensity : array_like or Pattern
-        ``(H, W)`` centred intensity (or a validated :class:`~cdi_plugins.physics.Pattern`).
+        ``(H, W)`` or ``(D, H, W)`` centred intensity (or a validated
+        :class:`~cdi_plugins.physics.Pattern`).
     mask : array_like of bool, optional
         True where pixels are missing.
     threshold : float
@@ -48,7 +50,7 @@ def support_from_autocorrelation(intensity, mask=None, threshold: float = 0.04,
     Returns
     -------
     numpy.ndarray
-        bool ``(H, W)``, centred.
+        bool, the pattern's shape, centred.
 
     Example
     -------
@@ -72,13 +74,14 @@ def support_from_autocorrelation(intensity, mask=None, threshold: float = 0.04,
         auto = ndimage.gaussian_filter(auto, blur, mode="wrap")
     big = auto > threshold * auto.max()
     # sample the autocorrelation's support at (r - c) / scale: a copy shrunk about c
-    h, w = arr.shape
-    yy = np.rint((np.arange(h) - h // 2) / scale).astype(int) + h // 2
-    xx = np.rint((np.arange(w) - w // 2) / scale).astype(int) + w // 2
-    inside_y = (yy >= 0) & (yy < h)
-    inside_x = (xx >= 0) & (xx < w)
+    source, kept = [], []
+    for n in arr.shape:
+        idx = np.rint((np.arange(n) - n // 2) / scale).astype(int) + n // 2
+        inside = (idx >= 0) & (idx < n)
+        source.append(idx[inside])
+        kept.append(inside)
     out = np.zeros_like(big)
-    out[np.ix_(inside_y, inside_x)] = big[np.ix_(yy[inside_y], xx[inside_x])]
+    out[np.ix_(*kept)] = big[np.ix_(*source)]
     return out
 
 
@@ -124,19 +127,22 @@ def auto_support(intensity, mask=None, kind: str = "envelope",
     return sup if sup.any() else box
 
 
-def centred_box(shape: tuple[int, int], fraction: float = 0.5) -> np.ndarray:
-    """Centred rectangle covering ``fraction`` of each axis: the largest object that is
-    oversampled ``1 / fraction`` times (the fixed "support 2" of Wu et al. 2021).
+def centred_box(shape: tuple[int, ...], fraction: float = 0.5) -> np.ndarray:
+    """Centred rectangle (a box in 3D) covering ``fraction`` of each axis: the largest
+    object that is oversampled ``1 / fraction`` times (the fixed "support 2" of Wu et al.
+    2021).
 
     Example
     -------
-    >>> int(centred_box((8, 8)).sum())
-    16
+    >>> int(centred_box((8, 8)).sum()), int(centred_box((8, 8, 8)).sum())
+    (16, 64)
     """
-    h, w = shape
     out = np.zeros(shape, dtype=bool)
-    bh, bw = max(int(round(h * fraction)), 1), max(int(round(w * fraction)), 1)
-    out[h // 2 - bh // 2: h // 2 - bh // 2 + bh, w // 2 - bw // 2: w // 2 - bw // 2 + bw] = True
+    box = []
+    for n in shape:
+        b = max(int(round(n * fraction)), 1)
+        box.append(slice(n // 2 - b // 2, n // 2 - b // 2 + b))
+    out[tuple(box)] = True
     return out
 
 
@@ -152,7 +158,8 @@ def random_start(intensity, mask=None, n_runs: int = 1, seed=None,
     Parameters
     ----------
     intensity : array_like or Pattern
-        ``(H, W)`` centred intensity (or a validated :class:`~cdi_plugins.physics.Pattern`).
+        ``(H, W)`` or ``(D, H, W)`` centred intensity (or a validated
+        :class:`~cdi_plugins.physics.Pattern`).
     mask : array_like of bool, optional
         Missing pixels start with zero amplitude.
     n_runs : int
@@ -165,7 +172,7 @@ def random_start(intensity, mask=None, n_runs: int = 1, seed=None,
     Returns
     -------
     numpy.ndarray
-        complex64 ``(n_runs, H, W)`` centred real-space objects.
+        complex64 ``(n_runs, *shape)`` centred real-space objects.
 
     Example
     -------
@@ -185,34 +192,37 @@ def random_start(intensity, mask=None, n_runs: int = 1, seed=None,
     out = np.empty((int(n_runs), *arr.shape), dtype=np.complex64)
     for r, child in enumerate(children):
         phase = np.random.default_rng(child).uniform(-np.pi, np.pi, arr.shape)
-        out[r] = inverse_farfield(amp * np.exp(1j * phase))
+        out[r] = inverse_farfield(amp * np.exp(1j * phase), ndim=arr.ndim)
     return out
 
 
 def check_support(support, shape, n_runs: int, name: str) -> np.ndarray:
-    """Validate supports (bool or 0/1) for ``n_runs`` runs of a ``shape`` pattern:
-    one ``(H, W)`` for all or one per run; returns bool ``(n_runs, H, W)``."""
+    """Validate supports (bool or 0/1) for ``n_runs`` runs of a ``shape`` pattern (2D or
+    3D): one of ``shape`` for all or one per run; returns bool ``(n_runs, *shape)``."""
     s = np.asarray(support)
-    if s.ndim not in (2, 3) or s.shape[-2:] != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)} or (n_runs, *{tuple(shape)}) "
+    shape = tuple(shape)
+    nd = len(shape)
+    if s.ndim not in (nd, nd + 1) or s.shape[-nd:] != shape:
+        raise ValueError(f"{name} must have shape {shape} or (n_runs, *{shape}) "
                          f"to match the intensity, got {s.shape}")
-    if s.ndim == 3 and s.shape[0] not in (1, n_runs):
+    if s.ndim == nd + 1 and s.shape[0] not in (1, n_runs):
         raise ValueError(f"{name} holds {s.shape[0]} supports for {n_runs} runs")
     if s.dtype != bool:
         s = as_array(s, name, dtype=None)
         if not np.isin(s, (0, 1)).all():
             raise ValueError(f"{name} must be boolean or 0/1")
         s = s.astype(bool)
-    if not s.reshape(-1, *shape).any(axis=(1, 2)).all():
+    if not s.reshape(-1, *shape).any(axis=tuple(range(1, nd + 1))).all():
         raise ValueError(f"{name} is empty (no True pixel) for at least one run")
     return np.broadcast_to(s.reshape(-1, *shape), (n_runs, *shape)).copy()
 
 
 def check_init(init, shape, n_runs: int) -> np.ndarray:
-    """Validate starting objects: one ``(H, W)`` for all runs or one per run; returns
-    complex64 ``(n_runs, H, W)``."""
-    a = as_array(init, "init", ndim=(2, 3), dtype=np.complex64)
-    if a.shape[-2:] != tuple(shape):
+    """Validate starting objects: one of the pattern's ``shape`` (2D or 3D) for all runs
+    or one per run; returns complex64 ``(n_runs, *shape)``."""
+    shape = tuple(shape)
+    a = as_array(init, "init", dtype=np.complex64)
+    if a.ndim not in (len(shape), len(shape) + 1) or a.shape[-len(shape):] != shape:
         raise ValueError(f"init must have shape {tuple(shape)} or (n_runs, *{tuple(shape)}), "
                          f"got {a.shape}")
     a = a.reshape(-1, *shape)

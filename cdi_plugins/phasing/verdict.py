@@ -66,8 +66,10 @@ FIT_FACTOR = 10.0
 AGREE_DISTANCE = 0.5
 #: best-ranked runs compared with the best one
 N_COMPARE = 16
-#: runs are compared on arrays binned to no less than this size (:func:`_coarse`)
+#: runs are compared on arrays binned to no less than this size (:func:`_coarse`) ...
 AGREE_SIZE = 256
+#: ... or this size for a 3D pattern (64^3 voxels cost as much as 512^2 pixels)
+AGREE_SIZE_3D = 64
 #: a support smaller than this many pixels, or this share of the array, has collapsed
 MIN_SUPPORT_PX = 16
 MIN_SUPPORT_FRACTION = 1e-3
@@ -157,12 +159,12 @@ def assess(result: PhasingResult, intensity, mask=None, max_support=None,
     result : PhasingResult
         The runs, their supports, scores and free pixels.
     intensity : array_like or Pattern
-        The measured ``(H, W)`` pattern they were phased from (or a validated
-        :class:`~cdi_plugins.physics.Pattern`, whose mask is used).
+        The measured ``(H, W)`` or ``(D, H, W)`` pattern they were phased from (or a
+        validated :class:`~cdi_plugins.physics.Pattern`, whose mask is used).
     mask : array_like of bool, optional
         True where pixels are missing.
     max_support : array_like of bool, optional
-        Shrink-wrap's bound, ``(H, W)`` or one per run; without it the
+        Shrink-wrap's bound, of the pattern's shape or one per run; without it the
         filled-the-bound check is skipped.
     fit_factor : float
         Largest misfit accepted, in noise floors.
@@ -180,8 +182,8 @@ def assess(result: PhasingResult, intensity, mask=None, max_support=None,
     See the module docstring.
     """
     pat = as_pattern(intensity, mask)
-    if result.objects.shape[-2:] != pat.shape:
-        raise ValueError(f"result objects have shape {result.objects.shape[-2:]}, the "
+    if result.objects.shape[1:] != pat.shape:
+        raise ValueError(f"result objects have shape {result.objects.shape[1:]}, the "
                          f"pattern {pat.shape}")
     v = Verdict(ok=True)
     best = result.best
@@ -205,7 +207,7 @@ def _check_fit(v: Verdict, result: PhasingResult, pat, fit_factor: float) -> Non
                        "numbers), so there is no Poisson noise floor to compare with")
         return
     obj = result.objects[result.best]
-    model = np.abs(farfield(obj.astype(np.complex128))) ** 2
+    model = np.abs(farfield(obj.astype(np.complex128), ndim=pat.ndim)) ** 2
     measured = ~pat.mask
     free = result.free_mask if result.free_mask is not None else np.zeros_like(measured)
     v.fit_ratio = _misfit_ratio(obj, model, pat, measured & ~free)
@@ -251,17 +253,20 @@ def _check_agreement(v: Verdict, result: PhasingResult, agree_distance: float,
                          f"alignment (same object: below {agree_distance:g})")
 
 
-def _coarse(obj: np.ndarray, size: int = AGREE_SIZE) -> np.ndarray:
-    """``obj`` averaged over ``f x f`` blocks, ``f`` the largest power of 2 that divides
-    both sides and keeps them at least ``size``: runs that found different images differ
-    grossly, and the alignments of 16 runs of 512^2 cost 4 times less at 256^2."""
-    h, w = obj.shape
+def _coarse(obj: np.ndarray, size: int | None = None) -> np.ndarray:
+    """``obj`` averaged over ``f x f`` blocks (``f x f x f`` in 3D), ``f`` the largest
+    power of 2 that divides every side and keeps them at least ``size`` (default
+    :data:`AGREE_SIZE`, :data:`AGREE_SIZE_3D` in 3D): runs that found different images
+    differ grossly, and the alignments of 16 runs of 512^2 cost 4 times less at 256^2."""
+    if size is None:
+        size = AGREE_SIZE_3D if obj.ndim == 3 else AGREE_SIZE
     f = 1
-    while h % (2 * f) == 0 and w % (2 * f) == 0 and min(h, w) // (2 * f) >= size:
+    while all(n % (2 * f) == 0 for n in obj.shape) and min(obj.shape) // (2 * f) >= size:
         f *= 2
     if f == 1:
         return obj
-    return obj.reshape(h // f, f, w // f, f).mean(axis=(1, 3))
+    blocks = [m for n in obj.shape for m in (n // f, f)]
+    return obj.reshape(blocks).mean(axis=tuple(range(1, 2 * obj.ndim, 2)))
 
 
 def _check_support(v: Verdict, result: PhasingResult, max_support) -> None:
@@ -276,7 +281,7 @@ def _check_support(v: Verdict, result: PhasingResult, max_support) -> None:
                          "(oversampling below 2)")
     elif max_support is not None and result.parameters.get("shrinkwrap") is not None:
         bound = np.asarray(max_support, bool)
-        bound = bound[result.best] if bound.ndim == 3 else bound
+        bound = bound[result.best] if bound.ndim == sup.ndim + 1 else bound
         if bound.sum() and n >= FULL_SUPPORT * bound.sum():
             v.reasons.append(f"the support filled its bound ({n} of {int(bound.sum())} "
                              "pixels): shrink-wrap found no edge")

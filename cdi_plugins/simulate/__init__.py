@@ -1,7 +1,8 @@
 """Simulated data: objects, their noisy diffraction patterns with missing data, and the
 training data of the two networks.
 
-- :mod:`~cdi_plugins.simulate.objects`: biological-like and crystalline objects;
+- :mod:`~cdi_plugins.simulate.objects`: biological-like and crystalline objects, and a
+  faceted 3D nanocrystal (:func:`crystal_object_3d`, Bragg CDI);
 - :mod:`~cdi_plugins.simulate.patterns`: far-field patterns with photon noise, beamstop,
   detector gaps, binning and Friedel filling (:func:`simulate_pattern`);
 - :mod:`~cdi_plugins.simulate.superellipsoid`: strong-phase superellipsoid particles, the
@@ -18,7 +19,7 @@ Example
 ((128, 128), dtype('bool'), True)
 """
 
-from .objects import biological_object, crystal_object, oversampling_ratio
+from .objects import biological_object, crystal_object, crystal_object_3d, oversampling_ratio
 from .patterns import (
     SimulatedPattern,
     beamstop_mask,
@@ -32,7 +33,8 @@ from .patterns import (
 )
 
 __all__ = [
-    "biological_object", "crystal_object", "oversampling_ratio", "diffraction",
+    "biological_object", "crystal_object", "crystal_object_3d", "oversampling_ratio",
+    "diffraction",
     "beamstop_mask", "gap_mask", "bin_pattern", "friedel_mate", "centrosymmetric_fill",
     "SimulatedPattern", "simulate_pattern", "superellipsoid_patterns",
 ]

@@ -1,5 +1,6 @@
 """Simulated objects: complex64, centred, filling at most half of the array along each
-axis, so that their patterns are oversampled at least twice per axis.
+axis, so that their patterns are oversampled at least twice per axis. All are 2D but
+:func:`crystal_object_3d`, a faceted nanocrystal in a 3D box (Bragg CDI).
 
 Example
 -------
@@ -17,13 +18,15 @@ from scipy import ndimage
 from tomopy_dlalign.common.validation import as_array
 
 
-def check_shape(shape) -> tuple[int, int]:
-    """``(H, W)`` from an even size >= 8 or a pair of them."""
+def check_shape(shape, ndim: int = 2) -> tuple[int, ...]:
+    """``(H, W)`` (``(D, H, W)`` with ``ndim=3``) from an even size >= 8 or ``ndim`` of
+    them."""
     if isinstance(shape, (int, np.integer)):
-        shape = (int(shape), int(shape))
+        shape = (int(shape),) * ndim
     shape = tuple(int(s) for s in shape)
-    if len(shape) != 2 or min(shape) < 8 or any(s % 2 for s in shape):
-        raise ValueError(f"shape must be an even size >= 8 or a pair of them, got {shape}")
+    if len(shape) != ndim or min(shape) < 8 or any(s % 2 for s in shape):
+        what = "a pair" if ndim == 2 else f"{ndim}"
+        raise ValueError(f"shape must be an even size >= 8 or {what} of them, got {shape}")
     return shape
 
 
@@ -35,11 +38,11 @@ def check_extent(extent: float) -> float:
     return float(extent)
 
 
-def centred_grid(shape) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel coordinates ``(y, x)`` relative to the centre ``(H//2, W//2)``."""
-    h, w = shape
-    y, x = np.mgrid[:h, :w].astype(np.float64)
-    return y - h // 2, x - w // 2
+def centred_grid(shape) -> tuple[np.ndarray, ...]:
+    """Pixel coordinates ``(y, x)`` (``(z, y, x)`` in 3D) relative to the centre
+    ``(H//2, W//2)``."""
+    grid = np.mgrid[tuple(slice(n) for n in shape)].astype(np.float64)
+    return tuple(g - n // 2 for g, n in zip(grid, shape, strict=True))
 
 
 def _rotate(y, x, angle):
@@ -169,8 +172,8 @@ def crystal_object(shape=128, n_particles: int = 1, extent: float = 0.45,
     return obj.astype(np.complex64)
 
 
-def oversampling_ratio(obj) -> tuple[float, float]:
-    """Array size over the object's extent (non-zero pixels) along each axis.
+def oversampling_ratio(obj) -> tuple[float, ...]:
+    """Array size over the object's extent (non-zero pixels) along each axis (2D or 3D).
 
     Example
     -------
@@ -178,9 +181,68 @@ def oversampling_ratio(obj) -> tuple[float, float]:
     >>> oversampling_ratio(o)
     (4.0, 8.0)
     """
-    a = as_array(obj, "obj", ndim=2, dtype=None)
+    a = as_array(obj, "obj", ndim=(2, 3), dtype=None)
     nz = np.argwhere(np.abs(a) > 0)
     if nz.size == 0:
         raise ValueError("obj is zero everywhere")
     ext = nz.max(axis=0) - nz.min(axis=0) + 1
-    return float(a.shape[0] / ext[0]), float(a.shape[1] / ext[1])
+    return tuple(float(n / e) for n, e in zip(a.shape, ext, strict=True))
+
+
+def crystal_object_3d(shape=32, extent: float = 0.45, phase_amplitude: float = 1.5,
+                      exponent: float = 6.0, seed: int | None = None) -> np.ndarray:
+    """A faceted nanocrystal in a 3D box with a smooth strain-like phase (Bragg CDI).
+
+    A randomly rotated superellipsoid ``|x/a|^p + |y/b|^p + |z/c|^p <= 1`` (``p =
+    exponent``: flat facets with rounded edges and corners) of uniform amplitude, ``b``
+    and ``c`` 0.75-0.95 and 0.6-0.8 of ``a``, scaled so that it spans ``extent`` of the
+    box along its tightest axis; its phase, the projection of a displacement field on the
+    scattering vector, is a sum of three plane waves of wavelength about ``4 a``
+    reaching ``phase_amplitude`` radians.
+
+    Parameters
+    ----------
+    shape : int or (int, int, int)
+        Box shape, even sizes >= 8.
+    extent : float
+        Fraction of the box along each axis holding the crystal, at most 0.5
+        (oversampling >= 2 per axis).
+    phase_amplitude : float
+        Peak phase in radians.
+    exponent : float
+        Superellipsoid exponent, >= 2 (2: an ellipsoid).
+    seed : int, optional
+        Seed of the orientation, the axes and the phase.
+
+    Returns
+    -------
+    numpy.ndarray
+        complex64 ``(D, H, W)``, centred, amplitude 1 inside.
+
+    Example
+    -------
+    >>> o = crystal_object_3d(32, seed=0)
+    >>> o.shape, min(oversampling_ratio(o)) >= 2, round(float(np.abs(o).max()), 6)
+    ((32, 32, 32), True, 1.0)
+    """
+    shape = check_shape(shape, ndim=3)
+    extent = check_extent(extent)
+    if not exponent >= 2:
+        raise ValueError(f"exponent must be >= 2, got {exponent}")
+    rng = np.random.default_rng(seed)
+    rotation, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    p = np.stack(centred_grid(shape), axis=-1) @ rotation
+    axes = np.array([1.0, rng.uniform(0.75, 0.95), rng.uniform(0.6, 0.8)])
+    # half its extent along box axis j is the support function of the body in the
+    # direction rotation[j], the dual (q) norm of axes * rotation[j], 1/p + 1/q = 1
+    q = exponent / (exponent - 1)
+    half = ((np.abs(rotation * axes) ** q).sum(axis=1)) ** (1 / q)
+    axes *= (0.5 * extent * np.asarray(shape) / half).min() - 0.5
+    a = axes[0]
+    inside = (np.abs(p / axes) ** exponent).sum(axis=-1) <= 1
+    phase = np.zeros(shape)
+    for _ in range(3):
+        k = rng.uniform(-1, 1, 3) * np.pi / (2 * a)
+        phase += np.cos(p @ k + rng.uniform(0, 2 * np.pi))
+    phase *= phase_amplitude / 3
+    return (inside * np.exp(1j * phase)).astype(np.complex64)

@@ -31,8 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 def diffraction(obj) -> np.ndarray:
-    """Noiseless far-field intensity ``|F(obj)|^2`` (:func:`cdi_plugins.physics.farfield`:
-    unitary FFT, zero frequency centred).
+    """Noiseless far-field intensity ``|F(obj)|^2`` of one 2D or 3D object
+    (:func:`cdi_plugins.physics.farfield`: unitary FFT, zero frequency centred).
 
     Example
     -------
@@ -40,23 +40,24 @@ def diffraction(obj) -> np.ndarray:
     >>> I = diffraction(o); float(I.sum()), I.dtype
     (4.0, dtype('float32'))
     """
-    a = as_array(obj, "obj", ndim=2, dtype=np.complex128)
-    return (np.abs(farfield(a)) ** 2).astype(np.float32)
+    a = as_array(obj, "obj", ndim=(2, 3), dtype=np.complex128)
+    return (np.abs(farfield(a, ndim=a.ndim)) ** 2).astype(np.float32)
 
 
 def beamstop_mask(shape, radius: float) -> np.ndarray:
-    """Disc of ``radius`` pixels around the zero frequency (True = missing).
+    """Disc (a ball for a 3D ``shape``) of ``radius`` pixels around the zero frequency
+    (True = missing).
 
     Example
     -------
-    >>> int(beamstop_mask((16, 16), 1.5).sum())
-    9
+    >>> int(beamstop_mask((16, 16), 1.5).sum()), int(beamstop_mask((16, 16, 16), 1).sum())
+    (9, 7)
     """
-    shape = check_shape(shape)
+    shape = check_shape(shape, ndim=3 if np.ndim(shape) == 1 and len(shape) == 3 else 2)
     if radius < 0:
         raise ValueError(f"radius must be >= 0, got {radius}")
-    y, x = centred_grid(shape)
-    return (y**2 + x**2) <= radius**2 if radius > 0 else np.zeros(shape, bool)
+    r2 = sum(g**2 for g in centred_grid(shape))
+    return r2 <= radius**2 if radius > 0 else np.zeros(shape, bool)
 
 
 def gap_mask(shape, width: int, rows=None, cols=None) -> np.ndarray:
@@ -146,7 +147,8 @@ def bin_pattern(intensity, mask=None, factor: int = 2) -> tuple[np.ndarray, np.n
 
 
 def centrosymmetric_fill(intensity, mask) -> tuple[np.ndarray, np.ndarray]:
-    """Fill missing pixels from their measured Friedel mates (real objects only).
+    """Fill missing pixels from their measured Friedel mates (real objects only), in a 2D
+    or 3D pattern.
 
     Returns the filled intensity and the mask of pixels still missing (both the pixel
     and its mate missing).
@@ -157,11 +159,11 @@ def centrosymmetric_fill(intensity, mask) -> tuple[np.ndarray, np.ndarray]:
     >>> J, m2 = centrosymmetric_fill(I, m); bool(J[1, 1] == I[3, 3]), bool(m2.any())
     (True, False)
     """
-    arr = as_array(intensity, "intensity", ndim=2, dtype=np.float32)
+    arr = as_array(intensity, "intensity", ndim=(2, 3), dtype=np.float32)
     m = np.asarray(mask, bool)
     if m.shape != arr.shape:
         raise ValueError(f"mask must have the intensity's shape {arr.shape}, got {m.shape}")
-    mate, mate_m = friedel_mate(arr), friedel_mate(m)
+    mate, mate_m = friedel_mate(arr, ndim=arr.ndim), friedel_mate(m, ndim=arr.ndim)
     fill = m & ~mate_m
     out = arr.copy()
     out[fill] = mate[fill]
@@ -177,9 +179,10 @@ class SimulatedPattern:
     Attributes
     ----------
     intensity : numpy.ndarray
-        float32 ``(H, W)``, centred; zero on missing pixels.
+        float32 ``(H, W)`` (``(D, H, W)`` for a 3D object), centred; zero on missing
+        pixels.
     mask : numpy.ndarray
-        bool ``(H, W)``, True = missing.
+        bool, the intensity's shape, True = missing.
     object : numpy.ndarray
         complex64, the truth on the real-space grid of ``intensity``.
     support : numpy.ndarray
@@ -203,7 +206,8 @@ def simulate_pattern(obj, photons: float | None = 1e7, beamstop: float = 0.0, ga
     Parameters
     ----------
     obj : array_like
-        Complex object ``(H, W)``, centred, oversampled at least twice per axis.
+        Complex object ``(H, W)``, or ``(D, H, W)`` (a 3D pattern: no gaps nor binning),
+        centred, oversampled at least twice per axis.
     photons : float, optional
         Expected total photon count; Poisson noise is drawn. ``None``: noiseless.
     beamstop : float
@@ -235,19 +239,27 @@ def simulate_pattern(obj, photons: float | None = 1e7, beamstop: float = 0.0, ga
     >>> abs(float(sim.intensity.sum()) / 1e6 - 1) < 0.01
     True
     """
-    o = as_array(obj, "obj", ndim=2, dtype=np.complex64)
-    _check_detector(check_shape(o.shape), gaps, binning)
-    os_y, os_x = oversampling_ratio(o)
-    if min(os_y, os_x) < 2 * binning:
-        logger.warning("oversampling %.2f x %.2f after binning by %d is below 2",
-                       os_y / binning, os_x / binning, binning)
+    o = as_array(obj, "obj", ndim=(2, 3), dtype=np.complex64)
+    if o.ndim == 3:
+        check_shape(o.shape, ndim=3)
+        if gaps or binning != 1:
+            raise ValueError(f"gaps and binning are simulated on 2D patterns only, got "
+                             f"gaps={gaps!r}, binning={binning!r} for a 3D object")
+    else:
+        _check_detector(check_shape(o.shape), gaps, binning)
+    ratios = oversampling_ratio(o)
+    if min(ratios) < 2 * binning:
+        logger.warning("oversampling %s after binning by %d is below 2",
+                       " x ".join(f"{r / binning:.2f}" for r in ratios), binning)
     if photons is not None and not photons > 0:
         raise ValueError(f"photons must be positive or None, got {photons}")
     intensity = diffraction(o).astype(np.float64)
     if photons is not None:
         intensity *= photons / intensity.sum()
         intensity = np.random.default_rng(seed).poisson(intensity).astype(np.float64)
-    mask = beamstop_mask(o.shape, beamstop) | gap_mask(o.shape, gaps)
+    mask = beamstop_mask(o.shape, beamstop)
+    if o.ndim == 2:
+        mask |= gap_mask(o.shape, gaps)
     intensity = np.where(mask, 0.0, intensity).astype(np.float32)
     truth = o
     if binning > 1:
