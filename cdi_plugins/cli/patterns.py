@@ -7,10 +7,13 @@ _CXI_ROOT, _DX_DATA = "entry_1", "exchange/data"
 
 
 def read_pattern(path: str):
-    """``(intensity (H, W), mask, geometry or None)`` of a CXI or Data Exchange file
-    holding one pattern; a file in neither layout is an error naming both, and so is a
+    """``(intensity (H, W) or (D, H, W), mask, geometry or None)`` of a CXI or Data Exchange
+    file holding one pattern (3D when the file's mask has the data's 3D shape, as
+    ``prepare --scan`` writes it); a file in neither layout is an error naming both, and so is a
     file whose ``/process/state`` says it holds tomographic data. A file that records no
     state is read as a measured pattern (logged)."""
+    import numpy as np
+
     from tomopy_dlalign.common.h5files import open_h5
     from tomopy_dlalign.common.process import DIFFRACTION_STATES, STATES, read_process, state_of
 
@@ -31,6 +34,8 @@ def read_pattern(path: str):
         geom = io.read_cxi_geometry(path)
     else:
         intensity, mask, geom = io.read_dx(path)
+    if intensity.ndim == 3 and mask is not None and np.shape(mask) == intensity.shape:
+        return intensity, mask, geom        # one 3D pattern (a rocking curve), its 3D mask
     if intensity.ndim == 3:
         if intensity.shape[0] != 1:
             raise ValueError(f"{path} holds {intensity.shape[0]} patterns; phase one at a "

@@ -277,3 +277,30 @@ def test_without_scan_the_command_still_sums_and_3d_stacks(tmp_path, capsys):
               str(tmp_path / "x.cxi")])
     assert "--frame-binning is for a 3D pattern" in capsys.readouterr().err
     assert "scan" not in capsys.readouterr().out.split("missing")[-1]
+
+
+def test_a_3d_pattern_file_is_phased_in_3d_by_the_command(tmp_path):
+    """A CXI file whose mask has the data's 3D shape (as ``prepare --scan`` writes it) is
+    one 3D pattern: ``cdi-plugins phase`` phases it as a volume, not as a stack."""
+    import h5py
+
+    from cdi_plugins import simulate
+
+    obj = simulate.crystal_object_3d(16, seed=0)
+    sim = simulate.simulate_pattern(obj, photons=1e8, seed=0)
+    mask = np.zeros(sim.intensity.shape, bool) if sim.mask is None else sim.mask
+    pattern, out = tmp_path / "crystal.cxi", tmp_path / "phased.h5"
+    io.write_cxi(pattern, sim.intensity, mask=mask)
+    assert main(["phase", str(pattern), "--runs", "2", "--iters", "60", "--algorithm", "er",
+                 "-o", str(out)]) == 0
+    with h5py.File(out, "r") as f:
+        shapes = [d.shape for d in _datasets(f) if d.dtype.kind == "c"]
+    assert any(s[-3:] == sim.intensity.shape for s in shapes), shapes
+
+
+def _datasets(group):
+    import h5py
+
+    found = []
+    group.visititems(lambda _, o: found.append(o) if isinstance(o, h5py.Dataset) else None)
+    return found
