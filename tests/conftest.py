@@ -1,3 +1,4 @@
+import os
 import signal
 import subprocess
 import sys
@@ -9,6 +10,14 @@ import pytest
 import torch
 
 from tomopy_dlalign.recon.projectors import astra_cuda_usable
+
+
+def pytest_configure(config):
+    # each pytest-xdist worker takes its share of the cores: torch would take them all
+    # in every worker, and workers that oversubscribe the cores run slower together
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def pytest_collection_modifyitems(config, items):

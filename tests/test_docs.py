@@ -13,7 +13,9 @@ Rules the docs follow (and this runner enforces):
   this environment's console scripts (``tomopy-dlalign``, ``cdi-plugins``) first on PATH;
   ``pip install ...`` commands are skipped (the package is installed already), and so is
   ``python -m pytest ...`` (this suite is what runs the docs);
-- a block preceded by ``<!-- slow -->`` runs only under ``pytest -m slow``;
+- a block preceded by ``<!-- slow -->`` runs only under ``pytest -m slow``, and one
+  preceded by ``<!-- long -->`` (10 s or more) under ``pytest -m "not slow"``, as CI runs
+  the suite, not in the default run;
 - a block that is not meant to run (output, a layout, a file's content, a recipe too long for
   a test) uses another fence language (```text, ```toml); a bare ``` fence is an error in
   the documents listed in ``LABELLED``.
@@ -57,6 +59,7 @@ class Block:
     lang: str
     code: str
     slow: bool
+    long: bool = False
 
     @property
     def id(self) -> str:
@@ -89,7 +92,8 @@ def collect() -> list[Block]:
         for line, lang, code, before in fences(path):
             if lang in RUNNERS:
                 blocks.append(Block(doc, line, RUNNERS[lang], code,
-                                    slow=before == "<!-- slow -->"))
+                                    slow=before == "<!-- slow -->",
+                                    long=before == "<!-- long -->"))
     return blocks
 
 
@@ -101,6 +105,7 @@ def params():
     out = []
     for block in collect():
         marks = [pytest.mark.slow] if block.slow else []
+        marks += [pytest.mark.long] if block.long else []
         reason = KNOWN_FAILING.get((block.doc, _first_line(block)))
         if reason:
             marks.append(pytest.mark.xfail(reason=reason, run=False))

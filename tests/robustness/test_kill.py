@@ -61,6 +61,7 @@ def reference(tmp_path_factory):
     return _content(make_dataset(tmp_path_factory.mktemp("ref") / "ref.h5", CFG))
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("n_kills", [2, pytest.param(12, marks=pytest.mark.slow)])
 def test_killed_make_dataset_always_resumes_to_the_same_data(tmp_path, reference, n_kills):
     rng = np.random.default_rng(16)

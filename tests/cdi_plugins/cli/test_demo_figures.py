@@ -23,6 +23,7 @@ def _quoted_range() -> tuple[float, float]:
     return float(m.group(1)), float(m.group(2))
 
 
+@pytest.mark.long
 def test_the_demo_gives_the_figures_the_guide_quotes(tmp_path, capsys):
     low, high = _quoted_range()
     assert cli.main(["demo", "--out", str(tmp_path), "--no-progress"]) == 0

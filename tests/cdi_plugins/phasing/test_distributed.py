@@ -76,6 +76,7 @@ def _kill_a_busy_worker(client, done: threading.Event, killed: list):
         time.sleep(0.02)
 
 
+@pytest.mark.long
 def test_a_killed_worker_loses_no_run(dask_client, one_thread):
     sim = cdi.simulate.simulate_pattern(cdi.simulate.biological_object(128, seed=3),
                                         photons=1e8, beamstop=1.5, seed=3)

@@ -88,6 +88,7 @@ def test_iters_must_be_positive(scan):
         tda.align(scan[1], THETA, iters=0)
 
 
+@pytest.mark.long
 def test_adapt_lowers_the_error_on_an_unseen_kind_of_sample():
     vol = simulate.shepp_logan(64, 48) * 0.05
     clean = tda.reproject(vol, THETA)
@@ -99,6 +100,7 @@ def test_adapt_lowers_the_error_on_an_unseen_kind_of_sample():
     assert residual_rmse(ex1, ey1, dx, dy) < residual_rmse(ex0, ey0, dx, dy)
 
 
+@pytest.mark.long
 def test_adapt_never_ends_worse_than_its_starting_weights_on_a_noisy_scan():
     vol = simulate.phantom("nanoparticles", 64, 48, seed=5) * 0.05
     jittered, dx, dy = tda.add_jitter(tda.reproject(vol, THETA), -5, 5, seed=2)

@@ -77,7 +77,8 @@ def test_align_with_auto_centre_handles_forty_percent_salt_and_pepper():
     assert info.verdict is not None and info.verdict.improved
 
 
-@pytest.mark.parametrize("rows,seed", [(64, 1), (64, 2), (32, 3)])
+@pytest.mark.parametrize("rows,seed", [(64, 1), pytest.param(64, 2, marks=pytest.mark.long),
+                                       pytest.param(32, 3, marks=pytest.mark.long)])
 def test_errors_against_the_truth_do_not_rise_with_iters(rows, seed):
     prj, dx, dy = _jittered(rows=rows, jitter=8.0, seed=seed)
     errs = []
@@ -91,6 +92,7 @@ def test_errors_against_the_truth_do_not_rise_with_iters(rows, seed):
         assert np.polyfit(dy, ey3, 1)[0] == pytest.approx(1.0, abs=0.02)
 
 
+@pytest.mark.long
 def test_twenty_percent_of_the_width_is_captured():
     theta = np.linspace(0, np.pi, 120, endpoint=False)
     prj, dx, dy = _jittered(size=128, rows=64, jitter=24.0, seed=9, theta=theta)

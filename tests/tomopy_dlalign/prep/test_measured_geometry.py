@@ -20,7 +20,7 @@ def _horizontal_jitter(prj, amplitude, seed):
     return tda.shift(prj, dx, 0), dx
 
 
-@pytest.mark.parametrize("rows", [1, 2])
+@pytest.mark.parametrize("rows", [pytest.param(1, marks=pytest.mark.long), 2])
 def test_a_thin_slab_is_aligned_horizontally_instead_of_refused(rows, caplog):
     vol = simulate.phantom("cells", 128, rows, seed=3) * 0.05
     jittered, dx = _horizontal_jitter(tda.reproject(vol, HALF_TURN), 6, seed=1)
