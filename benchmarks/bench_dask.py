@@ -101,6 +101,25 @@ def empty_task_seconds(client, n: int = 200) -> float:
 
 # -- many scans --------------------------------------------------------------------------
 
+def write_scans(folder: Path, n: int, size: int, nproj: int) -> tuple[np.ndarray, list[Path]]:
+    """``n`` jittered nanoparticle scans (line integrals, ``size`` x ``size``, ``nproj``
+    angles over 180 degrees) written into ``folder``, emptied first: the angles and the
+    files."""
+    import tomopy_dlalign as tda
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    theta = np.linspace(0, np.pi, nproj, endpoint=False)
+    paths = []
+    for i in range(n):
+        vol = tda.simulate.phantom("nanoparticles", size, size, seed=i)
+        prj, _, _ = tda.add_jitter(tda.reproject(vol, theta), -5, 5, seed=i)
+        paths.append(folder / f"scan{i}.h5")
+        tda.io.write_dx(paths[-1], prj, theta=theta, data_units="1/pixel",
+                        state="line_integrals")
+    return theta, paths
+
+
 def bench_scans(args) -> None:
     import torch
 
@@ -108,16 +127,7 @@ def bench_scans(args) -> None:
     from tomopy_dlalign.common.cluster import open_cluster
 
     folder = Path(args.work) / "scans"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    theta = np.linspace(0, np.pi, args.nproj, endpoint=False)
-    paths = []
-    for i in range(args.n):
-        vol = tda.simulate.phantom("nanoparticles", args.size, args.size, seed=i)
-        prj, _, _ = tda.add_jitter(tda.reproject(vol, theta), -5, 5, seed=i)
-        paths.append(folder / f"scan{i}.h5")
-        tda.io.write_dx(paths[-1], prj, theta=theta, data_units="1/pixel",
-                        state="line_integrals")
+    theta, paths = write_scans(folder, args.n, args.size, args.nproj)
     if args.threads:
         torch.set_num_threads(args.threads)
     tda.align(tda.io.read(paths[0]).data[:, :64], theta)  # matrix cache, weights: warm
@@ -263,20 +273,10 @@ def bench_external(args) -> None:
     import psutil
 
     import cdi_plugins as cdi
-    import tomopy_dlalign as tda
     from tomopy_dlalign.common import cluster as clusters
 
     folder = Path(args.work) / "external"
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    theta = np.linspace(0, np.pi, args.nproj, endpoint=False)
-    paths = []
-    for i in range(args.scans):
-        vol = tda.simulate.phantom("nanoparticles", args.scan_size, args.scan_size, seed=i)
-        prj, _, _ = tda.add_jitter(tda.reproject(vol, theta), -5, 5, seed=i)
-        paths.append(folder / f"scan{i}.h5")
-        tda.io.write_dx(paths[-1], prj, theta=theta, data_units="1/pixel",
-                        state="line_integrals")
+    _, paths = write_scans(folder, args.scans, args.scan_size, args.nproj)
     sim = cdi.simulate.simulate_pattern(cdi.simulate.biological_object(args.size, seed=0),
                                         photons=1e9, beamstop=2, seed=0)
     kw = {"algorithm": args.schedule, "n_runs": args.runs, "seed": 1, "device": "cpu",

@@ -24,7 +24,8 @@ Example
 
 import sys
 import types
-from importlib import import_module
+
+from tomopy_dlalign.common.launch import lazy_exports
 
 #: public name -> the module that defines it (relative to this package)
 _EXPORTS = {
@@ -38,7 +39,7 @@ _EXPORTS = {
          "support_from_autocorrelation"), ".phasing"),
 }
 #: subpackages reachable as attributes of the package once it is imported
-_SUBPACKAGES = ("cli", "cnn", "hooks", "io", "metrics", "phasing", "physics", "simulate")
+_SUBPACKAGES = ("bragg", "cli", "cnn", "hooks", "io", "metrics", "phasing", "physics", "simulate")
 
 __all__ = [
     "__version__", "algorithms", "io", "metrics", "simulate",
@@ -51,22 +52,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        module = import_module(_EXPORTS[name], __name__)
-        # as ``from module import name`` does: an attribute, else a submodule
-        value = (getattr(module, name) if hasattr(module, name)
-                 else import_module(f"{module.__name__}.{name}"))
-    elif name in _SUBPACKAGES:
-        value = import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBPACKAGES)
 
 
 class _Package(types.ModuleType):

@@ -13,18 +13,19 @@ install their Ctrl-C handling (:mod:`tomopy_dlalign.common.launch`) and answer `
 before torch, ASTRA and h5py load.
 """
 
-from importlib import import_module
+from .common.launch import lazy_exports
 
 #: public name -> the subpackage that defines it
 _EXPORTS = {
-    "__version__": "common",
-    "JitterNet": "models", "load_model": "models",
-    "add_jitter": "prep", "align": "prep", "align_pc": "prep",
-    "align_reprojection": "prep", "minus_log": "prep", "normalize": "prep", "shift": "prep",
-    "Projector": "recon", "fbp": "recon", "find_center": "recon", "make_projector": "recon",
-    "mlem": "recon", "reproject": "recon",
-    "align_many": "scale",
-    "adapt": "training", "train": "training",
+    "__version__": ".common",
+    "JitterNet": ".models", "load_model": ".models",
+    "add_jitter": ".prep", "align": ".prep", "align_pc": ".prep",
+    "align_reprojection": ".prep", "minus_log": ".prep", "normalize": ".prep",
+    "shift": ".prep",
+    "Projector": ".recon", "fbp": ".recon", "find_center": ".recon",
+    "make_projector": ".recon", "mlem": ".recon", "reproject": ".recon",
+    "align_many": ".scale",
+    "adapt": ".training", "train": ".training",
 }
 #: subpackages reachable as attributes of the package once it is imported
 _SUBPACKAGES = ("common", "compat", "io", "models", "plugins", "prep", "recon", "scale",
@@ -33,16 +34,4 @@ _SUBPACKAGES = ("common", "compat", "io", "models", "plugins", "prep", "recon", 
 __all__ = sorted([*_EXPORTS, "compat", "io", "plugins", "simulate"])
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    elif name in _SUBPACKAGES:
-        value = import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBPACKAGES)

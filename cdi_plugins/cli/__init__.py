@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from tomopy_dlalign.common.cli import HelpFormatter, add_common_options, run_cli
+from tomopy_dlalign.common.cli import EPILOG, HelpFormatter, add_common_options, run_cli
 
 from . import cnn, convre, phasing, prepare
 
@@ -40,14 +40,6 @@ complex CNN.
 
 Every file written records what its data are under /process (pattern, phased, with each
 step's parameters), and the commands act on it.
-"""
-
-EPILOG = """\
-Options common to every command, before or after its name: --progress/--no-progress,
---debug (the traceback of an error), --overwrite (replace existing outputs: without it
-an existing output is refused before any work), --allow-external (follow HDF5 links and
-external data outside the input's folder).
-Exit codes: 0 done, 2 bad input (one line naming the file), 130 interrupted, 1 a bug.
 """
 
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shlex
@@ -19,8 +18,11 @@ import sys
 from pathlib import Path
 
 from tomopy_dlalign.common.cli import (
+    add_batch_size,
     add_device,
+    add_epochs,
     add_iters,
+    add_max_minutes,
     add_model,
     add_output,
     add_report,
@@ -53,15 +55,11 @@ def _check_datasets(*paths) -> None:
 def _made_by_make_dataset(args, path) -> bool:
     """Whether ``path`` is a file of ``cnn make-dataset``, which it resumes or extends (and
     refuses itself when its settings differ)."""
-    from tomopy_dlalign.common.h5files import MARKER, open_h5
-    from tomopy_dlalign.common.process import is_hdf5
+    from tomopy_dlalign.common.h5files import made_by
 
-    from ..simulate.superellipsoid import MARKER as MADE_BY
+    from ..simulate.superellipsoid import MARKER
 
-    if not is_hdf5(path):
-        return False
-    with open_h5(path) as f:
-        return f.attrs.get(MARKER) == MADE_BY
+    return made_by(path, MARKER)
 
 
 @writes("output", resumes=_made_by_make_dataset)
@@ -204,8 +202,8 @@ def _add_train(csub) -> None:
     p.add_argument("--test", help="held-out dataset for the figures in the model card")
     p.add_argument("--n", type=word_or("all", int, "an integer"), default="all",
                    help="use the first N training particles")
-    p.add_argument("--epochs", type=int, default=10, help="training epochs")
-    p.add_argument("--batch-size", type=int, default=64, help="patterns per batch")
+    add_epochs(p, 10)
+    add_batch_size(p, "patterns")
     p.add_argument("--lr", type=word_or("auto", float, "a number"), default="auto",
                    help="learning rate; auto: 0.01 for SGD, 3e-3 for Adam")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
@@ -220,11 +218,7 @@ def _add_train(csub) -> None:
     p.add_argument("--checkpoint", metavar="PATH",
                    help="checkpoint file, resumed from when it exists; without it, the "
                         "output's name with .ckpt added")
-    p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop cleanly after this many minutes of training (the schedule is "
-                        "cut short)")
-    p.add_argument("--time-limit", dest="max_minutes", type=float, default=argparse.SUPPRESS,
-                   help=argparse.SUPPRESS)  # the older name of --max-minutes
+    add_max_minutes(p, "the schedule is cut short", legacy_time_limit=True)
     add_device(p)
     add_threads(p)
     p.set_defaults(func=cmd_train)

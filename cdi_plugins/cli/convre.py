@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from tomopy_dlalign.common.cli import (
+    add_epochs,
     add_iters,
     add_model,
     add_output,
@@ -230,7 +231,7 @@ def _add_train_features(sub: argparse._SubParsersAction) -> None:
                         "(--no-failed-together)")
     p.add_argument("--compact", type=float, default=5.0,
                    help="weight of the per-pattern within/between-class scatter term")
-    p.add_argument("--epochs", type=int, default=100, help="training epochs")
+    add_epochs(p, 100)
     p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     p.add_argument("--tau", type=float, default=0.2, help="contrastive temperature")
     add_seed(p, help="seed of the simulated patterns, the phasing and the training")

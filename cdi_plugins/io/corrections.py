@@ -12,7 +12,8 @@ positive and finite, so that a flood field of any level corrects the gain and ke
 counts' scale. Pixels where ``G`` is not positive and finite, and those the dark's or the
 flat's files mark bad, cannot be corrected: they are masked, never divided.
 
-:func:`read_calibration` reads and checks dark or flat frames, :func:`correct_frames`
+:func:`read_inputs` reads and checks the frames with their dark and flat frames and the
+threshold, :func:`read_calibration` dark or flat frames alone, :func:`correct_frames`
 applies them to frames ``(..., H, W)`` (each frame, or a sum of ``n`` frames, which holds
 the dark ``n`` times), :func:`apply_threshold` zeroes what falls below the threshold.
 :func:`cdi_plugins.io.prepare` corrects the sum of its frames,
@@ -146,6 +147,32 @@ def read_calibration(source, name: str, shape: tuple[int, int],
                 where)
     return Calibration(frame=frame, mask=mask.copy(), sources=list(frames.sources),
                        shape=tuple(int(n) for n in data.shape))
+
+
+def read_inputs(frames, dark, flat, threshold, dataset: str | None = None
+                ) -> tuple[Frames, Calibration | None, Calibration | None, float]:
+    """The inputs of a preparation read and checked: the frames (:func:`as_frames`), the
+    dark and flat frames against their shape (:func:`read_calibration`) and the threshold
+    (:func:`check_threshold`).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, TypeError
+        As those functions, naming the argument (``frames``, ``dark``, ``flat``,
+        ``threshold``).
+
+    Example
+    -------
+    >>> frames, dark, flat, threshold = read_inputs(np.ones((2, 4, 5)), np.zeros((4, 5)),
+    ...                                             None, 0)
+    >>> frames.data.shape, dark.shape, flat, threshold
+    ((2, 4, 5), (1, 4, 5), None, 0.0)
+    """
+    frames = as_frames(frames, "frames", dataset)
+    threshold = check_threshold(threshold)
+    shape = frames.data.shape[-2:]
+    return (frames, read_calibration(dark, "dark", shape, dataset),
+            read_calibration(flat, "flat", shape, dataset), threshold)
 
 
 def _flat_gain(flat: Calibration) -> tuple[np.ndarray, np.ndarray, float]:

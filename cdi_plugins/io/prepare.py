@@ -41,15 +41,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..physics import friedel_mate
-from .corrections import (
-    Calibration,
-    apply_threshold,
-    as_frames,
-    check_threshold,
-    correct_frames,
-    log_corrections,
-    read_calibration,
-)
+from .corrections import Calibration, apply_threshold, correct_frames, log_corrections, read_inputs
 from .detector import Frames
 
 logger = logging.getLogger(__name__)
@@ -522,12 +514,8 @@ def prepare(frames, mask=None, centre="friedel", size: int | None = None, binnin
     >>> bool(np.allclose(q.intensity, np.where(p.intensity < 1, 0, p.intensity)))
     True
     """
-    frames = as_frames(frames, "frames", dataset)
+    frames, dark, flat, threshold = read_inputs(frames, dark, flat, threshold, dataset)
     binning = _per_axis(binning, 1, "binning")[0]
-    threshold = check_threshold(threshold)
-    shape = frames.data.shape[-2:]
-    dark = read_calibration(dark, "dark", shape, dataset)
-    flat = read_calibration(flat, "flat", shape, dataset)
     frame, bad, counts, applied = _combine(frames, reduce, mask, saturation, hot_ratio,
                                            dead_level, dark, flat, threshold)
     log_corrections(applied)

@@ -38,14 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .corrections import (
-    apply_threshold,
-    as_frames,
-    check_threshold,
-    correct_frames,
-    log_corrections,
-    read_calibration,
-)
+from .corrections import apply_threshold, correct_frames, log_corrections, read_inputs
 from .detector import Frames
 from .prepare import bin_pattern, crop_box, data_mask, find_centre, frame_masks, hot_pixels
 from .spec import SpecScan
@@ -235,15 +228,12 @@ def prepare_3d(frames, mask=None, centre="com", size=None, binning=1,
     >>> p.intensity.shape, [round(c) for c in p.centre]
     ((36, 64, 72), [19, 33, 41])
     """
-    frames = as_frames(frames, "frames", dataset)
-    threshold = check_threshold(threshold)
-    n, h, w = frames.data.shape
+    frames, dark, flat, threshold = read_inputs(frames, dark, flat, threshold, dataset)
+    n = len(frames.data)
     if n < 8:
         raise ValueError(f"frames: a 3D pattern needs at least 8 frames, got {n} "
                          f"({', '.join(frames.sources)})")
     all_positions = _scan_positions(scan, motor, n)
-    dark = read_calibration(dark, "dark", (h, w), dataset)
-    flat = read_calibration(flat, "flat", (h, w), dataset)
     reasons, clean = _volume_masks(frames, mask, saturation, hot_ratio, dead_level)
     corrected, masks, applied = correct_frames(clean, dark, flat, dtype=np.float32)
     reasons.update(masks)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..common.cli import HelpFormatter, add_common_options, run_cli
+from ..common.cli import EPILOG, HelpFormatter, add_common_options, run_cli
 from . import about, align, recon, simulate, training
 
 DESCRIPTION = """\
@@ -43,14 +43,6 @@ reconstruct it, or train the network on your own data.
 
 Every file written records what its data are under /process (raw, line_integrals,
 aligned, reconstruction, with each step's parameters), and the commands act on it.
-"""
-
-EPILOG = """\
-Options common to every command, before or after its name: --progress/--no-progress,
---debug (the traceback of an error), --overwrite (replace existing outputs: without it
-an existing output is refused before any work), --allow-external (follow HDF5 links and
-external data outside the input's folder).
-Exit codes: 0 done, 2 bad input (one line naming the file), 130 interrupted, 1 a bug.
 """
 
 

@@ -16,7 +16,15 @@ import os
 import sys
 from pathlib import Path
 
-from ..common.cli import add_device, add_model, add_output, add_seed
+from ..common.cli import (
+    add_batch_size,
+    add_device,
+    add_epochs,
+    add_max_minutes,
+    add_model,
+    add_output,
+    add_seed,
+)
 from ..common.outputs import output_target, reads, writes
 from .options import add_center, add_jitter, add_prep, add_scan_shape
 from .scans import line_integrals
@@ -67,14 +75,10 @@ def cmd_adapt(args) -> int:
 def _made_by_make_dataset(args, path) -> bool:
     """Whether ``path`` is a file of ``make-dataset``, which it resumes (and refuses
     itself when its settings differ)."""
-    from ..common.h5files import MARKER, open_h5
-    from ..common.process import is_hdf5
-    from ..training.dataset import MARKER as MADE_BY
+    from ..common.h5files import made_by
+    from ..training.dataset import MARKER
 
-    if not is_hdf5(path):
-        return False
-    with open_h5(path) as f:
-        return f.attrs.get(MARKER) == MADE_BY
+    return made_by(path, MARKER)
 
 
 @writes("output", resumes=_made_by_make_dataset)
@@ -133,8 +137,8 @@ def _add_train(sub) -> None:
                        "command, data and figures.")
     s.add_argument("datasets", nargs="+", help="training files written by make-dataset")
     add_output(s, "weights file (.safetensors); the model card goes beside it")
-    s.add_argument("--epochs", type=int, default=30, help="training epochs at most")
-    s.add_argument("--batch-size", type=int, default=64, help="training pairs per batch")
+    add_epochs(s, 30, "training epochs at most")
+    add_batch_size(s, "training pairs")
     s.add_argument("--lr", type=float, default=1e-3,
                    help="Adam learning rate (halved when the validation error stalls)")
     s.add_argument("--patience", type=int, default=5,
@@ -147,8 +151,7 @@ def _add_train(sub) -> None:
     s.add_argument("--init", metavar="PATH", help="start from these weights (fine-tuning)")
     s.add_argument("--restart", action="store_true",
                    help="ignore an existing checkpoint and start again")
-    s.add_argument("--max-minutes", type=float, default=None,
-                   help="stop cleanly after this many minutes of training")
+    add_max_minutes(s)
     s.add_argument("--pairs-per-epoch", type=int, default=None,
                    help="random training pairs per epoch, if fewer than all")
     add_device(s)
@@ -163,7 +166,7 @@ def _add_adapt(sub) -> None:
     s.add_argument("input", help="scan to adapt to: Data Exchange, NXtomo, TXM or TIFF")
     add_output(s, "adapted weights (.safetensors); the model card goes beside them")
     add_model(s, "weights to start from")
-    s.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs")
+    add_epochs(s, 4, "fine-tuning epochs")
     s.add_argument("--sets", type=int, default=12, help="simulated scans of the sample")
     add_center(s)
     add_seed(s, help="seed of the simulated scans and the training")

@@ -14,7 +14,9 @@ The grammar of ``tomopy-dlalign`` and ``cdi-plugins``:
   terminal), ``--debug``, ``--overwrite`` and ``--allow-external``;
 - one word, one meaning, in every command of both tools: ``--iters`` counts iterations
   (``--iter`` is its hidden older spelling in ``cdi-plugins``), ``--jitter`` is the
-  largest jitter in pixels of the scan written, ``--threads`` torch's CPU threads;
+  largest jitter in pixels of the scan written, ``--threads`` torch's CPU threads,
+  ``--epochs``, ``--batch-size`` and ``--max-minutes`` the schedule of a training command
+  (:func:`add_epochs`, :func:`add_batch_size`, :func:`add_max_minutes`);
 - help that shows the defaults as values and keeps descriptions as written
   (:class:`HelpFormatter`, :func:`word_or`).
 
@@ -61,6 +63,15 @@ BAD_INPUT = (ValueError, TypeError, KeyError, IndexError, OSError, MemoryError)
 OWN_PACKAGES = ("tomopy_dlalign", "cdi_plugins")
 
 logger = logging.getLogger(__name__)
+
+#: the end of both tools' ``--help``: the options of every command and the exit codes
+EPILOG = """\
+Options common to every command, before or after its name: --progress/--no-progress,
+--debug (the traceback of an error), --overwrite (replace existing outputs: without it
+an existing output is refused before any work), --allow-external (follow HDF5 links and
+external data outside the input's folder).
+Exit codes: 0 done, 2 bad input (one line naming the file), 130 interrupted, 1 a bug.
+"""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
@@ -189,6 +200,31 @@ def add_model(parser: argparse.ArgumentParser, what: str = "weights file (.safet
     that ship with the package."""
     parser.add_argument(option, type=word_or("shipped"), default="shipped", metavar="PATH",
                         help=f"{what}; shipped: the weights that ship with the package")
+
+
+def add_epochs(parser: argparse.ArgumentParser, default: int,
+               help: str = "training epochs") -> None:
+    """``--epochs``: passes of a training command over its data."""
+    parser.add_argument("--epochs", type=int, default=default, help=help)
+
+
+def add_batch_size(parser: argparse.ArgumentParser, of: str) -> None:
+    """``--batch-size``: ``of`` (what the training data hold, ``"patterns"``) per batch."""
+    parser.add_argument("--batch-size", type=int, default=64, help=f"{of} per batch")
+
+
+def add_max_minutes(parser: argparse.ArgumentParser, note: str | None = None,
+                    legacy_time_limit: bool = False) -> None:
+    """``--max-minutes``: a clean stop of a training command after that many minutes
+    (the time limit of :mod:`~tomopy_dlalign.common.trainer`), ``note`` saying what else
+    it does. With ``legacy_time_limit`` the older spelling ``--time-limit`` is accepted
+    too, hidden from the help."""
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop cleanly after this many minutes of training"
+                             + (f" ({note})" if note else ""))
+    if legacy_time_limit:
+        parser.add_argument("--time-limit", dest="max_minutes", type=float,
+                            default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def add_threads(parser: argparse.ArgumentParser) -> None:

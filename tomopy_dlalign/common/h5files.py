@@ -335,6 +335,22 @@ def _candidates(kind: str, target: str, here: str) -> list[str]:
 MARKER = "created_by"
 
 
+def made_by(path: str | os.PathLike, marker: str) -> bool:
+    """Whether ``path`` is an HDF5 file that the resumable generator ``marker`` created
+    (:func:`resumable_h5`): one its command resumes rather than refuses as an existing
+    output.
+
+    Example
+    -------
+    >>> made_by("no-such-file.h5", "tomopy_dlalign make-dataset")
+    False
+    """
+    if not (Path(path).is_file() and h5py.is_hdf5(path)):
+        return False
+    with open_h5(path) as f:
+        return f.attrs.get(MARKER) == marker
+
+
 @contextlib.contextmanager
 def resumable_h5(path: str | os.PathLike, marker: str, skeleton,
                  layout: tuple[str, ...] = (), overwrite: bool | None = None

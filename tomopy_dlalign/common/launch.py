@@ -12,6 +12,9 @@ the command line is imported, Python's own handler is restored, and the commands
 Ctrl-C (during their own imports too) into that same line through
 :func:`~tomopy_dlalign.common.cli.run_cli`, after their outputs' context managers have
 removed any partial file.
+
+The packages' ``__init__`` import their public names at first use (PEP 562) through
+:func:`lazy_exports`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import import_module
 
 #: exit code of an interrupted command (:mod:`tomopy_dlalign.common.cli`)
@@ -70,3 +73,54 @@ def tomopy_dlalign_main() -> int:
 def cdi_plugins_main() -> int:
     """The ``cdi-plugins`` console script (:mod:`cdi_plugins.cli`)."""
     return launch("cdi-plugins", "cdi_plugins.cli")
+
+
+def lazy_exports(package: str, exports: Mapping[str, str], subpackages: tuple[str, ...]
+                 ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+    """The PEP 562 ``__getattr__`` and ``__dir__`` of a package whose public names are
+    imported at first use, so that importing the package loads none of its heavy
+    dependencies.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__``.
+    exports : mapping of str to str
+        Public name -> the module that defines it, relative to ``package`` (``".prep"``)
+        or absolute. As ``from module import name`` does, a name that is no attribute
+        of its module is its submodule.
+    subpackages : tuple of str
+        Subpackages reachable as attributes of the package once it is imported.
+
+    Returns
+    -------
+    __getattr__, __dir__
+        To assign to the package's own names; a name looked up once is stored in the
+        package, so that the next look-up does not come back here.
+
+    Example
+    -------
+    >>> import types
+    >>> pkg = sys.modules["pkg"] = types.ModuleType("pkg")
+    >>> pkg.__getattr__, pkg.__dir__ = lazy_exports("pkg", {"dumps": "json"}, ())
+    >>> pkg.dumps([1]), "dumps" in vars(pkg)
+    ('[1]', True)
+    >>> del sys.modules["pkg"]
+    """
+    def __getattr__(name: str):
+        if name in exports:
+            module = import_module(exports[name], package)
+            value = (getattr(module, name) if hasattr(module, name)
+                     else import_module(f"{module.__name__}.{name}"))
+        elif name in subpackages:
+            value = import_module(f".{name}", package)
+        else:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        # the module's namespace itself: a package's own __setattr__ is not asked
+        vars(sys.modules[package])[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *exports, *subpackages})
+
+    return __getattr__, __dir__
