@@ -2,6 +2,7 @@
 
 One module per command group: :mod:`~cdi_plugins.cli.prepare` (detector frames to a
 pattern), :mod:`~cdi_plugins.cli.phasing` (simulate, phase, demo, plugins),
+:mod:`~cdi_plugins.cli.bragg` (a phased Bragg crystal to its strain),
 :mod:`~cdi_plugins.cli.cnn` (``cnn ...``), :mod:`~cdi_plugins.cli.convre`
 (cluster, train-features); :mod:`~cdi_plugins.cli.patterns` reads the pattern files
 they are given. The grammar (positional inputs, ``-o/--output``, ``--seed``,
@@ -17,6 +18,8 @@ h5py: ``--help`` and a bad argument answer at once.
     cdi-plugins phase pattern.cxi --algorithm oss --runs 48 -o result.h5 --report report/
     cdi-plugins phase pattern.cxi --algorithm "(HIO(0.9)**80*ER**20)**6" --runs 16
     cdi-plugins demo -o demo/
+    cdi-plugins bragg result.h5 --energy 9000 --d-spacing 2.338e-10 --distance 1 \\
+        --pixel-size 55e-6 --rocking-step 0.005 -o strain.h5 --report report/
     cdi-plugins plugins
 """
 
@@ -27,7 +30,7 @@ import logging
 
 from tomopy_dlalign.common.cli import EPILOG, HelpFormatter, add_common_options, run_cli
 
-from . import cnn, convre, phasing, prepare
+from . import bragg, cnn, convre, phasing, prepare
 
 DESCRIPTION = """\
 Coherent diffraction imaging: prepare or simulate a pattern, phase it (ER, HIO, RAAR,
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     phasing.add_commands(sub)
     cnn.add_commands(sub)
     convre.add_commands(sub)
+    bragg.add_commands(sub)
     return parser
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import cdi_plugins.cli as cdi_cli
+from cdi_plugins.cli import bragg as cdi_bragg
 from cdi_plugins.cli import cnn as cdi_cnn
 from cdi_plugins.cli import convre as cdi_convre
 from cdi_plugins.cli import phasing as cdi_phasing
@@ -50,6 +51,9 @@ WRITERS = [
     ("cdi-cluster", "cdi", cdi_convre, "cmd_cluster", ["cluster", "{scan}", "-o", "{out}"]),
     ("cdi-train-features", "cdi", cdi_convre, "cmd_train_features",
      ["train-features", "-o", "{out}"]),
+    ("cdi-bragg", "cdi", cdi_bragg, "cmd_bragg", ["bragg", "{scan}", "-o", "{out}"]),
+    ("cdi-bragg-report", "cdi", cdi_bragg, "cmd_bragg",
+     ["bragg", "{scan}", "--report", "{dir}"]),
 ]
 
 
