@@ -44,6 +44,7 @@ RUNNERS = {"python": "python", "py": "python", "bash": "bash", "sh": "bash", "sh
 LINKED = ()
 #: documents whose every fence must name its language
 LABELLED = ("README.md", "docs/readers.md", "docs/robustness.md", "docs/cdi.md",
+            "docs/threads.md",
             "docs/cnn.md", "docs/convre.md", "docs/scale.md")
 TIMEOUT, SLOW_TIMEOUT = 600, 3600
 SKIPPED_COMMANDS = (("pip", "install"), ("python", "-m", "pytest"))

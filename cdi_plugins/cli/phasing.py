@@ -21,6 +21,8 @@ from tomopy_dlalign.common.cli import (
     add_output,
     add_report,
     add_seed,
+    add_threads,
+    set_threads,
     word_or,
 )
 from tomopy_dlalign.common.cluster import add_cluster_options, cluster_timeout, dry_run_script
@@ -94,6 +96,7 @@ def _add_phase_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
     if seed:
         add_seed(p, help="seed of the random starts")
     add_device(p)
+    add_threads(p)
     p.add_argument("--constraint", choices=("auto", "none", "real", "positive"),
                    default="auto",
                    help="real-space constraint inside the support; auto: positive when the "
@@ -160,6 +163,7 @@ def cmd_phase(args) -> int:
     if script is not None:
         print(script)
         return 0
+    set_threads(args)
     intensity, mask, geom = read_pattern(args.input)
     with cluster_timeout(args.cluster_timeout):
         res = _phase(args, intensity, mask)
@@ -206,6 +210,7 @@ def _existing_demo_files(args) -> list[Path]:
 @writes(_existing_demo_files, folders=(lambda args: Path(args.output) / "report",))
 def cmd_demo(args) -> int:
     """Simulate a pattern, phase it and report against the truth, in ``args.output``."""
+    set_threads(args)
     from .. import io, metrics
     from ..phasing import report
 

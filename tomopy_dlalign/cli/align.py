@@ -21,7 +21,15 @@ import os
 import warnings
 from pathlib import Path
 
-from ..common.cli import add_device, add_iters, add_model, add_output, add_report
+from ..common.cli import (
+    add_device,
+    add_iters,
+    add_model,
+    add_output,
+    add_report,
+    add_threads,
+    set_threads,
+)
 from ..common.outputs import reads, writes
 from .options import add_center, add_prep
 
@@ -52,6 +60,7 @@ def _single_output(args) -> list:
 def cmd_align(args) -> int:
     """Align ``args.input`` (one scan or several) into ``args.output``; with ``--dry-run``
     print the batch system's job script instead."""
+    set_threads(args)
     from ..common.cluster import dry_run_script
 
     script = dry_run_script(args)
@@ -310,6 +319,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="skip the sub-pixel phase-correlation polish")
     add_center(s)
     add_device(s)
+    add_threads(s)
     add_prep(s)
     s.add_argument("--force", action="store_true",
                    help="align a file whose /process/state says it is aligned already")

@@ -12,7 +12,7 @@ import argparse
 import logging
 import time
 
-from ..common.cli import add_device, add_iters, add_output
+from ..common.cli import add_device, add_iters, add_output, add_threads, set_threads
 from ..common.outputs import reads
 from .options import add_center, add_prep
 from .scans import line_integrals
@@ -33,6 +33,7 @@ def _reconstruct(prj, theta, center, args):
 @reads("input")
 def cmd_recon(args) -> int:
     """Reconstruct ``args.input`` into ``args.output``."""
+    set_threads(args)
     from .. import io
 
     sino = tuple(args.sino) if args.sino else None
@@ -68,5 +69,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--sino", type=int, nargs=2, metavar=("START", "END"),
                    help="reconstruct only the slices START to END - 1")
     add_device(s)
+    add_threads(s)
     add_prep(s)
     s.set_defaults(func=cmd_recon)

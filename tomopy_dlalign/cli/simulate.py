@@ -13,7 +13,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..common.cli import add_device, add_iters, add_output, add_seed
+from ..common.cli import add_device, add_iters, add_output, add_seed, add_threads, set_threads
 from ..common.outputs import writes
 from .options import add_jitter, add_scan_shape
 
@@ -115,6 +115,7 @@ def _demo_align(args, scan_path: Path, out: Path):
 @writes(_existing_demo_files, folders=(lambda args: Path(args.output) / "report",))
 def cmd_demo(args) -> int:
     """Simulate, align, reconstruct and score a scan; files in ``args.output``."""
+    set_threads(args)
     import numpy as np
 
     from .. import fbp
@@ -161,6 +162,7 @@ def _add_demo(sub) -> None:
     add_iters(s, "the alignment's reconstruct-reproject-predict cycle (at most)", 1)
     add_seed(s, default=2026)
     add_device(s)
+    add_threads(s)
     s.set_defaults(func=cmd_demo)
 
 

@@ -229,8 +229,11 @@ def add_max_minutes(parser: argparse.ArgumentParser, note: str | None = None,
 
 def add_threads(parser: argparse.ArgumentParser) -> None:
     """``--threads``: torch's CPU threads (:func:`set_threads`)."""
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (0: torch's own choice, all cores)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for torch and its FFTs (0: automatic, the CPUs "
+                             "this process may use less those other processes keep busy; "
+                             "TOMOPY_DLALIGN_THREADS and OMP_NUM_THREADS are honoured, "
+                             "docs/threads.md)")
 
 
 def add_report(parser: argparse.ArgumentParser, help: str) -> None:
@@ -287,12 +290,13 @@ def check_shared_options(args: argparse.Namespace) -> None:
 
 
 def set_threads(args: argparse.Namespace) -> None:
-    """Give torch ``args.threads`` CPU threads (0 or absent: torch's own choice), as
-    checked by :func:`check_shared_options`."""
-    if getattr(args, "threads", 0):
-        import torch
+    """Give torch ``args.threads`` CPU threads, as checked by
+    :func:`check_shared_options`; 0 or absent: the automatic choice of
+    :func:`tomopy_dlalign.common.threads.choose_threads` (the environment variables, then
+    the free CPUs)."""
+    from .threads import apply_threads
 
-        torch.set_num_threads(args.threads)
+    apply_threads(getattr(args, "threads", None) or None)
 
 
 def missing_package(exc: BaseException) -> bool:

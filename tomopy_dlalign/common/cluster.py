@@ -173,13 +173,13 @@ def require_distributed():
 
 
 def local_workers(n_workers: int | None = None) -> int:
-    """Worker processes of a ``"local"`` cluster: ``n_workers``, or one per usable core."""
+    """Worker processes of a ``"local"`` cluster: ``n_workers``, or one per CPU this
+    process may use (:func:`~tomopy_dlalign.common.threads.available_cpus`)."""
     if n_workers is not None:
         return int(n_workers)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
+    from .threads import available_cpus
+
+    return available_cpus()   # the affinity mask, capped by a cgroup CPU quota
 
 
 class ClusterError(OSError):
