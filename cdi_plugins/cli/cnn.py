@@ -186,7 +186,7 @@ def _add_make_dataset(csub) -> None:
     p.add_argument("--photons", type=float, default=0.0,
                    help="photons per pattern (Poisson noise); 0: noiseless")
     p.add_argument("--chunk", type=int, default=256, help="particles per written block")
-    add_threads(p)
+    add_threads(p, reproducible=True)
     p.set_defaults(func=cmd_make_dataset)
 
 
@@ -220,7 +220,7 @@ def _add_train(csub) -> None:
                         "output's name with .ckpt added")
     add_max_minutes(p, "the schedule is cut short", legacy_time_limit=True)
     add_device(p)
-    add_threads(p)
+    add_threads(p, reproducible=True)
     p.set_defaults(func=cmd_train)
 
 

@@ -235,7 +235,7 @@ def _add_train_features(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
     p.add_argument("--tau", type=float, default=0.2, help="contrastive temperature")
     add_seed(p, help="seed of the simulated patterns, the phasing and the training")
-    add_threads(p)
+    add_threads(p, reproducible=True)
     p.add_argument("--cache", metavar="FOLDER",
                    help="folder keeping each simulated pattern's runs (resume)")
     p.set_defaults(func=cmd_train_features)

@@ -227,8 +227,16 @@ def add_max_minutes(parser: argparse.ArgumentParser, note: str | None = None,
                             default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
-def add_threads(parser: argparse.ArgumentParser) -> None:
-    """``--threads``: torch's CPU threads (:func:`set_threads`)."""
+def add_threads(parser: argparse.ArgumentParser, reproducible: bool = False) -> None:
+    """``--threads``: torch's CPU threads (:func:`set_threads`). Commands that make
+    seeded data or weights (``reproducible``) default to 1 thread: the order of
+    floating-point sums depends on the thread count, and a recipe must give its result
+    again."""
+    if reproducible:
+        parser.add_argument("--threads", type=int, default=1,
+                            help="CPU threads for torch (1 keeps a seeded run reproducible "
+                                 "bit for bit; 0: automatic, docs/threads.md)")
+        return
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads for torch and its FFTs (0: automatic, the CPUs "
                              "this process may use less those other processes keep busy; "
