@@ -29,7 +29,14 @@ from ..recon.projectors import Projector, make_projector
 from .capture import mass_prepass
 from .conditioning import registration_view
 from .registration import phase_correlation
-from .selfcheck import Verdict, consistency, measures, self_check
+from .selfcheck import (
+    VERTICAL_TOLERANCE,
+    Verdict,
+    consistency,
+    measures,
+    profile_misfit,
+    self_check,
+)
 from .shifts import shift, shift_tensor
 
 logger = logging.getLogger(__name__)
@@ -81,6 +88,8 @@ class AlignInfo:
     conditioning: dict = field(default_factory=dict)  # what registration_view did
     verdict: Verdict | None = None                # the self-check (None: not run)
     warning: str | None = None                    # set when the self-check failed
+    #: the row-profile check of the vertical shifts: the misfits compared, the choice
+    vertical: dict = field(default_factory=dict)
 
     def to_record(self) -> dict:
         """What the alignment decided and found, JSON-able, for a file's ``/process``
@@ -90,7 +99,7 @@ class AlignInfo:
                 "center_spread": self.center_spread, "capture": bool(self.capture),
                 "conditioning": self.conditioning or None,
                 "self_check": None if self.verdict is None else self.verdict.to_record(),
-                "warning": self.warning}
+                "vertical_check": self.vertical or None, "warning": self.warning}
 
     def record(self, dx: np.ndarray, dy: np.ndarray, t0: float) -> None:
         self.history.append((dx.copy(), dy.copy()))
@@ -249,6 +258,8 @@ def align(prj, theta, center: float | str | None = "auto", model: JitterNet | st
                        t0)
     if check:
         dx, dy = _self_check(coarse, dx, dy, info)
+        plain = stack if clean is arr else torch.from_numpy(clean).to(dev)
+        dy = _vertical_check(downsample(plain, coarse.factor), th, coarse, dx, dy, info)
     info.seconds = time.perf_counter() - t0
     return shift_tensor(stack, -dx, -dy).cpu().numpy(), dx, dy
 
@@ -387,6 +398,39 @@ def _self_check(coarse, dx, dy, info):
     info.warning = info.verdict.message
     logger.warning(info.verdict.message)
     return np.zeros_like(dx), np.zeros_like(dy)
+
+
+def _vertical_check(small, th, coarse, dx, dy, info):
+    """The vertical shifts checked against the row-mass invariant
+    (:func:`.selfcheck.profile_misfit`) on ``small``, the stack as measured (median
+    filtered when impulsive) and binned as the coarse step's: not the registration view,
+    whose corrections are made in detector coordinates. For an object inside the
+    horizontal field of view the capture pre-pass (:func:`.capture.mass_prepass`) is
+    run on it; when the aligned row profiles agree ``VERTICAL_TOLERANCE`` times worse
+    than the capture's, its ``dy`` replaces the aligned one, with a warning: layers a
+    period apart fit the reprojection as well as the right shifts."""
+    f = coarse.factor
+    arr = small.cpu().numpy()
+    if not dy.any() or not inside_field_of_view(arr.sum(1).astype(np.float64)):
+        return dy
+    _, cy = mass_prepass(arr, th, coarse.A.center, inside=False)
+    cy = cy * f
+    spread = np.percentile(np.abs(np.concatenate([dy, cy])), 90)
+    margin = min(int(np.ceil(spread / f)) + 1, small.shape[1] // 3)
+    aligned = profile_misfit(small, dx / f, dy / f, margin)
+    capture = profile_misfit(small, dx / f, cy / f, margin)
+    keep = aligned <= VERTICAL_TOLERANCE * capture
+    info.vertical = {"aligned": aligned, "capture": capture,
+                     "chosen": "aligned" if keep else "capture"}
+    if keep:
+        return dy
+    msg = (f"vertical shifts: the row profiles of the aligned stack disagree {aligned:.3g}, "
+           f"{aligned / capture:.1f} times more than with the shifts of the slice-mass "
+           f"capture ({capture:.3g}); a sample whose slices repeat can fit the "
+           f"reprojection a period off: dy taken from the capture (about a pixel)")
+    info.warning = msg if info.warning is None else f"{info.warning}; {msg}"
+    logger.warning(msg)
+    return cy
 
 
 def reprojection_error(aligned, theta, center: float, num_iter: int = MLEM_ITERS) -> float:

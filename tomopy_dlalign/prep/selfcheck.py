@@ -28,6 +28,9 @@ from ..recon.mlem import mlem_tensor
 from ..recon.projectors import Projector
 from .shifts import shift_tensor
 
+#: how many times worse than the capture pre-pass's the aligned row profiles may agree
+#: before the vertical shifts are taken from the capture instead (:func:`profile_misfit`)
+VERTICAL_TOLERANCE = 3.0
 #: relative change of misfit (and of sharpness) that counts as a real difference
 MARGIN = 0.01
 #: MLEM iterations of the reconstructions the measures are taken on
@@ -93,6 +96,25 @@ def measures(stack: torch.Tensor, projector: Projector) -> tuple[float, float]:
     return consistency(stack, projector.forward(rec)), sharpness(rec)
 
 
+def profile_misfit(small: torch.Tensor, dx, dy, margin: int) -> float:
+    """How far the row profiles of ``small`` shifted by ``(dx, dy)`` (its pixels) lie from
+    their median: ``||P - median(P)|| / (sqrt(n) ||median(P)||)`` with ``P[i]`` the sum of
+    projection ``i`` over its columns, rows ``margin`` to ``-margin`` only.
+
+    For an object inside the horizontal field of view a projection's row profile is the
+    mass of each slice, the same at every angle (the invariant of the capture pre-pass):
+    right vertical shifts make the profiles agree. It sees what reprojection consistency
+    cannot: a sample whose slices repeat (layers) is consistent with vertical shifts a
+    period off, and its row profiles are not.
+    """
+    moved = shift_tensor(small, -np.asarray(dx, np.float64), -np.asarray(dy, np.float64))
+    rows = moved.shape[1]
+    prof = moved.sum(2).double().cpu().numpy()[:, margin:rows - margin]
+    med = np.median(prof, axis=0)
+    scale = np.linalg.norm(med) * np.sqrt(prof.shape[0])
+    return float(np.linalg.norm(prof - med) / max(scale, 1e-30))
+
+
 def self_check(small: torch.Tensor, projector: Projector, factor: int, dx, dy,
                before: tuple[float, float] | None = None) -> Verdict:
     """The verdict on shifts ``(dx, dy)`` (full-size pixels) of a stack, measured on
@@ -123,6 +145,7 @@ def summary(verdict: Verdict | None) -> str:
     return "improved" if verdict.improved else "NOT improved"
 
 
-__all__ = ["CHECK_ITERS", "MARGIN", "Verdict", "consistency", "judge", "measures",
+__all__ = ["CHECK_ITERS", "MARGIN", "VERTICAL_TOLERANCE", "Verdict", "consistency", "judge",
+           "measures", "profile_misfit",
            "self_check", "sharpness", "summary"]
 
