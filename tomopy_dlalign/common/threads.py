@@ -384,5 +384,20 @@ def apply_threads(n: int | None = None) -> ThreadChoice:
         pass
     else:
         threadpool_limits(choice.threads, user_api="blas")
+    global _PIECES
+    # work-sharing helpers (recon.workers: MLEM's pieces) take work as they are free, so
+    # a core that others keep busy slows them little: with the automatic choice they may
+    # use every available CPU, while torch's kernels keep the count that waits for none
+    _PIECES = choice.available if choice.source == "automatic" else None
     logger.info("CPU threads: %s", choice)
     return choice
+
+
+_PIECES: int | None = None
+
+
+def piece_threads() -> int | None:
+    """Threads for work-sharing helpers after an automatic :func:`apply_threads`: the
+    CPUs available (busy or not); None when the count was given (then they follow
+    torch's count)."""
+    return _PIECES

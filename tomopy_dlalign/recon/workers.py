@@ -27,6 +27,8 @@ from typing import TypeVar
 
 import torch
 
+from ..common.threads import piece_threads
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -52,11 +54,14 @@ def _start_helper() -> None:
 
 
 def count() -> int:
-    """Threads that take pieces: ``torch.get_num_threads()`` as the caller had it, or 1
-    inside a piece."""
+    """Threads that take pieces: ``torch.get_num_threads()`` as the caller had it, or
+    every available CPU after an automatic thread choice
+    (:func:`~tomopy_dlalign.common.threads.piece_threads`: helpers that take work as they
+    are free lose little to a core that others keep busy); 1 inside a piece."""
     if getattr(_local, "in_piece", False):
         return 1
-    return getattr(_local, "threads", None) or max(1, torch.get_num_threads())
+    base = getattr(_local, "threads", None) or max(1, torch.get_num_threads())
+    return max(base, piece_threads() or 0)
 
 
 @contextmanager
