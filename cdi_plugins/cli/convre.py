@@ -32,11 +32,10 @@ from tomopy_dlalign.common.cli import (
 )
 from tomopy_dlalign.common.outputs import reads, writes
 
+from ..defaults import DEFAULT_RULE, RULES
+
 logger = logging.getLogger("cdi_plugins.cli")
 
-#: cdi_plugins.convre.selection's RULES and DEFAULT_RULE: the parser does not import
-#: torch (tests/cdi_plugins/cli/test_cli_vocabulary.py checks that they agree)
-RULES, DEFAULT_RULE = ("best-run", "mean-chi2"), "best-run"
 
 
 def write_clustered(path, result, intensity, mask, geometry, clustered, sources) -> None:

@@ -28,17 +28,13 @@ from tomopy_dlalign.common.cli import (
 from tomopy_dlalign.common.cluster import add_cluster_options, cluster_timeout, dry_run_script
 from tomopy_dlalign.common.outputs import reads, writes
 
+from ..defaults import DEFAULT_SCHEDULE, FREE_FRACTION
 from .patterns import read_pattern
 
 logger = logging.getLogger("cdi_plugins.cli")
 
 # 8 keV, 5 m, 75 um pixels: a typical far-field CDI geometry for simulated files
 DEFAULT_GEOMETRY = {"wavelength": 1.5498e-10, "distance": 5.0, "pixel_size": 75e-6}
-#: cdi_plugins.phasing's DEFAULT_SCHEDULE and FREE_FRACTION, the defaults the help shows:
-#: the parser does not import torch (tests/cdi_plugins/cli/test_cli_vocabulary.py checks
-#: that they agree)
-DEFAULT_SCHEDULE = "HIO**200 * (HIO**40 * ER**5)**20 * ER**100"
-FREE_FRACTION = 0.05
 
 
 def _add_simulate_args(p: argparse.ArgumentParser) -> None:

@@ -8,6 +8,8 @@ import numpy as np
 
 from tomopy_dlalign.common.validation import as_array
 
+from ..defaults import DEFAULT_RULE, RULES
+
 
 @dataclass
 class ClusterScore:
@@ -24,11 +26,6 @@ class ClusterScore:
     eligible: bool
 
 
-#: the rules :func:`select_cluster` knows
-RULES = ("best-run", "mean-chi2")
-#: the rule :func:`select_cluster`, :func:`cdi_plugins.convre.convre` and
-#: ``cdi-plugins cluster`` use by default
-DEFAULT_RULE = "best-run"
 
 
 def select_cluster(labels, chi2, min_fraction: float = 0.1, crops=None,

@@ -39,6 +39,7 @@ from tomopy_dlalign.common.device import resolve_device
 from tomopy_dlalign.common.progress import progress
 from tomopy_dlalign.common.validation import check_seed
 
+from ..defaults import DEFAULT_SCHEDULE, FREE_FRACTION
 from ..metrics.likelihood import NOISE_MODELS, free_pixels, log_likelihood
 from ..physics import Pattern, as_pattern
 from .algorithms import as_schedule, scale_schedule
@@ -56,10 +57,6 @@ from .verdict import Verdict, judge
 
 logger = logging.getLogger(__name__)
 
-#: the default schedule: 200 HIO, 20 x (40 HIO + 5 ER, then a support update), 100 ER
-DEFAULT_SCHEDULE = "HIO**200 * (HIO**40 * ER**5)**20 * ER**100"
-#: share of the pixels withheld from the modulus constraint for the free log-likelihood
-FREE_FRACTION = 0.05
 
 
 @dataclass

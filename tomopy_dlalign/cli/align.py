@@ -60,13 +60,13 @@ def _single_output(args) -> list:
 def cmd_align(args) -> int:
     """Align ``args.input`` (one scan or several) into ``args.output``; with ``--dry-run``
     print the batch system's job script instead."""
-    set_threads(args)
     from ..common.cluster import dry_run_script
 
     script = dry_run_script(args)
     if script is not None:
         print(script)
         return 0
+    set_threads(args)
     if _many(args):
         return _align_many(args)
     args.input = args.input[0]

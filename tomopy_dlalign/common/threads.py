@@ -50,6 +50,8 @@ SAMPLE_SECONDS = 0.2
 #: busy half of the time 2 phasing threads still beat 1 on 2 cores, beside one busy 75 %
 #: of the time they tied, beside a busy one they lost (benchmarks/bench_threads.py)
 IDLE_SLACK = 0.5
+#: threads for work-sharing helpers after an automatic choice (:func:`piece_threads`)
+_PIECES: int | None = None
 
 
 @dataclass(frozen=True)
@@ -392,8 +394,6 @@ def apply_threads(n: int | None = None) -> ThreadChoice:
     logger.info("CPU threads: %s", choice)
     return choice
 
-
-_PIECES: int | None = None
 
 
 def piece_threads() -> int | None:

@@ -535,11 +535,13 @@ def _accepted(cur: np.ndarray, rp: np.ndarray, ex: np.ndarray, ey: np.ndarray) -
     size = np.hypot(ex, ey)
     ok = size < POLISH_TRUST
     big = np.flatnonzero(~ok & (size < min(cur.shape[1:]) / 4))
-    for i in big:
+    if not big.size:
+        return ok
+    moved = shift(cur[big], -ex[big], -ey[big])
+    for k, i in enumerate(big):
         m = int(np.ceil(size[i])) + 1
         inner = (slice(m, -m), slice(m, -m))
-        moved = shift(cur[i][None], -ex[i], -ey[i])[0]
-        ok[i] = (np.mean((moved - rp[i])[inner] ** 2)
+        ok[i] = (np.mean((moved[k] - rp[i])[inner] ** 2)
                  < POLISH_GAIN * np.mean((cur[i] - rp[i])[inner] ** 2))
     return ok
 
