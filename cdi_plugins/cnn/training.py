@@ -17,6 +17,7 @@ exists.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from pathlib import Path
@@ -121,7 +122,8 @@ def train(dataset: str | os.PathLike, output: str | os.PathLike, test: str | Non
           decoder: tuple[int, ...] = CNNConfig.decoder,
           checkpoint: str | os.PathLike | None = None, command: str = "",
           device: str = "auto", show_progress: bool | None = None,
-          time_limit: float | None = None) -> ComplexCNN:
+          time_limit: float | None = None,
+          init: str | os.PathLike | None = None) -> ComplexCNN:
     """Train :class:`~cdi_plugins.cnn.model.ComplexCNN` and write weights + model card.
 
     Parameters
@@ -152,6 +154,10 @@ def train(dataset: str | os.PathLike, output: str | os.PathLike, test: str | Non
     show_progress : bool, optional
     time_limit : float, optional
         Minutes after which training stops (the weights are written as they are).
+    init : path, optional
+        Start from these weights (fine-tuning, e.g. the shipped network on the faceted
+        crystals of :mod:`cdi_plugins.simulate.faceted`); their architecture is used and
+        ``encoder``/``decoder`` are ignored. Default: random weights.
 
     Returns
     -------
@@ -177,8 +183,17 @@ def train(dataset: str | os.PathLike, output: str | os.PathLike, test: str | Non
     n, steps = len(x), len(x) // batch_size
 
     torch.manual_seed(seed)
-    cfg = CNNConfig(size=x.shape[-1], encoder=tuple(encoder), decoder=tuple(decoder))
-    net = ComplexCNN(cfg).to(dev)
+    if init is not None:
+        from .prediction import load_model
+
+        net = copy.deepcopy(load_model(init)).train().to(dev)
+        cfg = net.config
+        if cfg.size != x.shape[-1]:
+            raise ValueError(f"init {str(init)!r} takes {cfg.size}x{cfg.size} patterns, the "
+                             f"dataset holds {x.shape[-1]}x{x.shape[-1]}")
+    else:
+        cfg = CNNConfig(size=x.shape[-1], encoder=tuple(encoder), decoder=tuple(decoder))
+        net = ComplexCNN(cfg).to(dev)
     opt, sched, lr = _optimizer(net, optimizer, lr, epochs, steps)
     logger.info("training %d parameters on %d patterns (%d validation), %d epochs of %d "
                 "steps, %s lr %.3g, on %s with %d threads", n_parameters(net), n, n_val,
@@ -197,7 +212,7 @@ def train(dataset: str | os.PathLike, output: str | os.PathLike, test: str | Non
     # the learning-rate schedule is laid out for the whole run when it starts, so a
     # checkpoint only continues a run of the same length, batch and optimiser
     identity = {"epochs": int(epochs), "batch_size": int(batch_size), "optimizer": optimizer,
-                "config": cfg.to_json(), "n": n}
+                "config": cfg.to_json(), "n": n, "init": str(init) if init else "random"}
     state = fit(net, opt, sched, plan, loss,
                 FitConfig(epochs=int(epochs), seed=seed, identity=identity, desc="epoch",
                           checkpoint=Path(checkpoint) if checkpoint else Path(f"{output}.ckpt"),
@@ -205,6 +220,7 @@ def train(dataset: str | os.PathLike, output: str | os.PathLike, test: str | Non
                 validate=lambda: _validation_loss(net, *val, dev))
     card = _model_card(cfg, net, command, seed, data, n, n_val, epochs, batch_size, optimizer,
                        lr, state, dev)
+    card["initialised_from"] = str(init) if init else "random"
     if test:
         card["test"] = _test_figures(net, test, data["seed"], dev)
     save_model(net.cpu(), output, card)

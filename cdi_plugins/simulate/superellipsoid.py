@@ -438,7 +438,9 @@ def make_dataset(path: str | os.PathLike, n: int, seed: int,
         Particles wanted (a multiple of ``chunk`` is not needed).
     seed : int
         Seed of the dataset.
-    config : SuperellipsoidConfig, optional
+    config : SuperellipsoidConfig or FacetedConfig, optional
+        The generator and its ranges: superellipsoids (default), or the faceted
+        crystals of :mod:`cdi_plugins.simulate.faceted`.
     chunk : int
         Particles per generated and written block.
     show_progress : bool, optional
@@ -483,7 +485,7 @@ def make_dataset(path: str | os.PathLike, n: int, seed: int,
         bar = progress(todo, "make-dataset", show_progress, total=len(todo))
         for j in bar:
             lo, hi = j * chunk, min((j + 1) * chunk, n)
-            b = generate(chunk, cfg, seed=[int(seed), j])
+            b = _draw_batch(cfg, chunk, [int(seed), j])
             k = hi - lo
             for name, arr in (("intensity", b.intensity), ("amplitude", b.amplitude),
                               ("phase", b.phase), ("params", b.params)):
@@ -501,6 +503,18 @@ def make_dataset(path: str | os.PathLike, n: int, seed: int,
 MARKER = "cdi_plugins make-dataset"
 
 
+def _draw_batch(cfg, n: int, seed) -> SuperellipsoidBatch:
+    """``n`` particles of either generator: superellipsoids, or the faceted crystals of
+    :mod:`cdi_plugins.simulate.faceted` (a config with a ``draw`` method)."""
+    if isinstance(cfg, SuperellipsoidConfig):
+        return generate(n, cfg, seed=seed)
+    return cfg.draw(n, seed)
+
+
+def _parameters(cfg) -> tuple[str, ...]:
+    return PARAMETERS if isinstance(cfg, SuperellipsoidConfig) else cfg.parameters
+
+
 def _skeleton(cfg: SuperellipsoidConfig, seed: int, chunk: int):
     """What a new dataset file holds before its first chunk: the parameters and empty
     datasets."""
@@ -510,10 +524,10 @@ def _skeleton(cfg: SuperellipsoidConfig, seed: int, chunk: int):
         f.attrs["config"] = json.dumps(asdict(cfg))
         f.attrs["seed"] = seed
         f.attrs["chunk"] = chunk
-        f.attrs["parameters"] = json.dumps(PARAMETERS)
+        f.attrs["parameters"] = json.dumps(_parameters(cfg))
         f.attrs["done"] = 0
         for name, tail in (("intensity", (cfg.size, cfg.size)), ("amplitude", (m, m)),
-                           ("phase", (m, m)), ("params", (len(PARAMETERS),))):
+                           ("phase", (m, m)), ("params", (len(_parameters(cfg)),))):
             f.create_dataset(name, (0, *tail), np.float32, maxshape=(None, *tail),
                              chunks=(min(chunk, 256), *tail))
     return build

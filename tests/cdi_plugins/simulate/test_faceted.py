@@ -1,0 +1,92 @@
+"""Faceted, strained crystals as measured Bragg frames: the CNN's Bragg training data."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from cdi_plugins.simulate import faceted
+from cdi_plugins.simulate import superellipsoid as se
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+QUIET = dict(photons=None, gap_fraction=0.0)
+
+
+def test_the_pattern_is_the_targets_fourier_intensity():
+    b = faceted.generate(6, faceted.FacetedConfig(**QUIET), seed=0)
+    obj = torch.from_numpy(se.complex_image(b.amplitude, b.phase))
+    calc = se.pattern_from_image(obj, 64).numpy()
+    # outside the support the target's phase is set to 0 (a small amplitude remains)
+    err = np.abs(calc - b.intensity).sum(axis=(1, 2)) / b.intensity.sum(axis=(1, 2))
+    assert err.max() < 0.05
+    assert b.params.shape == (6, len(faceted.PARAMETERS))
+
+
+def test_crystals_fit_the_target_and_are_flat_faced():
+    b = faceted.generate(8, faceted.FacetedConfig(**QUIET), seed=1)
+    m = 32
+    yy, xx = np.mgrid[:m, :m] - m // 2
+    r = np.hypot(yy, xx)
+    for s in b.support:
+        assert r[s].max() <= 0.40 * m + 3            # the corner radius plus the blur
+    # a convex polyhedron projects to a convex polygon: its support fills its hull
+    from scipy.spatial import ConvexHull
+    for s in b.support:
+        pts = np.argwhere(s)
+        hull = ConvexHull(pts)
+        assert s.sum() / hull.volume > 0.85
+
+
+def test_the_zero_frequency_is_where_the_draw_put_it():
+    cfg = faceted.FacetedConfig(photons=None, gap_fraction=0.0, bending=(0, 0),
+                                inclusion=(0, 0), field=(0, 0), rocking=0.0, offcentre=1.5)
+    b = faceted.generate(6, cfg, seed=2)
+    for inten, p in zip(b.intensity, b.params, strict=True):
+        dy, dx = p[faceted.PARAMETERS.index("dy")], p[faceted.PARAMETERS.index("dx")]
+        # an unstrained crystal's pattern is centrosymmetric about the shifted origin
+        win = inten[24:41, 24:41]
+        c = np.arange(24, 41) - 32
+        cy = (win.sum(1) * c).sum() / win.sum()
+        cx = (win.sum(0) * c).sum() / win.sum()
+        assert abs(cy - dy) < 0.3 and abs(cx - dx) < 0.3
+
+
+def test_counts_and_gaps_as_measured():
+    cfg = faceted.FacetedConfig(photons=(1e4, 1e4), gap_fraction=1.0)
+    b = faceted.generate(4, cfg, seed=3)
+    for inten in b.intensity:
+        counts = inten / inten[inten > 0].min()        # back to whole photon counts
+        assert np.allclose(counts, np.round(counts), atol=1e-2)
+        assert 0.9e4 < counts.sum() < 1.1e4
+        rows = ~inten.any(axis=1)
+        cols = ~inten.any(axis=0)
+        band = rows[26:38].any() or cols[26:38].any()
+        assert (rows.any() or cols.any()) and not band   # a gap, never through the peak
+
+
+def test_same_seed_same_crystals_and_dataset_resumes(tmp_path):
+    cfg = faceted.FacetedConfig(size=32)
+    a, b = faceted.generate(3, cfg, seed=7), faceted.generate(3, cfg, seed=7)
+    assert np.array_equal(a.intensity, b.intensity) and np.array_equal(a.phase, b.phase)
+    path = se.make_dataset(tmp_path / "f.h5", 6, seed=4, config=cfg, chunk=3)
+    with h5py.File(path) as f:
+        assert json.loads(f.attrs["parameters"]) == list(faceted.PARAMETERS)
+        assert f["intensity"].shape == (6, 32, 32) and f["params"].shape == (6, 16)
+        first = f["intensity"][:3]
+    assert np.array_equal(first, faceted.generate(3, cfg, seed=[4, 0]).intensity)
+    data = se.read_dataset(path)
+    assert data["config"]["kind"] == "faceted"
+
+
+@pytest.mark.parametrize("bad, word", [(dict(size=30), "size"),
+                                       (dict(photons=(10, 1)), "photons"),
+                                       (dict(truncation=(0, 1)), "truncation"),
+                                       (dict(gap_fraction=2), "gap_fraction")])
+def test_bad_ranges_are_refused_by_name(bad, word):
+    with pytest.raises(ValueError, match=word):
+        faceted.FacetedConfig(**bad)
