@@ -7,6 +7,8 @@
     cdi-plugins cnn train /tmp/cnn/train.h5 --test /tmp/cnn/test.h5 -o cnn.safetensors
     cdi-plugins cnn evaluate /tmp/cnn/test.h5 --train /tmp/cnn/train.h5 --report rep/
     cdi-plugins cnn predict pattern.cxi -o prediction.h5 --refine --report rep/
+    cdi-plugins cnn adapt scan.cxi -o adapted.safetensors      # never worse
+    cdi-plugins cnn predict scan.cxi --model adapted.safetensors --refine
 """
 
 from __future__ import annotations
@@ -71,7 +73,14 @@ def cmd_make_dataset(args) -> int:
     if args.overwrite and os.path.lexists(args.output):
         # --overwrite makes the dataset again rather than resuming what is there
         output_target(args.output).unlink()
-    cfg = se.SuperellipsoidConfig(size=args.size, photons=args.photons or None)
+    if args.kind == "faceted":
+        from ..simulate.faceted import FacetedConfig
+
+        lo, hi = args.photons_range
+        cfg = FacetedConfig(size=args.size, photons=None if args.photons_range == [0, 0]
+                            else (lo, hi), gap_fraction=args.gap_fraction)
+    else:
+        cfg = se.SuperellipsoidConfig(size=args.size, photons=args.photons or None)
     path = se.make_dataset(args.output, args.n, seed=args.seed, config=cfg, chunk=args.chunk,
                            show_progress=args.progress)
     logger.info("dataset %s: %d particles (seed %d)", path, args.n, args.seed)
@@ -88,7 +97,7 @@ def _checkpoint_exists(args, path) -> bool:
     return _checkpoint(args).exists()
 
 
-@reads("dataset", "test")
+@reads("dataset", "test", "init")
 @writes("output", resumes=_checkpoint_exists)
 def cmd_train(args) -> int:
     """Train the CNN on ``args.dataset`` into ``args.output``."""
@@ -102,7 +111,7 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
         n_train=args.n, encoder=tuple(args.encoder), decoder=tuple(args.decoder),
         checkpoint=args.checkpoint, command=command, device=args.device,
-        show_progress=args.progress, time_limit=args.max_minutes)
+        show_progress=args.progress, time_limit=args.max_minutes, init=args.init)
     return 0
 
 
@@ -121,15 +130,47 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _frame(intensity, mask, args):
+    """One 2D frame of a pattern file: the pattern itself, or frame ``--frame`` of a 3D
+    pattern (a rocking-curve scan; default its brightest frame)."""
+    import numpy as np
+
+    if intensity.ndim == 2:
+        if args.frame is not None:
+            raise ValueError(f"--frame: {args.input} holds one 2D pattern, not frames")
+        return intensity, mask
+    m = np.zeros(intensity.shape, bool) if mask is None else np.broadcast_to(mask,
+                                                                             intensity.shape)
+    k = (int(np.argmax(np.where(m, 0, intensity).sum(axis=(1, 2)))) if args.frame is None
+         else args.frame)
+    if not 0 <= k < len(intensity):
+        raise ValueError(f"--frame must be from 0 to {len(intensity) - 1}, got {k}")
+    logger.info("frame %d of the %d frames of %s%s", k, len(intensity), args.input,
+                " (the brightest)" if args.frame is None else "")
+    return intensity[k], m[k]
+
+
+def fit_figures(obj, intensity, mask) -> dict:
+    """R-factor and Poisson log-likelihood per pixel (scale fitted) of a centred object
+    against a pattern, the same formulas for a prediction and a refinement."""
+    from ..metrics import log_likelihood, r_factor
+
+    return {"R": float(r_factor(obj, intensity, mask, scale="fit")[0]),
+            "llk_poisson": float(log_likelihood(obj, intensity, mask, scale="fit")[0])}
+
+
 @reads("input", "model")
 @writes("output", folders=("report",))
 def cmd_predict(args) -> int:
     """Predict the object of ``args.input``'s pattern (and refine it)."""
+    import numpy as np
+
     from .. import cnn
     from ..cnn import evaluate
 
     set_threads(args)
     intensity, mask, geom = read_pattern(args.input)
+    intensity, mask = _frame(intensity, mask, args)
     net = cnn.load_model(args.model)
     # any even size: binned and cropped around the centre to the network's input (logged)
     fit = cnn.fit_pattern(intensity, mask, size=net.config.size, method=args.fit)
@@ -137,7 +178,10 @@ def cmd_predict(args) -> int:
     pixel_m = geom.real_space_pixel(fit.crop) if geom is not None else None
     amp, phase = cnn.predict(intensity, model=net, device=args.device)
     chi2 = float(cnn.modulus_chi2(intensity, amp, phase)[0])
-    logger.info("CNN prediction: chi2 of the modulus %.4g", chi2)
+    pred = fit_figures(cnn.embed(amp * np.exp(1j * phase), intensity.shape[-1]),
+                       intensity, mask)
+    logger.info("CNN prediction: chi2 of the modulus %.4g, R %.4g, Poisson LLK %.4g", chi2,
+                pred["R"], pred["llk_poisson"])
     res = None
     if args.refine:
         res = cnn.refine(intensity, amp, phase, mask=mask, n_runs=args.runs, seed=args.seed,
@@ -148,11 +192,37 @@ def cmd_predict(args) -> int:
                              pixel_size=pixel_m)
     if args.report:
         evaluate.prediction_report(intensity, amp, phase, res, args.report)
-    final = "" if res is None else (f"; refined chi2 = {res.final_chi2[res.best]:.4g}, "
-                                    f"refinement {res.quality}")
+    final = ""
+    if res is not None:
+        ref = fit_figures(res.best_object, intensity, mask)
+        final = (f"; refined R = {ref['R']:.4g}, Poisson LLK = {ref['llk_poisson']:.4g}, "
+                 f"chi2 = {res.final_chi2[res.best]:.4g}, refinement {res.quality}")
     pixel = (f"{pixel_m * 1e9:.1f} nm" if pixel_m is not None
              else f"{fit.pixel_scale:g} x the input's")
-    print(f"CNN chi2 = {chi2:.4g}{final}; real-space pixel {pixel}")
+    print(f"CNN R = {pred['R']:.4g}, Poisson LLK = {pred['llk_poisson']:.4g}, chi2 = "
+          f"{chi2:.4g}{final}; real-space pixel {pixel}")
+    return 0
+
+
+@reads("input", "model")
+@writes("output")
+def cmd_adapt(args) -> int:
+    """Fine-tune the CNN on the frames of ``args.input`` (never worse)."""
+    from .. import cnn
+
+    set_threads(args)
+    intensity, mask, _ = read_pattern(args.input)
+    if intensity.ndim != 3:
+        raise ValueError(f"{args.input} holds one 2D pattern: cnn adapt needs a series of "
+                         f"frames (a 3D pattern from `cdi-plugins prepare FOLDER --scan N`)")
+    info: dict = {}
+    cnn.adapt(intensity, mask, model=args.model, epochs=args.epochs, lr=args.lr,
+              seed=args.seed, fit=args.fit, output=args.output,
+              time_limit=args.max_minutes, info=info)
+    verdict = ("adapted weights kept" if info["kept"] == "adapted" else
+               "the adapted weights were not better: the starting weights were written")
+    print(f"held-out frames ({info['n_holdout']}): R {info['start_r']:.4g} -> "
+          f"{info['adapted_r']:.4g}; {verdict} to {args.output}")
     return 0
 
 
@@ -167,6 +237,7 @@ def add_commands(sub) -> None:
     _add_train(csub)
     _add_evaluate(csub)
     _add_predict(csub)
+    _add_adapt(csub)
 
 
 def _add_make_dataset(csub) -> None:
@@ -183,8 +254,18 @@ def _add_make_dataset(csub) -> None:
     add_seed(p, default=None, required=True,
              help="dataset seed (use different seeds for training and test data)")
     p.add_argument("--size", type=int, default=64, help="pattern size in pixels")
+    p.add_argument("--kind", choices=("superellipsoid", "faceted"), default="superellipsoid",
+                   help="superellipsoid: strong-phase particles (Wu et al. 2021); faceted: "
+                        "strained {100}/{111} crystals as measured Bragg frames (off the "
+                        "rocking maximum, off-centre, Poisson counts, detector gaps)")
     p.add_argument("--photons", type=float, default=0.0,
-                   help="photons per pattern (Poisson noise); 0: noiseless")
+                   help="superellipsoid: photons per pattern (Poisson noise); 0: noiseless")
+    p.add_argument("--photons-range", type=float, nargs=2, default=[1e4, 1e7],
+                   metavar=("LOW", "HIGH"),
+                   help="faceted: total photons per frame, drawn log-uniformly; 0 0: "
+                        "noiseless")
+    p.add_argument("--gap-fraction", type=float, default=0.3,
+                   help="faceted: share of frames with a detector gap")
     p.add_argument("--chunk", type=int, default=256, help="particles per written block")
     add_threads(p, reproducible=True)
     p.set_defaults(func=cmd_make_dataset)
@@ -215,6 +296,8 @@ def _add_train(csub) -> None:
     p.add_argument("--decoder", type=int, nargs="+", default=[32, 16],
                    help="channels of each decoder's stages")
     add_seed(p, help="seed of the initialisation, shuffling and augmentation")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="fine-tune from these weights (their architecture is kept)")
     p.add_argument("--checkpoint", metavar="PATH",
                    help="checkpoint file, resumed from when it exists; without it, the "
                         "output's name with .ckpt added")
@@ -257,7 +340,10 @@ def _add_predict(csub) -> None:
                         description="Predict the amplitude and phase of a pattern's object "
                         "with the CNN (a larger pattern is fitted to its 64 x 64 input), and "
                         "refine the prediction with ER/HIO and shrink-wrap if asked.")
-    p.add_argument("input", help="pattern file (.cxi or Data Exchange .h5)")
+    p.add_argument("input", help="pattern file (.cxi or Data Exchange .h5); of a 3D pattern "
+                                 "(a rocking-curve scan), one frame")
+    p.add_argument("--frame", type=int, default=None,
+                   help="frame of a 3D pattern (default: the brightest)")
     p.add_argument("--fit", choices=("auto", "crop", "bin"), default="auto",
                    help="how a larger pattern is brought to 64x64: auto bins by half its "
                         "oversampling then crops around the centre; crop keeps the field "
@@ -271,3 +357,25 @@ def _add_predict(csub) -> None:
     add_report(p, "folder for PNG figures")
     add_threads(p)
     p.set_defaults(func=cmd_predict)
+
+
+def _add_adapt(csub) -> None:
+    """``cnn adapt``."""
+    p = csub.add_parser("adapt", help="fine-tune the CNN on a scan's own frames (never "
+                                      "worse)",
+                        description="Fine-tune the CNN on the frames of a 3D pattern (a "
+                        "rocking-curve scan from `prepare --scan`) by the fit of its "
+                        "predictions' Fourier modulus to the measured one; a quarter of the "
+                        "frames is held out, and the adapted weights are written only when "
+                        "they predict those better (lower R), else the starting ones.")
+    p.add_argument("input", help="3D pattern file (.cxi): its frames along the first axis")
+    add_output(p, "weights file (.safetensors); the model card is written beside it")
+    add_model(p)
+    add_epochs(p, 40)
+    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (AdamW)")
+    p.add_argument("--fit", choices=("auto", "crop", "bin"), default="auto",
+                   help="how larger frames are brought to 64x64 (all alike)")
+    add_seed(p, help="seed of the held-out split, shuffling and augmentation")
+    add_max_minutes(p, "the fine-tuning stops (the check still runs)")
+    add_threads(p, reproducible=True)
+    p.set_defaults(func=cmd_adapt)

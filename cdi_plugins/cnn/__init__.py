@@ -15,12 +15,15 @@ amplitude and phase, then to a refined reconstruction.
   (:func:`fit_pattern`);
 - :mod:`~cdi_plugins.cnn.prediction`: the shipped weights, :func:`predict`, files;
 - :mod:`~cdi_plugins.cnn.refinement`: :func:`refine` by ER/HIO and shrink-wrap;
+- :mod:`~cdi_plugins.cnn.adapt`: :func:`adapt`, fine-tuning on a scan's own frames,
+  never worse;
 - :mod:`~cdi_plugins.cnn.neighbours`: the nearest-neighbour baseline;
 - :mod:`~cdi_plugins.cnn.unwrap`: phase unwrapping;
 - :mod:`~cdi_plugins.cnn.evaluate`, :mod:`~cdi_plugins.cnn.report`: held-out
   evaluation and its figures.
 """
 
+from .adapt import adapt
 from .inputs import FittedPattern, estimate_oversampling, fit_pattern
 from .loss import fourier_modulus, to_complex
 from .model import INFERENCE_BATCH, MODEL_NAME, CNNConfig, ComplexCNN, forward_batches
@@ -39,7 +42,7 @@ from .prediction import (
 from .refinement import REFINE_SCHEDULE, refine, refine_shrinkwrap
 from .unwrap import unwrap_phase
 
-__all__ = ["fit_pattern", "FittedPattern", "estimate_oversampling", "predict", "refine",
+__all__ = ["adapt", "fit_pattern", "FittedPattern", "estimate_oversampling", "predict", "refine",
            "load_model", "save_model", "modulus_chi2",
            "nearest_neighbour", "unwrap_phase", "support_from_amplitude", "embed",
            "write_prediction", "to_complex", "refine_shrinkwrap", "DEFAULT_WEIGHTS",

@@ -149,7 +149,8 @@ def estimate_oversampling(intensity, mask=None, threshold: float = 0.04) -> floa
     return float(min(2 * h / extent_y, 2 * w / extent_x))
 
 
-def fit_pattern(intensity, mask=None, size: int = 64, method: str = "auto") -> FittedPattern:
+def fit_pattern(intensity, mask=None, size: int = 64, method: str = "auto",
+                binning: int | None = None) -> FittedPattern:
     """Bring a centred pattern of any even size to ``size x size`` (module docstring).
 
     Parameters
@@ -165,6 +166,9 @@ def fit_pattern(intensity, mask=None, size: int = 64, method: str = "auto") -> F
         ``"crop"``: crop
         only (finer detail lost, field of view kept); ``"bin"``: bin by ``N // size``
         (field of view shrunk, real-space pixel kept), then crop the rest.
+    binning : int, optional
+        Bin by this factor instead of the method's choice (at most ``N // size``): the
+        frames of one scan fitted alike, with the binning found on their sum.
 
     Returns
     -------
@@ -188,7 +192,12 @@ def fit_pattern(intensity, mask=None, size: int = 64, method: str = "auto") -> F
         return FittedPattern(arr, m, (h, w), 1, size, 1.0)
     most = min(h, w) // size
     over = None
-    if method == "bin":
+    if binning is not None:
+        if isinstance(binning, bool) or int(binning) != binning or not 1 <= binning <= most:
+            raise ValueError(f"binning must be an integer from 1 to {most} for a {h}x{w} "
+                             f"pattern and a {size}x{size} input, got {binning!r}")
+        b = int(binning)
+    elif method == "bin":
         b = most
     elif method == "crop":
         b = 1

@@ -58,7 +58,8 @@ def test_predict_cxi_pattern_with_refinement(tmp_path, capsys):
     io.write_cxi(pattern, b.intensity[0])
     assert cli.main(["cnn", "predict", str(pattern), "-o", str(out), "--refine", "--runs",
                      "1", "--device", "cpu", "--report", str(tmp_path / "rep")]) == 0
-    assert "CNN chi2" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "CNN R = " in said and "chi2 = " in said and "refined R = " in said
     with h5py.File(out) as f:
         assert f["exchange/cnn_amplitude"].shape == (32, 32)
         unwrapped = f["exchange/cnn_phase_unwrapped"][()]
