@@ -53,7 +53,9 @@ class Algorithm:
     computes the chi^2 of the estimate ``est`` (the reconstruction the iterate stands
     for, ``P_S P_M rho`` for the algorithms here) and calls
     ``rho, est, chi2 = observe(rho, est, chi2, k)``. After a shrink-wrap update it calls
-    :meth:`support_changed`.
+    :meth:`support_changed`. The chi^2 of an estimate costs one more FFT unless the
+    estimate is the next iterate (ER), so the host computes it only every few
+    iterations for an algorithm that does not need it (``needs_chi2`` False).
     """
 
     #: name shown in schedules and logs
@@ -61,6 +63,8 @@ class Algorithm:
     #: True when ``step`` returns the estimate itself as the next iterate (ER): the host
     #: then reuses the FFT taken for chi^2 in the next modulus projection
     returns_estimate = False
+    #: True when :meth:`observe` must see the chi^2 of every iteration (OSS)
+    needs_chi2 = False
 
     def start(self, ops: Constraints, n_iter: int) -> None:
         """Prepare a block of ``n_iter`` iterations (default: nothing)."""
@@ -190,6 +194,7 @@ class OSS(HIO):
     """
 
     name = "OSS"
+    needs_chi2 = True
 
     def __init__(self, beta: float = 0.9, n_stages: int = 10, alpha_max: float | None = None,
                  alpha_min: float | None = None) -> None:

@@ -72,7 +72,9 @@ class PhasingResult:
         bool, the objects' shape, the final support of each run.
     chi2 : numpy.ndarray
         float32 ``(n_runs, n_iter)``, chi^2 (eq. 5 of Wu et al. 2021) of each run's
-        estimate after every iteration, on the pixels the runs were fitted to.
+        estimate after every iteration, on the pixels the runs were fitted to: in HIO
+        and RAAR blocks computed every :data:`CHI2_EVERY` iterations and at the block's
+        end (each costs an FFT), the last value repeated in between.
     schedule : str
         The schedule that ran, in operator form.
     seed : int or None
@@ -128,6 +130,10 @@ class PhasingResult:
         return self.objects[self.best]
 
 
+#: chi^2 of HIO/RAAR's estimates every this many iterations (and at the end of every
+#: block): each costs an FFT beyond the iteration's two; in between it is repeated.
+#: ER's costs nothing (its FFT serves the next iteration) and OSS needs every one.
+CHI2_EVERY = 10
 #: pixels (voxels) per batch on the CPU (4 runs of 512^2, 16 of 256^2, 4 of 64^3)
 CPU_BATCH_ELEMENTS = 1 << 20
 #: bytes of device memory one pixel of one run holds at the peak of an iteration
@@ -166,14 +172,16 @@ def _run_batch(ops: Constraints, start: np.ndarray, schedule, sw, sw_sigmas: dic
     with torch.no_grad():
         rho = ops.scale_to_data(rho)
     chi2 = torch.empty((n, len(schedule)), dtype=torch.float32, device=ops.device)
-    it = 0
+    it, last = 0, len(schedule) - 1
     with torch.no_grad():
         for alg, n_iter in schedule:
             alg.start(ops, n_iter)
+            every = 1 if alg.returns_estimate or alg.needs_chi2 else CHI2_EVERY
             for k in range(n_iter):
                 rho, est = alg.step(rho, ops, k)
-                c = ops.chi2(est, reuse=alg.returns_estimate)
-                rho, est, c = alg.observe(rho, est, c, k)
+                if k % every == 0 or k == n_iter - 1 or it == last:
+                    c = ops.chi2(est, reuse=alg.returns_estimate)
+                    rho, est, c = alg.observe(rho, est, c, k)
                 chi2[:, it] = c
                 if it in sw_sigmas:
                     sw.update(ops, est, sw_sigmas[it])

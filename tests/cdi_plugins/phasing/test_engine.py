@@ -260,3 +260,24 @@ def test_cuda_gives_the_cpu_result(bio64):
     cpu = cdi.phase_retrieval(sim.intensity, device="cpu", **kw)
     gpu = cdi.phase_retrieval(sim.intensity, device="cuda", **kw)
     np.testing.assert_allclose(gpu.objects, cpu.objects, atol=1e-3)
+
+
+def test_hio_chi2_every_few_iterations_is_the_same_curve_sampled(monkeypatch):
+    from cdi_plugins.phasing import engine
+
+    obj = np.zeros((32, 32), np.complex64)
+    obj[12:20, 13:19] = 1
+    intensity = np.abs(np.fft.fftshift(np.fft.fft2(obj, norm="ortho"))) ** 2
+    kw = dict(algorithm="HIO**25 * ER**5", n_runs=2, seed=0, device="cpu",
+              shrinkwrap=False, show_progress=False, free_fraction=0)
+    sparse = cdi.phase_retrieval(intensity, **kw)
+    monkeypatch.setattr(engine, "CHI2_EVERY", 1)
+    full = cdi.phase_retrieval(intensity, **kw)
+    # the same iterates: skipping chi^2 changes nothing but the curve between samples
+    np.testing.assert_array_equal(sparse.objects, full.objects)
+    for it in (0, 10, 20, 24, 25, 29):           # sampled, the block's end, every ER
+        np.testing.assert_allclose(sparse.chi2[:, it], full.chi2[:, it], rtol=1e-6)
+    assert np.array_equal(sparse.chi2[:, 1:10], np.repeat(sparse.chi2[:, :1], 9, axis=1))
+    assert not np.array_equal(full.chi2[:, 1:10], np.repeat(full.chi2[:, :1], 9, axis=1))
+    np.testing.assert_allclose(sparse.final_chi2, metrics.chi2(sparse.objects, intensity),
+                               rtol=1e-4)
