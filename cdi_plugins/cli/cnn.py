@@ -39,6 +39,10 @@ from .patterns import read_pattern
 
 logger = logging.getLogger("cdi_plugins.cli")
 
+#: what --model takes in the cnn commands
+CNN_WEIGHTS = ("weights file (.safetensors), or bragg: the shipped network fine-tuned on "
+               "faceted, strained crystals as measured Bragg frames")
+
 
 def _check_datasets(*paths) -> None:
     """A clear error naming the file for a dataset that is missing, not HDF5, truncated
@@ -316,7 +320,7 @@ def _add_evaluate(csub) -> None:
                         "data, and ER/HIO refinements started from the CNN, from the baseline "
                         "and from random starts.")
     p.add_argument("dataset", help="held-out test dataset")
-    add_model(p)
+    add_model(p, CNN_WEIGHTS)
     p.add_argument("--train", help="training dataset for the NNS baseline")
     p.add_argument("--n", type=word_or("all", int, "an integer"), default="all",
                    help="use the first N test patterns")
@@ -348,7 +352,7 @@ def _add_predict(csub) -> None:
                    help="how a larger pattern is brought to 64x64: auto bins by half its "
                         "oversampling then crops around the centre; crop keeps the field "
                         "of view with coarser pixels; bin keeps the pixels, smaller field")
-    add_model(p)
+    add_model(p, CNN_WEIGHTS)
     add_output(p, "result file (Data Exchange layout)", required=False)
     p.add_argument("--refine", action="store_true", help="refine with ER/HIO + shrink-wrap")
     p.add_argument("--runs", type=int, default=4, help="refinement runs")
@@ -370,9 +374,9 @@ def _add_adapt(csub) -> None:
                         "they predict those better (lower R), else the starting ones.")
     p.add_argument("input", help="3D pattern file (.cxi): its frames along the first axis")
     add_output(p, "weights file (.safetensors); the model card is written beside it")
-    add_model(p)
-    add_epochs(p, 40)
-    p.add_argument("--lr", type=float, default=3e-4, help="learning rate (AdamW)")
+    add_model(p, CNN_WEIGHTS)
+    add_epochs(p, 200)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (AdamW)")
     p.add_argument("--fit", choices=("auto", "crop", "bin"), default="auto",
                    help="how larger frames are brought to 64x64 (all alike)")
     add_seed(p, help="seed of the held-out split, shuffling and augmentation")

@@ -29,6 +29,7 @@ from .loss import fourier_modulus, to_complex
 from .model import INFERENCE_BATCH, MODEL_NAME, CNNConfig, ComplexCNN, forward_batches
 from .neighbours import nearest_neighbour
 from .prediction import (
+    BRAGG_WEIGHTS,
     DEFAULT_WEIGHTS,
     check_patterns,
     embed,
@@ -46,5 +47,5 @@ __all__ = ["adapt", "fit_pattern", "FittedPattern", "estimate_oversampling", "pr
            "load_model", "save_model", "modulus_chi2",
            "nearest_neighbour", "unwrap_phase", "support_from_amplitude", "embed",
            "write_prediction", "to_complex", "refine_shrinkwrap", "DEFAULT_WEIGHTS",
-           "REFINE_SCHEDULE", "check_patterns", "fourier_modulus", "ComplexCNN", "CNNConfig",
+           "REFINE_SCHEDULE", "check_patterns", "BRAGG_WEIGHTS", "fourier_modulus", "ComplexCNN", "CNNConfig",
            "MODEL_NAME", "INFERENCE_BATCH", "forward_batches"]

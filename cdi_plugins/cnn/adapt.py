@@ -63,7 +63,7 @@ def frame_r_factors(net: ComplexCNN, intensity: np.ndarray, mask: np.ndarray) ->
                      for o, i, m in zip(obj, intensity, mask, strict=True)])
 
 
-def adapt(intensity, mask=None, model=None, epochs: int = 40, lr: float = 3e-4,
+def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
           batch_size: int = 16, seed: int = 0, fit: str = "auto",
           output: str | os.PathLike | None = None, time_limit: float | None = None,
           info: dict | None = None) -> ComplexCNN:

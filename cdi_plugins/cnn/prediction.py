@@ -43,6 +43,11 @@ from .unwrap import unwrap_phase
 
 #: the weights that ship with the package
 DEFAULT_WEIGHTS = Path(__file__).parents[1] / "weights" / "cnn.safetensors"
+#: the shipped network fine-tuned on faceted, strained crystals as measured Bragg
+#: frames (:mod:`cdi_plugins.simulate.faceted`)
+BRAGG_WEIGHTS = DEFAULT_WEIGHTS.with_name("cnn_bragg.safetensors")
+#: names that stand for shipped weights wherever a weights path is taken
+NAMED_WEIGHTS = {"bragg": BRAGG_WEIGHTS}
 
 _cache: dict[str, ComplexCNN] = {}
 
@@ -59,7 +64,9 @@ def load_model(path: str | os.PathLike | None = None) -> ComplexCNN:
     Parameters
     ----------
     path : str or path, optional
-        Weights written by ``cdi-plugins cnn train``; default the shipped ones.
+        Weights written by ``cdi-plugins cnn train``; default the shipped ones;
+        ``"bragg"``: the shipped network fine-tuned on measured-like Bragg frames
+        (:data:`BRAGG_WEIGHTS`).
 
     Returns
     -------
@@ -79,6 +86,8 @@ def load_model(path: str | os.PathLike | None = None) -> ComplexCNN:
     >>> net.config.size
     64
     """
+    if isinstance(path, str) and path in NAMED_WEIGHTS:
+        path = NAMED_WEIGHTS[path]
     path = Path(DEFAULT_WEIGHTS if path is None else path)
     key = str(path.resolve())
     if key in _cache:

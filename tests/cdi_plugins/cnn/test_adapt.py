@@ -130,3 +130,15 @@ def test_cli_makes_faceted_data_and_fine_tunes_from_weights(tmp_path):
                      "--lr", "1e-5", "--no-progress"]) == 0
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["initialised_from"] == str(cnn.DEFAULT_WEIGHTS)
+
+
+def test_the_shipped_bragg_network_predicts_faceted_frames_better():
+    bragg = cnn.load_model("bragg")
+    card = bragg.card
+    assert card["initialised_from"].endswith("cnn.safetensors")
+    assert card["data"]["generator"]["kind"] == "faceted" and "--init" in card["command"]
+    assert card["test"]["seed"] != card["data"]["train_seed"]
+    b = faceted.generate(64, faceted.FacetedConfig(), seed=2027)       # unseen crystals
+    chi = {name: cnn.modulus_chi2(b.intensity, *cnn.predict(b.intensity, model=name)).mean()
+           for name in (None, "bragg")}
+    assert chi["bragg"] < 0.7 * chi[None]
