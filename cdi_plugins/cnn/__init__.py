@@ -47,5 +47,5 @@ __all__ = ["adapt", "fit_pattern", "FittedPattern", "estimate_oversampling", "pr
            "load_model", "save_model", "modulus_chi2",
            "nearest_neighbour", "unwrap_phase", "support_from_amplitude", "embed",
            "write_prediction", "to_complex", "refine_shrinkwrap", "DEFAULT_WEIGHTS",
-           "REFINE_SCHEDULE", "check_patterns", "BRAGG_WEIGHTS", "fourier_modulus", "ComplexCNN", "CNNConfig",
-           "MODEL_NAME", "INFERENCE_BATCH", "forward_batches"]
+           "REFINE_SCHEDULE", "check_patterns", "BRAGG_WEIGHTS", "fourier_modulus",
+           "ComplexCNN", "CNNConfig", "MODEL_NAME", "INFERENCE_BATCH", "forward_batches"]
