@@ -44,10 +44,10 @@ import torch
 
 from .superellipsoid import (
     SuperellipsoidBatch,
-    _fibonacci_sphere,
-    _gaussian_filter3,
-    _smoothed,
-    _torch_seed,
+    fibonacci_sphere,
+    frequency_grid3,
+    smoothed,
+    torch_seed,
     canonical_image,
     pattern_from_image,
     random_rotations,
@@ -154,7 +154,7 @@ def generate(n: int, config: FacetedConfig | None = None, seed: int | None = 0
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     n = int(n)
-    gen = torch.Generator().manual_seed(_torch_seed(seed))
+    gen = torch.Generator().manual_seed(torch_seed(seed))
     m = cfg.size // 2
     f64 = torch.float64
 
@@ -183,7 +183,7 @@ def generate(n: int, config: FacetedConfig | None = None, seed: int | None = 0
 
     normals = torch.cat([_NORMALS, -_NORMALS])                    # (14, 3)
     # scale each crystal so that its farthest corner lies at radius * m
-    dirs = _fibonacci_sphere(2000)
+    dirs = fibonacci_sphere(2000)
     proj = dirs @ normals.T                                         # (k, 14)
     reach = torch.where(proj[None] > 1e-9, dist[:, None, :] / proj[None].clamp_min(1e-9),
                         torch.full((), math.inf, dtype=f64)).amin(dim=2)   # (n, k)
@@ -196,8 +196,8 @@ def generate(n: int, config: FacetedConfig | None = None, seed: int | None = 0
     body = grid @ R.to(f32)                                         # the crystal's frame
     inside = ((body @ normals.T.to(f32)) <= dist[:, None, :].to(f32)).all(dim=2)
     inside = inside.to(f32).reshape(n, m, m, m)
-    k = _gaussian_filter3(m).to(f32)
-    smooth = _smoothed(inside, sigma, k)
+    k = frequency_grid3(m).to(f32)
+    smooth = smoothed(inside, sigma, k)
     phi = _strain_phase(grid[0], bend, centre * r_max, qhat, amps, noise, inside > 0.5, k,
                         r_max)
     vol = torch.polar(smooth, phi)

@@ -190,14 +190,17 @@ def _implicit(p: torch.Tensor, axes: torch.Tensor, e: torch.Tensor,
     return torch.exp(torch.log(xy) * en) + torch.exp(lu[..., 2] * n_)
 
 
-def _fibonacci_sphere(k: int = 600) -> torch.Tensor:
+def fibonacci_sphere(k: int = 600) -> torch.Tensor:
+    """``k`` nearly uniform unit vectors ``(k, 3)`` (float64) on the sphere."""
     i = torch.arange(k, dtype=torch.float64) + 0.5
     polar = torch.arccos(1 - 2 * i / k)
     azim = math.pi * (1 + 5**0.5) * i
     return torch.stack([polar.sin() * azim.cos(), polar.sin() * azim.sin(), polar.cos()], 1)
 
 
-def _gaussian_filter3(shape: int) -> torch.Tensor:
+def frequency_grid3(shape: int) -> torch.Tensor:
+    """Spatial frequencies (cycles per pixel, FFT order) of a ``shape^3`` grid,
+    ``(shape, shape, shape, 3)``."""
     k = torch.fft.fftfreq(shape, dtype=torch.float64)
     return torch.stack(torch.meshgrid(k, k, k, indexing="ij"), dim=-1)  # (m, m, m, 3)
 
@@ -287,12 +290,12 @@ def generate(n: int, config: SuperellipsoidConfig | None = None, seed: int | Non
     cfg = config or SuperellipsoidConfig()
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    gen = torch.Generator().manual_seed(_torch_seed(seed))
+    gen = torch.Generator().manual_seed(torch_seed(seed))
     p = _draw(int(n), cfg, gen)
     m = cfg.size // 2
     shape = _shapes(p, m)
-    k = _gaussian_filter3(m).to(torch.float32)  # cycles per pixel, FFT order
-    smooth = _smoothed(shape, p.sigma, k)
+    k = frequency_grid3(m).to(torch.float32)  # cycles per pixel, FFT order
+    smooth = smoothed(shape, p.sigma, k)
     phi = _phase(p, shape > 0.5, k)
     vol = torch.polar(smooth, phi)
     proj, amp, support, twin = _targets(vol, smooth)
@@ -346,7 +349,7 @@ def _draw(n: int, cfg: SuperellipsoidConfig, gen: torch.Generator) -> _Draws:
     R, q = random_rotations(n, gen)
     noise = torch.randn(n, m, m, m, generator=gen, dtype=torch.float32)
     # scale each particle so that its farthest surface point lies within `radius * m`
-    dirs = _fibonacci_sphere().expand(n, -1, -1)
+    dirs = fibonacci_sphere().expand(n, -1, -1)
     r_max = 1.0 / superellipsoid_radius(dirs, axes, e, nn).amin(dim=1)
     axes = axes * (cfg.radius * m / r_max).clamp(max=1.0)[:, None]
     return _Draws(axes, e, nn, L, sigma, R, q, noise)
@@ -361,7 +364,7 @@ def _shapes(p: _Draws, m: int) -> torch.Tensor:
     return (_implicit(body, p.axes, p.e, p.n) < 1).to(f32).reshape(len(p.R), m, m, m)
 
 
-def _smoothed(shape: torch.Tensor, sigma: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def smoothed(shape: torch.Tensor, sigma: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """The indicator blurred by a Gaussian of width ``sigma`` (edges of the particle)."""
     k2 = k.square().sum(-1)
     blur = torch.exp((-2 * math.pi**2 * sigma[:, None, None, None] ** 2).to(torch.float32) * k2)
@@ -402,7 +405,8 @@ def _targets(vol: torch.Tensor, smooth: torch.Tensor):
     return proj, amp, support, twin
 
 
-def _torch_seed(seed) -> int:
+def torch_seed(seed) -> int:
+    """A torch generator seed from any NumPy seed (an int, a list of ints, or None)."""
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1, np.uint64)[0]) >> 1
     return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0]) >> 1
