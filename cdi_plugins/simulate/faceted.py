@@ -44,13 +44,13 @@ import torch
 
 from .superellipsoid import (
     SuperellipsoidBatch,
+    canonical_image,
     fibonacci_sphere,
     frequency_grid3,
-    smoothed,
-    torch_seed,
-    canonical_image,
     pattern_from_image,
     random_rotations,
+    smoothed,
+    torch_seed,
 )
 
 #: names of the per-particle parameters stored with a dataset, in column order
