@@ -112,7 +112,8 @@ def run_cohere(intensity, truth, n_runs, seed, pkg="np"):
             with contextlib.redirect_stdout(_io.StringIO()):
                 rec = coh.create_rec(dict(params), path, pkg, -1, debug=True)
                 rec.iterate()
-            img = np.fft.fftshift(np.asarray(rec.ds_image))
+            # cohere's far field is the inverse FFT: its object is the conjugate of ours
+            img = np.conj(np.fft.fftshift(np.asarray(rec.ds_image)))
             err = rec.errs[-1]
             if best is None or err < best[0]:
                 best = (err, img)

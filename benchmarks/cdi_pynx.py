@@ -132,7 +132,8 @@ def run_cohere(intensity, mask, support, runs, seed):
                 t0 = time.perf_counter()
                 rec.iterate()
                 seconds.append(time.perf_counter() - t0)
-            objects.append(np.fft.fftshift(np.asarray(rec.ds_image)))
+            # cohere's far field is the inverse FFT: its object is the conjugate of ours
+            objects.append(np.conj(np.fft.fftshift(np.asarray(rec.ds_image))))
             supports.append(np.fft.fftshift(np.asarray(rec.support)) > 0)
     return np.stack(objects), np.stack(supports), np.array(seconds)
 
