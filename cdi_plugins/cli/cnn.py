@@ -246,9 +246,10 @@ def add_commands(sub) -> None:
 
 def _add_make_dataset(csub) -> None:
     """``cnn make-dataset``."""
-    p = csub.add_parser("make-dataset", help="superellipsoid patterns and targets (HDF5, "
-                                             "resumable)",
-                        description="Simulate superellipsoid particles, their diffraction "
+    p = csub.add_parser("make-dataset", help="superellipsoid or faceted-crystal patterns "
+                                             "and targets (HDF5, resumable)",
+                        description="Simulate superellipsoid particles (or, with --kind "
+                        "faceted, strained crystals as measured Bragg frames), their diffraction "
                         "patterns and the amplitude and phase targets into one HDF5 file; a "
                         "killed run resumes (and a larger --n extends the file) when run "
                         "again with the same settings; --overwrite makes it again.")
