@@ -48,6 +48,7 @@ WRITERS = [
     ("cdi-cnn-evaluate-report", "cdi", cdi_cnn, "cmd_evaluate",
      ["cnn", "evaluate", "{scan}", "--report", "{dir}"]),
     ("cdi-cnn-predict", "cdi", cdi_cnn, "cmd_predict", ["cnn", "predict", "{scan}", "-o", "{out}"]),
+    ("cdi-cnn-adapt", "cdi", cdi_cnn, "cmd_adapt", ["cnn", "adapt", "{scan}", "-o", "{out}"]),
     ("cdi-cluster", "cdi", cdi_convre, "cmd_cluster", ["cluster", "{scan}", "-o", "{out}"]),
     ("cdi-train-features", "cdi", cdi_convre, "cmd_train_features",
      ["train-features", "-o", "{out}"]),
