@@ -126,7 +126,7 @@ def _prepare_3d(args, io):
                          size=size, binning=binning, saturation=args.saturation,
                          hot_ratio=args.hot_ratio, dead_level=args.dead_level,
                          dataset=args.dataset, dark=args.dark, flat=args.flat,
-                         threshold=args.threshold, scan=scan, motor=args.motor)
+                         threshold=args.threshold, scan=scan, motor=args.motor, roi=args.roi)
 
 
 def _prepare_2d(args, io):
@@ -138,7 +138,7 @@ def _prepare_2d(args, io):
                       saturation=args.saturation, hot_ratio=args.hot_ratio,
                       dead_level=args.dead_level, fill_mates=args.fill_friedel,
                       dataset=args.dataset, dark=args.dark, flat=args.flat,
-                      threshold=args.threshold)
+                      threshold=args.threshold, roi=args.roi)
 
 
 def _summary(args, prepared) -> str:
@@ -249,6 +249,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="after the dark and flat corrections, values of the combined frame "
                         "(the sum, or the mean with --reduce mean), or in 3D of each frame, "
                         "below this are set to 0")
+    p.add_argument("--roi", type=int, nargs=4, metavar=("ROW0", "ROW1", "COL0", "COL1"),
+                   help="the frames' region of the detector: a --dark, --flat or --mask of "
+                        "the whole detector is cut to it (a SPEC file's ROI, e.g. 0 256 0 "
+                        "256) (default: calibration frames of the frames' shape)")
     p.add_argument("--fill-friedel", action="store_true",
                    help="fill missing pixels from their Friedel mates (real objects)")
     p.add_argument("--wavelength", type=float,

@@ -92,8 +92,60 @@ def as_frames(value, name: str, dataset: str | None = None) -> Frames:
         raise type(exc)(f"{name}: {exc}") from None
 
 
+def check_roi(roi) -> tuple[int, int, int, int] | None:
+    """``(row0, row1, col0, col1)`` as whole numbers with ``0 <= row0 < row1`` and
+    ``0 <= col0 < col1``, or None."""
+    if roi is None:
+        return None
+    try:
+        r = tuple(int(v) for v in roi)
+        whole = all(float(v) == int(v) for v in roi)
+    except (TypeError, ValueError):
+        r, whole = (), False
+    if len(r) != 4 or not whole or not (0 <= r[0] < r[1] and 0 <= r[2] < r[3]):
+        raise ValueError(f"roi must be (row0, row1, col0, col1) with 0 <= row0 < row1 and "
+                         f"0 <= col0 < col1, got {roi!r}")
+    return r
+
+
+def crop_to_roi(data: np.ndarray, roi, shape: tuple[int, int], name: str,
+                where: str = "") -> np.ndarray:
+    """``data`` (``(..., H, W)``) of the whole detector cut to the frames' region of
+    interest ``roi`` when its shape is not the frames' ``shape``; unchanged when it is.
+
+    Raises
+    ------
+    ValueError
+        Another shape and no ``roi`` (the message says to give one), or a ``roi`` that
+        does not fit ``data`` or does not give ``shape``.
+    """
+    at = f" ({where})" if where else ""
+    if data.shape[-2:] == tuple(shape):
+        return data
+    if roi is None:
+        raise ValueError(f"{name}{at} has frames of shape {data.shape[-2:]}, the frames to "
+                         f"correct {tuple(shape)}: they must be the same detector area (a "
+                         f"{name} of the whole detector: give the frames' region of interest, "
+                         f"roi=(row0, row1, col0, col1), --roi ROW0 ROW1 COL0 COL1)")
+    r0, r1, c0, c1 = roi
+    if r1 > data.shape[-2] or c1 > data.shape[-1] or (r1 - r0, c1 - c0) != tuple(shape):
+        raise ValueError(f"roi {roi} does not cut the frames' shape {tuple(shape)} out of "
+                         f"{name}{at} of shape {data.shape[-2:]}")
+    logger.info("%s: rows %d-%d and columns %d-%d of its %s kept (the frames' region of "
+                "interest)", name, r0, r1, c0, c1, data.shape[-2:])
+    return data[..., r0:r1, c0:c1]
+
+
+def mask_in_roi(mask, roi, shape: tuple[int, int]):
+    """A 2D ``mask`` of the whole detector cut to the frames' region ``roi``; any other
+    mask (None, the frames' shape, 3D) as it is."""
+    if mask is None or roi is None or np.ndim(mask) != 2:
+        return mask
+    return crop_to_roi(np.asarray(mask, bool), check_roi(roi), shape, "mask")
+
+
 def read_calibration(source, name: str, shape: tuple[int, int],
-                     dataset: str | None = None) -> Calibration | None:
+                     dataset: str | None = None, roi=None) -> Calibration | None:
     """Read dark or flat-field frames and average them, checked against the frames' shape.
 
     Parameters
@@ -107,6 +159,9 @@ def read_calibration(source, name: str, shape: tuple[int, int],
         ``(H, W)`` of the frames to correct.
     dataset : str, optional
         The dataset of an HDF5 file.
+    roi : (int, int, int, int), optional
+        ``(row0, row1, col0, col1)``: the frames' region of the detector, cut out of
+        calibration frames of the whole detector (:func:`crop_to_roi`).
 
     Returns
     -------
@@ -130,11 +185,8 @@ def read_calibration(source, name: str, shape: tuple[int, int],
         return None
     frames = as_frames(source, name, dataset)
     where = ", ".join(frames.sources)
-    if frames.data.shape[-2:] != tuple(shape):
-        raise ValueError(f"{name} ({where}) has frames of shape {frames.data.shape[-2:]}, "
-                         f"the frames to correct {tuple(shape)}: they must be the same "
-                         f"detector area")
-    data, mask = frames.data, frames.mask
+    data = crop_to_roi(frames.data, roi, shape, name, where)
+    mask = crop_to_roi(frames.mask, roi, shape, name, where)
     nan = np.isnan(data).any(axis=0) & ~mask
     if nan.any():
         first = tuple(int(i) for i in np.argwhere(nan)[0])
@@ -149,11 +201,12 @@ def read_calibration(source, name: str, shape: tuple[int, int],
                        shape=tuple(int(n) for n in data.shape))
 
 
-def read_inputs(frames, dark, flat, threshold, dataset: str | None = None
+def read_inputs(frames, dark, flat, threshold, dataset: str | None = None, roi=None
                 ) -> tuple[Frames, Calibration | None, Calibration | None, float]:
     """The inputs of a preparation read and checked: the frames (:func:`as_frames`), the
     dark and flat frames against their shape (:func:`read_calibration`) and the threshold
-    (:func:`check_threshold`).
+    (:func:`check_threshold`); ``roi`` cuts calibration frames of the whole detector to
+    the frames' region (:func:`crop_to_roi`).
 
     Raises
     ------
@@ -171,8 +224,9 @@ def read_inputs(frames, dark, flat, threshold, dataset: str | None = None
     frames = as_frames(frames, "frames", dataset)
     threshold = check_threshold(threshold)
     shape = frames.data.shape[-2:]
-    return (frames, read_calibration(dark, "dark", shape, dataset),
-            read_calibration(flat, "flat", shape, dataset), threshold)
+    roi = check_roi(roi)
+    return (frames, read_calibration(dark, "dark", shape, dataset, roi),
+            read_calibration(flat, "flat", shape, dataset, roi), threshold)
 
 
 def _flat_gain(flat: Calibration) -> tuple[np.ndarray, np.ndarray, float]:

@@ -41,7 +41,14 @@ import numpy as np
 from scipy import ndimage
 
 from ..physics import friedel_mate
-from .corrections import Calibration, apply_threshold, correct_frames, log_corrections, read_inputs
+from .corrections import (
+    Calibration,
+    apply_threshold,
+    correct_frames,
+    log_corrections,
+    mask_in_roi,
+    read_inputs,
+)
 from .detector import Frames
 
 logger = logging.getLogger(__name__)
@@ -438,7 +445,7 @@ def prepare(frames, mask=None, centre="friedel", size: int | None = None, binnin
             reduce: str = "sum", saturation: float | None = None, hot_ratio: float = 20.0,
             dead_level: float = 50.0, fill_mates: bool = False,
             dataset: str | None = None, dark=None, flat=None,
-            threshold: float = 0.0) -> PreparedPattern:
+            threshold: float = 0.0, roi=None) -> PreparedPattern:
     """Detector frames to a centred, masked, cropped and binned pattern (module docstring).
 
     With ``dark``, ``flat`` and ``threshold`` the combined frame is
@@ -485,6 +492,9 @@ def prepare(frames, mask=None, centre="friedel", size: int | None = None, binnin
     threshold : float
         After the corrections, values of the combined frame below it are set to 0
         (default 0: only the negative values a dark subtraction leaves).
+    roi : (int, int, int, int), optional
+        ``(row0, row1, col0, col1)``, the frames' region of the detector: a dark, flat or
+        ``mask`` of the whole detector is cut to it.
 
     Returns
     -------
@@ -514,7 +524,8 @@ def prepare(frames, mask=None, centre="friedel", size: int | None = None, binnin
     >>> bool(np.allclose(q.intensity, np.where(p.intensity < 1, 0, p.intensity)))
     True
     """
-    frames, dark, flat, threshold = read_inputs(frames, dark, flat, threshold, dataset)
+    frames, dark, flat, threshold = read_inputs(frames, dark, flat, threshold, dataset, roi)
+    mask = mask_in_roi(mask, roi, frames.data.shape[-2:])
     binning = _per_axis(binning, 1, "binning")[0]
     frame, bad, counts, applied = _combine(frames, reduce, mask, saturation, hot_ratio,
                                            dead_level, dark, flat, threshold)

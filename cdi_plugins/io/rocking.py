@@ -38,7 +38,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .corrections import apply_threshold, correct_frames, log_corrections, read_inputs
+from .corrections import (
+    apply_threshold,
+    correct_frames,
+    log_corrections,
+    mask_in_roi,
+    read_inputs,
+)
 from .detector import Frames
 from .prepare import bin_pattern, crop_box, data_mask, find_centre, frame_masks, hot_pixels
 from .spec import SpecScan
@@ -156,7 +162,7 @@ def prepare_3d(frames, mask=None, centre="com", size=None, binning=1,
                saturation: float | None = None, hot_ratio: float = 20.0,
                dead_level: float = 50.0, dataset: str | None = None, dark=None, flat=None,
                threshold: float = 0.0, scan: SpecScan | None = None,
-               motor: str | None = None) -> PreparedPattern3D:
+               motor: str | None = None, roi=None) -> PreparedPattern3D:
     """A rocking-curve scan's frames to a centred, masked, cropped 3D pattern (module
     docstring).
 
@@ -194,6 +200,10 @@ def prepare_3d(frames, mask=None, centre="com", size=None, binning=1,
     threshold : float
         After the corrections, voxels below it are set to 0 (default 0: the negative
         values a dark subtraction leaves).
+    roi : (int, int, int, int), optional
+        ``(row0, row1, col0, col1)``, the frames' region of the detector: a dark, flat or
+        2D ``mask`` of the whole detector is cut to it (a beamline that records only a
+        region of interest calibrates the whole detector).
     scan : SpecScan, optional
         The scan's metadata (:func:`cdi_plugins.io.read_spec_scan`): one point per frame.
     motor : str, optional
@@ -228,7 +238,8 @@ def prepare_3d(frames, mask=None, centre="com", size=None, binning=1,
     >>> p.intensity.shape, [round(c) for c in p.centre]
     ((36, 64, 72), [19, 33, 41])
     """
-    frames, dark, flat, threshold = read_inputs(frames, dark, flat, threshold, dataset)
+    frames, dark, flat, threshold = read_inputs(frames, dark, flat, threshold, dataset, roi)
+    mask = mask_in_roi(mask, roi, frames.data.shape[-2:])
     n = len(frames.data)
     if n < 8:
         raise ValueError(f"frames: a 3D pattern needs at least 8 frames, got {n} "

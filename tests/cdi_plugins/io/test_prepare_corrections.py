@@ -165,3 +165,51 @@ def test_without_corrections_the_record_says_so():
     assert p.parameters["dark"] is None and p.parameters["flat"] is None
     assert p.parameters["threshold"] == 0.0 and p.parameters["thresholded"] == 0
     assert "dark" not in p.counts and "flat" not in p.counts
+
+
+def _whole_detector(part: np.ndarray, fill: float, roi) -> np.ndarray:
+    """``part`` placed at ``roi`` in a detector twice its size filled with ``fill``."""
+    r0, r1, c0, c1 = roi
+    whole = np.full((2 * SHAPE[0], 2 * SHAPE[1]), fill, part.dtype)
+    whole[r0:r1, c0:c1] = part
+    return whole
+
+
+def test_calibrations_of_the_whole_detector_are_cut_to_the_frames_roi(tmp_path, capsys):
+    roi = (10, 10 + SHAPE[0], 30, 30 + SHAPE[1])
+    frames = np.stack([_truth() * _gain() + 7.0] * 2)
+    bad = np.zeros(SHAPE, bool)
+    bad[40, 50] = True
+    dark, flat = np.full(SHAPE, 7.0), _gain()
+    cut = io.prepare(frames, mask=bad, dark=dark, flat=flat, threshold=1.0)
+    whole = io.prepare(frames, mask=_whole_detector(bad, True, roi),
+                       dark=_whole_detector(dark, 1e6, roi),
+                       flat=_whole_detector(flat, 0.0, roi), threshold=1.0, roi=roi)
+    assert np.array_equal(whole.intensity, cut.intensity)
+    assert np.array_equal(whole.mask, cut.mask)
+    stack = np.stack([frames[0] * np.exp(-((k - 8) / 3) ** 2) for k in range(17)])
+    cut3 = io.prepare_3d(stack, mask=bad, dark=dark, flat=flat)
+    whole3 = io.prepare_3d(stack, mask=_whole_detector(bad, True, roi),
+                           dark=_whole_detector(dark, 1e6, roi),
+                           flat=_whole_detector(flat, 0.0, roi), roi=roi)
+    assert np.array_equal(whole3.intensity, cut3.intensity)
+    # the command line: --roi
+    tifffile.imwrite(tmp_path / "f.tif", frames[0].astype(np.float32))
+    tifffile.imwrite(tmp_path / "dark.tif", _whole_detector(dark, 1e6, roi).astype(np.float32))
+    out = tmp_path / "p.cxi"
+    assert main(["prepare", str(tmp_path / "f.tif"), "--dark", str(tmp_path / "dark.tif"),
+                 "--roi", *map(str, roi), "-o", str(out)]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["prepare", str(tmp_path / "f.tif"), "--dark", str(tmp_path / "dark.tif"),
+              "-o", str(tmp_path / "q.cxi")])
+    assert exc.value.code == 2 and "--roi ROW0 ROW1 COL0 COL1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("roi, word", [((0, 10, 0, 10), "does not cut"),
+                                       ((5, 1, 0, 10), "roi must be"),
+                                       ((0, 1, 2), "roi must be"),
+                                       ((0, 200, 0, 76), "does not cut")])
+def test_a_roi_that_does_not_fit_is_refused(roi, word):
+    frames = np.stack([_truth()] * 2)
+    with pytest.raises(ValueError, match=word):
+        io.prepare(frames, dark=np.zeros((2 * SHAPE[0], 2 * SHAPE[1])), roi=roi)
