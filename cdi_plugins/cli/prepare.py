@@ -243,7 +243,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flat", "--white", action="append", metavar="PATH", dest="flat",
                    help="flat-field frames, a file or a folder of them (repeat for more): "
                         "the frames are divided by their mean, normalised to its mean; "
-                        "pixels where it is not positive are masked; --white is the same "
+                        "pixels where it is not positive, or below 1 %% of its median, are "
+                        "masked; --white is the same "
                         "(default: none)")
     p.add_argument("--threshold", type=float, default=0.0,
                    help="after the dark and flat corrections, values of the combined frame "

@@ -9,8 +9,9 @@ for one), a frame ``F`` is corrected as
 with ``D`` the mean of the dark frames (taken with the frames' exposure), ``G`` the mean
 of the flat-field (white-field) frames and ``<G>`` its mean over the pixels where it is
 positive and finite, so that a flood field of any level corrects the gain and keeps the
-counts' scale. Pixels where ``G`` is not positive and finite, and those the dark's or the
-flat's files mark bad, cannot be corrected: they are masked, never divided.
+counts' scale. Pixels where ``G`` is not positive and finite or below :data:`FLAT_MIN`
+of its median, and those the dark's or the flat's files mark bad, cannot be corrected:
+they are masked, never divided.
 
 :func:`read_inputs` reads and checks the frames with their dark and flat frames and the
 threshold, :func:`read_calibration` dark or flat frames alone, :func:`correct_frames`
@@ -229,12 +230,19 @@ def read_inputs(frames, dark, flat, threshold, dataset: str | None = None, roi=N
             read_calibration(flat, "flat", shape, dataset, roi), threshold)
 
 
+#: a flat-field pixel below this share of the flat's median cannot correct its pixel: it
+#: would multiply the counts there by more than 1 / FLAT_MIN (a dead or shadowed pixel)
+FLAT_MIN = 0.01
+
+
 def _flat_gain(flat: Calibration) -> tuple[np.ndarray, np.ndarray, float]:
     """The flat field normalised to its mean over usable pixels, the pixels it cannot
-    correct (not positive and finite, or marked bad by its files), and that mean."""
+    correct (not positive and finite, below :data:`FLAT_MIN` of its median, or marked bad
+    by its files), and that mean."""
     bad = flat.mask | ~np.isfinite(flat.frame) | (flat.frame <= 0)
     if bad.all():
         raise ValueError(f"flat ({', '.join(flat.sources)}) has no positive finite pixel")
+    bad |= flat.frame < FLAT_MIN * float(np.median(flat.frame[~bad]))
     mean = float(flat.frame[~bad].mean())
     return np.where(bad, 1.0, flat.frame / mean), bad, mean
 

@@ -11,7 +11,8 @@
    :func:`prepare`; :mod:`cdi_plugins.io.corrections` reads, checks and applies the
    dark and flat frames);
 2. mask what the files mark bad (the frames', the dark's and the flat's), pixels whose
-   flat field is not positive and finite (they would divide to infinity), and what the
+   flat field is not positive and finite or below 1 % of its median (they would divide
+   to infinity or amplify a hundredfold), and what the
    raw frames show to be bad: non-finite or negative values, pixels at or above
    ``saturation`` in any frame, detector gaps (rows or columns that are zero along
    their whole length between lit neighbours), hot pixels (far above the median of
@@ -488,7 +489,8 @@ def prepare(frames, mask=None, centre="friedel", size: int | None = None, binnin
         frames are): their mean is subtracted from every frame.
     flat : array_like, str, PathLike or list of them, optional
         Flat-field frames, likewise: the frames are divided by their mean normalised to
-        its mean; pixels where it is not positive and finite are masked.
+        its mean; pixels where it is not positive and finite, or below 1 % of its
+        median, are masked.
     threshold : float
         After the corrections, values of the combined frame below it are set to 0
         (default 0: only the negative values a dark subtraction leaves).

@@ -213,3 +213,16 @@ def test_a_roi_that_does_not_fit_is_refused(roi, word):
     frames = np.stack([_truth()] * 2)
     with pytest.raises(ValueError, match=word):
         io.prepare(frames, dark=np.zeros((2 * SHAPE[0], 2 * SHAPE[1])), roi=roi)
+
+
+def test_a_flat_pixel_far_below_the_median_is_masked_not_amplified():
+    frames = np.stack([_truth()] * 2)
+    flat = np.ones(SHAPE)
+    flat[30, 40] = 1e-3            # a dead flat-field pixel: it would amplify 1000-fold
+    flat[31, 40] = 0.02            # a weak one, above 1 % of the median: corrected
+    p = io.prepare(frames, flat=flat, centre=(35.0, 37.0))
+    q = io.prepare(frames, flat=np.ones(SHAPE), centre=(35.0, 37.0))
+    lo = (35 - p.intensity.shape[0] // 2, 37 - p.intensity.shape[1] // 2)
+    assert p.mask[30 - lo[0], 40 - lo[1]] and not q.mask[30 - lo[0], 40 - lo[1]]
+    assert not p.mask[31 - lo[0], 40 - lo[1]]
+    assert p.parameters["flat"]["masked"] == 1
