@@ -220,9 +220,10 @@ def cmd_adapt(args) -> int:
         raise ValueError(f"{args.input} holds one 2D pattern: cnn adapt needs a series of "
                          f"frames (a 3D pattern from `cdi-plugins prepare FOLDER --scan N`)")
     info: dict = {}
+    command = "cdi-plugins " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     cnn.adapt(intensity, mask, model=args.model, epochs=args.epochs, lr=args.lr,
               seed=args.seed, fit=args.fit, output=args.output,
-              time_limit=args.max_minutes, info=info)
+              time_limit=args.max_minutes, info=info, command=command)
     verdict = ("adapted weights kept" if info["kept"] == "adapted" else
                "the adapted weights were not better: the starting weights were written")
     print(f"held-out frames ({info['n_holdout']}): R {info['start_r']:.4g} -> "

@@ -66,7 +66,7 @@ def frame_r_factors(net: ComplexCNN, intensity: np.ndarray, mask: np.ndarray) ->
 def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
           batch_size: int = 16, seed: int = 0, fit: str = "auto",
           output: str | os.PathLike | None = None, time_limit: float | None = None,
-          info: dict | None = None) -> ComplexCNN:
+          info: dict | None = None, command: str = "") -> ComplexCNN:
     """Fine-tune the CNN on the user's frames (module docstring); never worse.
 
     Parameters
@@ -85,6 +85,8 @@ def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
         (with ``adaptation``: the figures below) there.
     time_limit : float, optional
         Minutes after which the fine-tuning stops (the check still runs).
+    command : str
+        The command line, recorded with the figures in the model card's ``adaptation``.
     info : dict, optional
         Filled with ``n_train``, ``n_holdout``, ``start_r`` and ``adapted_r`` (mean
         held-out R-factors), ``train_r_start``/``train_r_adapted``, ``seconds`` and
@@ -144,7 +146,9 @@ def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
               "train_r_start": float(frame_r_factors(net0, frames[train], masks[train]).mean()),
               "train_r_adapted": float(frame_r_factors(net, frames[train], masks[train]).mean()),
               "epochs": int(epochs), "lr": lr, "seed": seed,
-              "seconds": round(time.perf_counter() - t0, 1)}
+              "seconds": round(time.perf_counter() - t0, 1),
+              "command": command or f"cdi_plugins.cnn.adapt(epochs={epochs}, lr={lr}, "
+                                    f"seed={seed})"}
     better = report["adapted_r"] < report["start_r"]
     report["kept"] = "adapted" if better else "start"
     if info is not None:

@@ -50,6 +50,8 @@ def test_weights_that_do_not_predict_better_are_not_kept(tmp_path, caplog):
     assert "keeping the starting weights" in caplog.text
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["adaptation"]["kept"] == "start"
+    assert card["adaptation"]["command"].startswith("cdi_plugins.cnn.adapt(epochs=3")
+    assert card["command"] == start.card["command"]        # the training's, kept
     again = cnn.load_model(out)
     assert all(np.array_equal(v, before[k]) for k, v in again.state_dict().items())
 
