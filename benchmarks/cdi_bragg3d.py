@@ -244,11 +244,9 @@ def run_ours(intensity, mask, runs: int, seed: int):
     res = cdi.phase_retrieval(intensity, mask=mask, n_runs=runs, seed=seed, device="cpu",
                               show_progress=False)
     dt = time.perf_counter() - t0
-    low = res.parameters["low_resolution"]
-    n_iter = res.chi2.shape[1] + (len(cdi.as_schedule(low["schedule"])) if low else 0)
     keep = ("schedule", "shrinkwrap", "init", "free_fraction", "constraint", "low_resolution")
     return {"objects": res.objects, "supports": res.supports, "seconds": np.array([dt]),
-            "n_iter": n_iter, "verdict": str(res.quality),
+            "n_iter": res.iterations, "verdict": str(res.quality),
             "settings": {k: res.parameters.get(k) for k in keep}}
 
 

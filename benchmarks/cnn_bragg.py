@@ -44,11 +44,9 @@ import numpy as np
 import torch
 
 from cdi_plugins import cnn, phase_retrieval
-from cdi_plugins.cli.cnn import fit_figures
 from cdi_plugins.cli.patterns import read_pattern
+from cdi_plugins.metrics import fit_figures
 from cdi_plugins.phasing import ShrinkWrap
-from cdi_plugins.phasing.algorithms import as_schedule
-from cdi_plugins.phasing.lowres import LOWRES_SCHEDULE
 
 logger = logging.getLogger("benchmarks.cnn_bragg")
 
@@ -58,10 +56,7 @@ def fitted_frames(path: str):
     intensity, mask, _ = read_pattern(path)
     mask = np.zeros(intensity.shape, bool) if mask is None else np.broadcast_to(mask,
                                                                                intensity.shape)
-    b = cnn.fit_pattern(intensity.sum(axis=0), mask.any(axis=0)).binning
-    fits = [cnn.fit_pattern(i, m, binning=b) for i, m in zip(intensity, mask, strict=True)]
-    frames = np.stack([f.intensity for f in fits])
-    masks = np.stack([f.mask for f in fits])
+    frames, masks, b = cnn.fit_frames(intensity, mask)
     return frames, masks, np.where(masks, 0, frames).sum(axis=(1, 2)), b
 
 
@@ -72,8 +67,7 @@ def iterative(frame, mask, runs: int, seed: int, threshold: float | None = None)
     sw = True if threshold is None else ShrinkWrap(threshold=threshold)
     res = phase_retrieval(frame, mask=mask, n_runs=runs, seed=seed, show_progress=False,
                           shrinkwrap=sw)
-    n_iter = res.chi2.shape[1] + len(as_schedule(LOWRES_SCHEDULE))
-    return {**fit_figures(res.best_object, frame, mask), "iterations": n_iter,
+    return {**fit_figures(res.best_object, frame, mask), "iterations": res.iterations,
             "verdict": str(res.quality), "seconds": round(time.perf_counter() - t, 2),
             "object": res.best_object}
 

@@ -154,15 +154,6 @@ def _frame(intensity, mask, args):
     return intensity[k], m[k]
 
 
-def fit_figures(obj, intensity, mask) -> dict:
-    """R-factor and Poisson log-likelihood per pixel (scale fitted) of a centred object
-    against a pattern, the same formulas for a prediction and a refinement."""
-    from ..metrics import log_likelihood, r_factor
-
-    return {"R": float(r_factor(obj, intensity, mask, scale="fit")[0]),
-            "llk_poisson": float(log_likelihood(obj, intensity, mask, scale="fit")[0])}
-
-
 @reads("input", "model")
 @writes("output", folders=("report",))
 def cmd_predict(args) -> int:
@@ -171,6 +162,7 @@ def cmd_predict(args) -> int:
 
     from .. import cnn
     from ..cnn import evaluate
+    from ..metrics import fit_figures
 
     set_threads(args)
     intensity, mask, geom = read_pattern(args.input)

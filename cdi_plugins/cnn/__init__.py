@@ -24,7 +24,7 @@ amplitude and phase, then to a refined reconstruction.
 """
 
 from .adapt import adapt
-from .inputs import FittedPattern, estimate_oversampling, fit_pattern
+from .inputs import FittedPattern, estimate_oversampling, fit_frames, fit_pattern
 from .loss import fourier_modulus, to_complex
 from .model import INFERENCE_BATCH, MODEL_NAME, CNNConfig, ComplexCNN, forward_batches
 from .neighbours import nearest_neighbour
@@ -43,7 +43,8 @@ from .prediction import (
 from .refinement import REFINE_SCHEDULE, refine, refine_shrinkwrap
 from .unwrap import unwrap_phase
 
-__all__ = ["adapt", "fit_pattern", "FittedPattern", "estimate_oversampling", "predict", "refine",
+__all__ = ["adapt", "fit_pattern", "fit_frames", "FittedPattern", "estimate_oversampling",
+           "predict", "refine",
            "load_model", "save_model", "modulus_chi2",
            "nearest_neighbour", "unwrap_phase", "support_from_amplitude", "embed",
            "write_prediction", "to_complex", "refine_shrinkwrap", "DEFAULT_WEIGHTS",

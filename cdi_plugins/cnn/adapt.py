@@ -30,7 +30,7 @@ import torch
 from tomopy_dlalign.common.validation import as_array
 
 from ..metrics import r_factor
-from .inputs import fit_pattern
+from .inputs import fit_frames
 from .loss import fourier_modulus, to_complex
 from .model import ComplexCNN, forward_batches, normalize_pattern
 from .prediction import as_model, embed, save_model
@@ -73,8 +73,8 @@ def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
     ----------
     intensity : array_like
         ``(B, H, W)`` centred frames, ``B >= 4``; frames of another size than the
-        network's input are brought to it by :func:`~cdi_plugins.cnn.inputs.fit_pattern`
-        (``fit``) alike, with the binning their sum calls for.
+        network's input are brought to it alike (:func:`~cdi_plugins.cnn.inputs.fit_frames`,
+        ``fit``).
     mask : array_like of bool, optional
         ``(B, H, W)`` or ``(H, W)``, True where pixels are missing (gaps, hot pixels).
     model : ComplexCNN or path, optional
@@ -186,10 +186,4 @@ def _fitted_frames(intensity, mask, size: int, fit: str) -> tuple[np.ndarray, np
     if empty.any():
         raise ValueError(f"intensity is zero everywhere in {int(empty.sum())} frame(s) "
                          f"(first: {int(np.argmax(empty))})")
-    if arr.shape[1:] == (size, size):
-        return np.ascontiguousarray(arr), np.ascontiguousarray(m)
-    # one binning for the whole series: the one its sum calls for
-    b = fit_pattern(arr.sum(axis=0), m.any(axis=0), size=size, method=fit).binning
-    fits = [fit_pattern(a, mm, size=size, binning=b) for a, mm in zip(arr, m, strict=True)]
-    return (np.stack([f.intensity for f in fits]).astype(np.float32),
-            np.stack([f.mask for f in fits]))
+    return fit_frames(arr, m, size, fit)[:2]

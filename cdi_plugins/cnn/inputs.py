@@ -212,3 +212,33 @@ def fit_pattern(intensity, mask=None, size: int = 64, method: str = "auto",
                         (h, w), b, crop, max(h, w) / crop, over)
     logger.info("CNN input: %s", fit.describe())
     return fit
+
+
+def fit_frames(intensity, mask, size: int = 64, method: str = "auto"
+               ) -> tuple[np.ndarray, np.ndarray, int]:
+    """A series of frames (a rocking-curve scan's) brought to ``size x size`` alike, with
+    the binning their sum calls for (:func:`fit_pattern`); frames already of that size
+    are kept as they are.
+
+    Parameters
+    ----------
+    intensity : numpy.ndarray
+        ``(B, H, W)`` frames, validated by the caller.
+    mask : numpy.ndarray
+        bool, ``(B, H, W)``, True where pixels are missing.
+
+    Returns
+    -------
+    frames : numpy.ndarray
+        float32 ``(B, size, size)``.
+    masks : numpy.ndarray
+        bool, the same shape.
+    binning : int
+    """
+    if intensity.shape[1:] == (size, size):
+        return (np.ascontiguousarray(intensity, dtype=np.float32),
+                np.ascontiguousarray(mask), 1)
+    b = fit_pattern(intensity.sum(axis=0), mask.any(axis=0), size=size, method=method).binning
+    fits = [fit_pattern(a, m, size=size, binning=b) for a, m in zip(intensity, mask, strict=True)]
+    return (np.stack([f.intensity for f in fits]).astype(np.float32),
+            np.stack([f.mask for f in fits]), b)

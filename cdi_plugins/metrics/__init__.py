@@ -32,7 +32,7 @@ from .alignment import (
 )
 from .correlation import amplitude_variance, frc, fsc, halfset_frc, shell_correlation
 from .fourier import chi2, shell_index
-from .likelihood import NOISE_MODELS, free_pixels, log_likelihood, r_factor
+from .likelihood import NOISE_MODELS, fit_figures, free_pixels, log_likelihood, r_factor
 from .noise import (
     FRIEDEL_EXCESS,
     FRIEDEL_Z,
@@ -56,7 +56,7 @@ from .transfer import (
 
 __all__ = [
     "INV_E", "chi2", "shell_index",
-    "NOISE_MODELS", "free_pixels", "log_likelihood", "r_factor",
+    "NOISE_MODELS", "free_pixels", "log_likelihood", "r_factor", "fit_figures",
     "twin", "translation", "global_phase", "Alignment", "align_to", "align_runs",
     "real_space_error",
     "Q_COMPLETE", "complete_shells", "noise_level", "wiener_filter", "prtf", "Resolution",

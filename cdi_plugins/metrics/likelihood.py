@@ -193,3 +193,19 @@ def r_factor(objects, intensity, mask=None, scale: str | None = None) -> np.ndar
     calc, obs = _model_intensity(objs, arr, valid, scale)
     sq = np.sqrt(obs)
     return np.abs(np.sqrt(calc) - sq).sum(axis=1) / max(sq.sum(), 1e-300)
+
+
+def fit_figures(obj, intensity, mask=None) -> dict:
+    """``{"R": ..., "llk_poisson": ...}`` of one centred object against a pattern, the
+    amplitude scale fitted (:func:`r_factor`, :func:`log_likelihood`): the same two
+    figures for a network's prediction, a refinement and an iterative phasing.
+
+    Example
+    -------
+    >>> o = np.zeros((16, 16), complex); o[6:10, 6:10] = 1
+    >>> I = np.abs(farfield(o)) ** 2
+    >>> {k: round(v, 6) for k, v in fit_figures(3 * o, I).items()}
+    {'R': 0.0, 'llk_poisson': 0.0}
+    """
+    return {"R": float(r_factor(obj, intensity, mask, scale="fit")[0]),
+            "llk_poisson": float(log_likelihood(obj, intensity, mask, scale="fit")[0])}

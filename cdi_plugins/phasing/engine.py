@@ -120,6 +120,13 @@ class PhasingResult:
         return self.final_chi2 if self.rank_by == "chi2" else self.llk[self.rank_by]
 
     @property
+    def iterations(self) -> int:
+        """Iterations each run went through: the schedule's, plus the low-resolution
+        stage's when one ran first."""
+        low = self.parameters.get("low_resolution")
+        return self.chi2.shape[1] + (len(as_schedule(low["schedule"])) if low else 0)
+
+    @property
     def best(self) -> int:
         """Index of the run with the lowest score (:attr:`scores`)."""
         return int(np.nanargmin(self.scores))

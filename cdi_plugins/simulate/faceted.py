@@ -137,6 +137,13 @@ class FacetedConfig:
         if self.kind != "faceted":
             raise ValueError(f"kind must be 'faceted', got {self.kind!r}")
 
+    #: the columns of ``params`` (what ``make_dataset`` records)
+    parameters = PARAMETERS
+
+    def draw(self, n: int, seed) -> SuperellipsoidBatch:
+        """``n`` crystals of this configuration (what ``make_dataset`` calls)."""
+        return generate(n, self, seed=seed)
+
 
 def generate(n: int, config: FacetedConfig | None = None, seed: int | None = 0
              ) -> SuperellipsoidBatch:
@@ -226,10 +233,9 @@ def generate(n: int, config: FacetedConfig | None = None, seed: int | None = 0
         scale = (photons[:, None, None] / intensity.sum(dim=(1, 2), keepdim=True)).to(f32)
         intensity = torch.poisson(intensity * scale, generator=gen) / scale
     intensity = _gaps(intensity, gap, gap_draw)
-    params = torch.cat([t111[:, None], sigma[:, None], amps, kz[:, None], shift,
-                        photons[:, None], gap[:, None].to(f64), q,
-                        twin[:, None].to(f64)], dim=1)
-    params = torch.cat([dist[:, :1] / dist[:, :1], params], dim=1)   # t100 = 1
+    params = torch.cat([torch.ones(n, 1, dtype=f64), t111[:, None], sigma[:, None], amps,
+                        kz[:, None], shift, photons[:, None], gap[:, None].to(f64), q,
+                        twin[:, None].to(f64)], dim=1)             # t100 = 1: the unit
     return SuperellipsoidBatch(
         intensity=intensity.numpy().astype(np.float32),
         amplitude=amp.numpy().astype(np.float32),
@@ -276,11 +282,3 @@ def _gaps(intensity: torch.Tensor, gap: torch.Tensor, draw: torch.Tensor) -> tor
             out[i, :, lo:lo + width] = 0
     return out
 
-
-def _draw(self: FacetedConfig, n: int, seed) -> SuperellipsoidBatch:
-    """``n`` crystals of this configuration (what ``make_dataset`` calls)."""
-    return generate(n, self, seed=seed)
-
-
-FacetedConfig.draw = _draw
-FacetedConfig.parameters = PARAMETERS

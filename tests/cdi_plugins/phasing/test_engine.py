@@ -281,3 +281,14 @@ def test_hio_chi2_every_few_iterations_is_the_same_curve_sampled(monkeypatch):
     assert not np.array_equal(full.chi2[:, 1:10], np.repeat(full.chi2[:, :1], 9, axis=1))
     np.testing.assert_allclose(sparse.final_chi2, metrics.chi2(sparse.objects, intensity),
                                rtol=1e-4)
+
+
+def test_iterations_count_the_low_resolution_stage_when_it_ran():
+    obj = np.zeros((32, 32), np.complex64)
+    obj[12:20, 13:19] = 1
+    intensity = np.abs(np.fft.fftshift(np.fft.fft2(obj, norm="ortho"))) ** 2
+    kw = dict(n_runs=1, seed=0, device="cpu", show_progress=False)
+    default = cdi.phase_retrieval(intensity, **kw)
+    assert default.iterations == default.chi2.shape[1] + 320 == 1520
+    plain = cdi.phase_retrieval(intensity, algorithm="HIO**30 * ER**10", **kw)
+    assert plain.iterations == 40
