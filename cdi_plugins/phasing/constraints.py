@@ -30,6 +30,7 @@ from ..physics import (
     magnitude,
     spatial_axes,
 )
+from . import kernels
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ class Measurement:
         self.amplitude = torch.from_numpy(np.sqrt(shifted).astype(np.float32)).to(device)
         self.measured = torch.from_numpy(~missing).to(device)
         self.norm = float(shifted[~missing].sum()) or 1.0
+        #: the fused CPU modulus kernel's amplitude (:mod:`~cdi_plugins.phasing.kernels`)
+        self.kernel_amplitude = (kernels.modulus_amplitude(np.sqrt(shifted), ~missing)
+                                 if device.type == "cpu" else None)
         freq2 = 0
         for axis, n in enumerate(self.shape):
             k = torch.fft.fftfreq(n, device=device)
@@ -140,10 +144,12 @@ class Constraints:
         self.measured = data.measured
         self.norm = data.norm
         self.freq2 = data.freq2
+        self.kernel_amplitude = data.kernel_amplitude
         self.support = torch.from_numpy(np.ascontiguousarray(support)).to(self.device)
         self.max_support = torch.from_numpy(np.ascontiguousarray(max_support)).to(self.device)
         self.constraint = constraint
         self._cached: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._scratch: dict[str, torch.Tensor] = {}
 
     # -- transforms -----------------------------------------------------------------
     def fft(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,6 +160,24 @@ class Constraints:
     def ifft(self, x: torch.Tensor) -> torch.Tensor:
         """Its inverse, FFT order in and out."""
         return inverse_farfield_torch(x, centred=False, ndim=self.ndim)
+
+    def _buffer(self, name: str, like: torch.Tensor) -> torch.Tensor | None:
+        """A reused buffer shaped as ``like`` (CPU only: fresh pages for every
+        intermediate cost the CPU loop about a sixth of its time), or None."""
+        if like.device.type != "cpu":
+            return None
+        buf = self._scratch.get(name)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+            buf = torch.empty_like(like, memory_format=torch.contiguous_format)
+            self._scratch[name] = buf
+        return buf
+
+    def _transform(self, x: torch.Tensor, inverse: bool, name: str) -> torch.Tensor:
+        buf = self._buffer(name, x)
+        if buf is None:
+            return self.ifft(x) if inverse else self.fft(x)
+        fn = torch.fft.ifftn if inverse else torch.fft.fftn
+        return fn(x, dim=self.dims, norm="ortho", out=buf)
 
     def per_run(self, values: torch.Tensor) -> torch.Tensor:
         """``(n_runs,)`` values shaped to broadcast over the runs' spatial axes."""
@@ -172,20 +196,39 @@ class Constraints:
         # ER's iterate is its own estimate: the transform taken for chi^2 is reused here.
         if self._cached is not None and self._cached[0] is rho:
             return self._cached[1]
-        return self.fft(rho)
+        return self._transform(rho, False, "far field")
 
     # -- projections ----------------------------------------------------------------
-    def modulus(self, rho: torch.Tensor) -> torch.Tensor:
+    def modulus(self, rho: torch.Tensor, scratch: bool = False) -> torch.Tensor:
         """Project onto the measured Fourier modulus, leaving missing pixels free.
 
         ``P_M(rho) = F^-1[ sqrt(I) F(rho) / |F(rho)| ]`` on measured pixels and
-        ``F(rho)`` unchanged on missing ones.
+        ``F(rho)`` unchanged on missing ones. With ``scratch=True`` the result is
+        written in a buffer that the next such call overwrites (for a step that uses it
+        at once, as the algorithms here do).
         """
         f = self._fourier(rho)
+        self._cached = None  # the fused kernel below changes f in place
+        if self.kernel_amplitude is not None and kernels.fusable(f):
+            f = kernels.modulus_(f, self.kernel_amplitude)
+            return self._transform(f, True, "modulus") if scratch else self.ifft(f)
         amp = magnitude(f)
         factor = torch.where(self.measured, self.amplitude / amp.clamp_min(1e-30),
                              torch.ones_like(amp))
         return self.ifft(f * factor)
+
+    def update(self, rho: torch.Tensor, y: torch.Tensor, a: float,
+               b: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """A relaxed projection's next iterate and its estimate: where ``y`` satisfies
+        the real-space constraints (:meth:`accept`), ``y`` constrained (:meth:`inside`)
+        for both; elsewhere ``a rho + b y`` for the iterate and 0 for the estimate. One
+        fused pass on CPU tensors (:mod:`~cdi_plugins.phasing.kernels`)."""
+        if kernels.fusable(rho, y):
+            return kernels.update(rho, y, self.support, a, b, self.constraint)
+        keep = self.accept(y)
+        inside = self.inside(y)
+        zero = torch.zeros((), dtype=inside.dtype, device=inside.device)
+        return torch.where(keep, inside, a * rho + b * y), torch.where(keep, inside, zero)
 
     def accept(self, y: torch.Tensor) -> torch.Tensor:
         """Where ``y`` satisfies the real-space constraints: inside the support and,
@@ -204,6 +247,8 @@ class Constraints:
     def estimate(self, rho: torch.Tensor) -> torch.Tensor:
         """Project onto the support (and the real or positivity constraint):
         ``P_S(rho)``, the reconstruction an iterate stands for."""
+        if kernels.fusable(rho):
+            return kernels.update(rho, rho, self.support, 0.0, 0.0, self.constraint)[1]
         return torch.where(self.support, self._apply_value_constraint(rho),
                            torch.zeros((), dtype=rho.dtype, device=rho.device))
 
@@ -218,8 +263,10 @@ class Constraints:
         ``chi2 = sum (|F(x)| - sqrt(I))^2 / sum I``. With ``reuse=True`` the transform
         is kept for the next :meth:`modulus` of the same tensor (ER).
         """
-        f = self.fft(estimate)
+        f = self._transform(estimate, False, "far field")
         self._cached = (estimate, f) if reuse else None
+        if self.kernel_amplitude is not None and kernels.fusable(f):
+            return kernels.misfit(f, self.kernel_amplitude) / self.norm
         diff = (magnitude(f) - self.amplitude) * self.measured
         return (diff**2).sum(dim=self.dims) / self.norm
 

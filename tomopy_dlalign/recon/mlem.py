@@ -8,9 +8,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ..common import workers
 from ..common.progress import progress
 from ..common.validation import as_array
-from . import workers
 from .center import resolve_center
 from .projectors import Projector, check_tomo, projector_for
 

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import torch
 
-from ..common.threads import piece_threads
+from .threads import piece_threads
 
 T = TypeVar("T")
 R = TypeVar("R")
