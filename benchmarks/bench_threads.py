@@ -1,5 +1,5 @@
 """Thread counts on a shared machine: 1 thread, 2 threads and the automatic choice of
-:func:`tomopy_dlalign.common.threads.default_threads`, alone and beside a competing busy
+:func:`tomopy_dlalign.common.parallel.threads.default_threads`, alone and beside a competing busy
 process, in one run.
 
 What is timed: 512^2 phasing (``cdi_plugins.phase_retrieval``, HIO, fixed support, one
@@ -190,7 +190,7 @@ def _combine(samples: list[dict]) -> dict:
 def wait_for_quiet(limit: float, most: float = 0.25) -> float | None:
     """Wait up to ``limit`` seconds for the other processes to use at most ``most`` CPU;
     return what they used over the last second."""
-    from tomopy_dlalign.common.threads import busy_cpus
+    from tomopy_dlalign.common.parallel.threads import busy_cpus
 
     end = time.monotonic() + limit
     while True:
@@ -202,7 +202,7 @@ def wait_for_quiet(limit: float, most: float = 0.25) -> float | None:
 def one_round(cases, condition, duty, iters, order, repeats) -> dict:
     """The automatic choice beside a competitor of ``duty``, then every thread count,
     ``repeats`` times in turn (so that a burst of other jobs falls on all of them)."""
-    from tomopy_dlalign.common.threads import default_threads
+    from tomopy_dlalign.common.parallel.threads import default_threads
 
     proc = start_competitor(duty)
     samples: dict[str, list[dict]] = {str(label): [] for label in order}
@@ -274,7 +274,7 @@ def main() -> None:
     logging.disable(logging.WARNING)  # each short phasing run reports "not converged"
     import torch
 
-    from tomopy_dlalign.common.threads import available_cpus
+    from tomopy_dlalign.common.parallel.threads import available_cpus
 
     cases = {f"phasing {a.size}^2": phasing_case(a.size)}
     iters = {f"phasing {a.size}^2": (5, (10, 80))}

@@ -9,7 +9,7 @@ the FFTs (benchmarks/RESULTS_cdi.md section 5). Here each is one pass, compiled 
 on the interleaved float32 view of the complex64 tensors, without branches in the inner
 loop so that it vectorises. The pixels are cut into pieces that the calling thread and
 the package's helper threads take one at a time
-(:func:`tomopy_dlalign.common.workers.map_pieces`; ``torch.get_num_threads()`` threads
+(:func:`tomopy_dlalign.common.parallel.workers.map_pieces`; ``torch.get_num_threads()`` threads
 in all), so no OpenMP team is involved and the kernels are safe in threads and forked
 processes alike.
 
@@ -25,7 +25,7 @@ import numba
 import numpy as np
 import torch
 
-from tomopy_dlalign.common import workers
+from tomopy_dlalign.common.parallel import workers
 
 #: the smallest number of pixels (over all runs) worth a piece of its own
 PIECE_PIXELS = 1 << 16
@@ -117,7 +117,7 @@ def _rows(t: torch.Tensor) -> np.ndarray:
 
 
 def _pieces(n_rows: int, pixels: int) -> list[tuple[int, int]]:
-    """Row ranges for :func:`~tomopy_dlalign.common.workers.map_pieces`."""
+    """Row ranges for :func:`~tomopy_dlalign.common.parallel.workers.map_pieces`."""
     n = max(1, min(workers.count(), n_rows, pixels // PIECE_PIXELS))
     edges = np.linspace(0, n_rows, n + 1).astype(int)
     return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))

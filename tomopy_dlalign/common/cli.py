@@ -300,9 +300,9 @@ def check_shared_options(args: argparse.Namespace) -> None:
 def set_threads(args: argparse.Namespace) -> None:
     """Give torch ``args.threads`` CPU threads, as checked by
     :func:`check_shared_options`; 0 or absent: the automatic choice of
-    :func:`tomopy_dlalign.common.threads.choose_threads` (the environment variables, then
+    :func:`tomopy_dlalign.common.parallel.threads.choose_threads` (the environment variables, then
     the free CPUs)."""
-    from .threads import apply_threads
+    from .parallel.threads import apply_threads
 
     apply_threads(getattr(args, "threads", None) or None)
 

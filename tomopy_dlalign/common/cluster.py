@@ -174,10 +174,10 @@ def require_distributed():
 
 def local_workers(n_workers: int | None = None) -> int:
     """Worker processes of a ``"local"`` cluster: ``n_workers``, or one per CPU this
-    process may use (:func:`~tomopy_dlalign.common.threads.available_cpus`)."""
+    process may use (:func:`~tomopy_dlalign.common.parallel.threads.available_cpus`)."""
     if n_workers is not None:
         return int(n_workers)
-    from .threads import available_cpus
+    from .parallel.threads import available_cpus
 
     return available_cpus()   # the affinity mask, capped by a cgroup CPU quota
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..common import workers
+from ..common.parallel import workers
 from .center import resolve_center
 from .projectors import Projector, SparseMatrixProjector, check_tomo, projector_for
 
@@ -89,7 +89,7 @@ def fbp(
     needed and dropped after use (:class:`~.system_matrix.PixelWeights`): a first call
     costs what a later one does and the memory stays bounded at any size. Blocks of
     angles (the filter) and of pixel rows (the back-projection) are shared between the
-    ``common.workers`` threads, all slices at once up to ``BATCH_BYTES`` of projections.
+    ``common.parallel.workers`` threads, all slices at once up to ``BATCH_BYTES`` of projections.
 
     Example
     -------
@@ -118,7 +118,7 @@ def fbp(
 def _fbp_by_blocks(A: SparseMatrixProjector, p: torch.Tensor, filt: torch.Tensor,
                    n: int) -> torch.Tensor:
     """Filter blocks of angles, then back-project blocks of pixel rows, each block a
-    piece for the ``common.workers`` threads; up to ``BATCH_BYTES`` of filtered projections
+    piece for the ``common.parallel.workers`` threads; up to ``BATCH_BYTES`` of filtered projections
     (all slices of the benchmarks' cases) at a time."""
     nproj, nslice, ncol = p.shape
     out = torch.empty((nslice, ncol, ncol), dtype=torch.float32)

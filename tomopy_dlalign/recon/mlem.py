@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..common import workers
+from ..common.parallel import workers
 from ..common.progress import progress
 from ..common.validation import as_array
 from .center import resolve_center

@@ -20,7 +20,7 @@ Backends
     of a second at 181 angles x 256 columns; the back-projection first, the projection
     only when asked for) and kept in memory for the last few geometries; applied to all
     slices at once as weighted row sums (``torch.nn.functional.embedding_bag``), by
-    blocks shared between threads (``common.workers``). :func:`~.fbp.fbp` uses the same
+    blocks shared between threads (``common.parallel.workers``). :func:`~.fbp.fbp` uses the same
     weights block by block without keeping them. It needs no ASTRA.
 ``torch``
     Pure PyTorch ray sampling with bilinear interpolation, on CPU or CUDA, without a
@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..common import workers
 from ..common.device import resolve_device
+from ..common.parallel import workers
 from ..common.validation import as_array, as_center, as_theta
 from .system_matrix import PixelWeights, transpose
 
@@ -201,7 +201,7 @@ PIECE_WORK = 1 << 23
 class _SparseOperator:
     """A CSR matrix applied as ``torch.nn.functional.embedding_bag`` (weighted sums of
     the rows of the dense operand: about twice as fast as ``torch.sparse.mm`` on the CPU,
-    and it runs on CUDA too), by blocks of rows on the ``common.workers`` threads."""
+    and it runs on CUDA too), by blocks of rows on the ``common.parallel.workers`` threads."""
 
     def __init__(self, mat, device: torch.device):
         dtype = torch.int32 if max(mat.nnz, mat.shape[1]) < 2**31 - 1 else torch.int64
@@ -335,7 +335,7 @@ def cached_matrices(theta: np.ndarray, ncol: int, center: float) -> _Matrices:
 
 class SparseMatrixProjector(Projector):
     """``cpu`` backend: one cached sparse matrix for all slices, applied with
-    ``embedding_bag`` (weighted row sums) by blocks on the ``common.workers`` threads."""
+    ``embedding_bag`` (weighted row sums) by blocks on the ``common.parallel.workers`` threads."""
 
     name = "cpu"
 

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from scipy.sparse import csr_matrix
 
-from ..common import workers
+from ..common.parallel import workers
 
 #: (pixel, angle) pairs computed per block: its temporaries stay in the CPU cache
 BLOCK = 1 << 16
@@ -90,7 +90,7 @@ class PixelWeights:
 
     def matrix(self) -> csr_matrix:
         """:math:`A^T` as a SciPy CSR matrix (rows: pixels; columns: rays ``(angle,
-        detector column)``), its blocks computed on the ``common.workers`` threads (NumPy
+        detector column)``), its blocks computed on the ``common.parallel.workers`` threads (NumPy
         releases the GIL), the zero weights then removed."""
         ncol, nproj = self.ncol, self.nproj
         npix = ncol * ncol

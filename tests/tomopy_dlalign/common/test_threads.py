@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tomopy_dlalign.common import threads
-from tomopy_dlalign.common.threads import (
+from tomopy_dlalign.common.parallel import threads
+from tomopy_dlalign.common.parallel.threads import (
     ENV_VARIABLE,
     RUNTIME_VARIABLES,
     apply_threads,
@@ -55,8 +55,10 @@ def no_thread_variables(monkeypatch):
 
 
 @pytest.fixture
-def torch_threads():
+def torch_threads(monkeypatch):
     before = torch.get_num_threads()
+    # an automatic choice also sets the work-sharing helpers' count: restored too
+    monkeypatch.setattr(threads, "_PIECES", threads.piece_threads())
     yield
     torch.set_num_threads(before)
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 import torch
 
-from tomopy_dlalign.common import workers
+from tomopy_dlalign.common.parallel import workers
 
 
 @pytest.fixture

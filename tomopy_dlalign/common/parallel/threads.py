@@ -387,7 +387,7 @@ def apply_threads(n: int | None = None) -> ThreadChoice:
     else:
         threadpool_limits(choice.threads, user_api="blas")
     global _PIECES
-    # work-sharing helpers (common.workers: MLEM's and phasing's pieces) take work as they
+    # work-sharing helpers (common.parallel.workers: MLEM's and phasing's pieces) take work as they
     # are free, so a core that others keep busy slows them little: with the automatic
     # choice they may use every available CPU, while torch's kernels keep the count that
     # waits for none

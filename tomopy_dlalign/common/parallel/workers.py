@@ -56,7 +56,7 @@ def _start_helper() -> None:
 def count() -> int:
     """Threads that take pieces: ``torch.get_num_threads()`` as the caller had it, or
     every available CPU after an automatic thread choice
-    (:func:`~tomopy_dlalign.common.threads.piece_threads`: helpers that take work as they
+    (:func:`~tomopy_dlalign.common.parallel.threads.piece_threads`: helpers that take work as they
     are free lose little to a core that others keep busy); 1 inside a piece."""
     if getattr(_local, "in_piece", False):
         return 1
