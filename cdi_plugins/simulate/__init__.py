@@ -7,6 +7,9 @@ training data of the two networks.
   detector gaps, binning and Friedel filling (:func:`simulate_pattern`);
 - :mod:`~cdi_plugins.simulate.superellipsoid`: strong-phase superellipsoid particles, the
   complex CNN's training data (Wu et al. 2021);
+- :mod:`~cdi_plugins.simulate.faceted`: faceted, strained crystals, whole in 3D
+  (:func:`faceted_crystal_3d`, Bragg CDI) or as measured Bragg frames (the CNN's Bragg
+  training data);
 - :mod:`~cdi_plugins.simulate.mitochondria`: mitochondrion-like objects at low signal,
   ConvRe's training and benchmark objects (Pan et al. 2022).
 
@@ -19,6 +22,7 @@ Example
 ((128, 128), dtype('bool'), True)
 """
 
+from .faceted import FacetedCrystal, faceted_crystal_3d
 from .objects import biological_object, crystal_object, crystal_object_3d, oversampling_ratio
 from .patterns import (
     SimulatedPattern,
@@ -34,6 +38,7 @@ from .patterns import (
 
 __all__ = [
     "biological_object", "crystal_object", "crystal_object_3d", "oversampling_ratio",
+    "faceted_crystal_3d", "FacetedCrystal",
     "diffraction",
     "beamstop_mask", "gap_mask", "bin_pattern", "friedel_mate", "centrosymmetric_fill",
     "SimulatedPattern", "simulate_pattern", "superellipsoid_patterns",
