@@ -235,14 +235,17 @@ def simulated(size: int, photons: float, seed: int = 0):
 
 
 # -- the codes --------------------------------------------------------------------------
-def run_ours(intensity, mask, runs: int, seed: int):
+def run_ours(intensity, mask, runs: int, seed: int, threshold: float | None = None):
+    """Our defaults; with ``threshold``, the default shrink-wrap at that RMS threshold
+    (the ``ours-rms<T>`` codes)."""
     import cdi_plugins as cdi
 
     cdi.phase_retrieval(intensity, mask=mask, algorithm="ER", n_iter=2, device="cpu",
                         show_progress=False)  # warm-up
+    sw = True if threshold is None else cdi.ShrinkWrap(threshold=threshold)
     t0 = time.perf_counter()
     res = cdi.phase_retrieval(intensity, mask=mask, n_runs=runs, seed=seed, device="cpu",
-                              show_progress=False)
+                              show_progress=False, shrinkwrap=sw)
     dt = time.perf_counter() - t0
     keep = ("schedule", "shrinkwrap", "init", "free_fraction", "constraint", "low_resolution")
     return {"objects": res.objects, "supports": res.supports, "seconds": np.array([dt]),
@@ -254,6 +257,8 @@ def run_code(code: str, a, intensity, mask, runs: int) -> dict:
     arrays = {"iobs": intensity, "mask": mask}
     if code == "ours":
         return run_ours(intensity, mask, runs, a.seed)
+    if code.startswith("ours-rms"):
+        return run_ours(intensity, mask, runs, a.seed, float(code[len("ours-rms"):]))
     if code == "pynx":
         out = call_worker(a.pynx_python, "pynx", arrays, runs, a.seed, {"PYNX_PU": "cpu"})
     else:
@@ -439,7 +444,9 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[64])
     ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--large-runs", type=int, help="runs at sizes above 64 (default --runs)")
-    ap.add_argument("--codes", nargs="+", default=["ours", "pynx", "cohere"])
+    ap.add_argument("--codes", nargs="+", default=["ours", "pynx", "cohere"],
+                    help="ours, pynx, cohere, and ours-rmsT: ours with a shrink-wrap "
+                         "threshold of T (e.g. ours-rms0.15)")
     ap.add_argument("--photons", type=float, default=1e8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1,
@@ -461,7 +468,7 @@ def main():
                 "POCL_MAX_PTHREAD_COUNT"):
         os.environ[var] = str(a.threads)
     a.large_runs = a.large_runs or a.runs
-    a.codes = [c for c in a.codes if c == "ours" or getattr(a, f"{c}_python")]
+    a.codes = [c for c in a.codes if c.startswith("ours") or getattr(a, f"{c}_python")]
     Path(a.work).mkdir(parents=True, exist_ok=True)
     results = {"machine": machine(a), "settings": {"cohere": COHERE, "pynx": PYNX, "field": FIELD,
                "photons_simulated": a.photons, "agree_below": 0.15}}
