@@ -7,10 +7,14 @@ estimate ``P_S P_M rho``). As PyTorch operations they are a dozen passes over th
 of runs, each reading and writing the whole batch; at 256^2 those passes cost more than
 the FFTs (benchmarks/RESULTS_cdi.md section 5). Here each is one pass, compiled by Numba,
 on the interleaved float32 view of the complex64 tensors, without branches in the inner
-loop so that it vectorises. The pixels are cut into pieces that the calling thread and
-the package's helper threads take one at a time
-(:func:`tomopy_dlalign.common.parallel.workers.map_pieces`; ``torch.get_num_threads()`` threads
-in all), so no OpenMP team is involved and the kernels are safe in threads and forked
+loop so that it vectorises. The projections are compiled without ``fastmath`` (which
+lets LLVM approximate the division by a square root): with it, more runs of the
+no-support 256^2 benchmark of benchmarks/RESULTS_cdi.md stagnated (8 of 16 at each of
+three seeds, against 5-7 without it and 5-8 on the PyTorch path); only chi^2's sum may
+be reordered. The pixels are cut into pieces that the calling thread and the package's
+helper threads take one at a time
+(:func:`tomopy_dlalign.common.parallel.workers.map_pieces`; ``torch.get_num_threads()``
+threads in all), so no OpenMP team is involved and the kernels are safe in threads and forked
 processes alike.
 
 The kernels serve CPU tensors of complex64 in C order (:func:`fusable`); anything else
@@ -49,7 +53,7 @@ def modulus_amplitude(amplitude: np.ndarray, measured: np.ndarray) -> np.ndarray
     return np.where(measured, amplitude, -1).astype(np.float32).reshape(ROWS_PER_RUN, -1)
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def _modulus(f, amp, r0, r1):  # pragma: no cover - compiled
     # f: float32 rows (n_runs * ROWS_PER_RUN, 2 q), complex interleaved; rows r0..r1-1
     rows, q = amp.shape
@@ -68,7 +72,7 @@ def _modulus(f, amp, r0, r1):  # pragma: no cover - compiled
             fr[2 * j + 1] = im * s
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def _update(rho, y, sup, new, est, a, b, positive, real, r0, r1):  # pragma: no cover
     # k = 1 where y obeys the constraints (inside the support; real part >= 0 when
     # positive): est = the constrained y there, 0 elsewhere; new = est + (1 - k)(a rho + b y)
@@ -90,7 +94,8 @@ def _update(rho, y, sup, new, est, a, b, positive, real, r0, r1):  # pragma: no 
             nr_[2 * j + 1] = ei + (one - k) * (a * rr_[2 * j + 1] + b * yi)
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy",
+           fastmath={"reassoc", "contract"})
 def _misfit(f, amp, out, r0, r1):  # pragma: no cover - compiled
     # out[r] = sum over the row's measured pixels of (|f| - amp)^2, in float64
     rows, q = amp.shape
