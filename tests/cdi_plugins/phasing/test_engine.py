@@ -74,7 +74,10 @@ def test_oss_beats_plain_hio_at_moderate_noise(noisy_bio64):
     hio = cdi.phase_retrieval(sim.intensity, algorithm="hio", **kw)
     oss = cdi.phase_retrieval(sim.intensity, algorithm="oss", **kw)
     e_hio, e_oss = _errors(hio, sim.object), _errors(oss, sim.object)
-    assert e_oss[oss.best] < e_hio[hio.best]
+    # over seeds 0-5 (fused kernels and PyTorch path alike) OSS's closest run lay at
+    # 0.04-0.07 and HIO's at 0.12-0.17, and OSS's median error was 0.08-0.14 against
+    # HIO's 0.17-0.24; which run each ranks first swaps with the seed (4 of 6 for OSS)
+    assert e_oss.min() < 0.8 * e_hio.min()
     assert np.median(e_oss) < 0.8 * np.median(e_hio)
 
 
