@@ -167,9 +167,7 @@ def run_ours(intensity, mask, support, runs, seed, low_resolution=None):
                               device="cpu", show_progress=False, low_resolution=low_resolution)
     dt = time.perf_counter() - t0
     free = np.broadcast_to(res.free_mask, res.objects.shape)
-    low = res.parameters["low_resolution"]
-    n_iter = res.chi2.shape[1] + (len(cdi.as_schedule(low["schedule"])) if low else 0)
-    return res.objects, res.supports, free, np.array([dt]), n_iter
+    return res.objects, res.supports, free, np.array([dt]), res.iterations
 
 
 def _our_free(intensity, mask, seed):

@@ -172,6 +172,11 @@ class Constraints:
             self._scratch[name] = buf
         return buf
 
+    def _fused(self, f: torch.Tensor) -> bool:
+        """Whether a far field goes to the fused CPU kernels (which need the pattern's
+        amplitude in their layout, built for a CPU measurement)."""
+        return self.kernel_amplitude is not None and kernels.fusable(f)
+
     def _transform(self, x: torch.Tensor, inverse: bool, name: str) -> torch.Tensor:
         buf = self._buffer(name, x)
         if buf is None:
@@ -209,7 +214,7 @@ class Constraints:
         """
         f = self._fourier(rho)
         self._cached = None  # the fused kernel below changes f in place
-        if self.kernel_amplitude is not None and kernels.fusable(f):
+        if self._fused(f):
             f = kernels.modulus_(f, self.kernel_amplitude)
             return self._transform(f, True, "modulus") if scratch else self.ifft(f)
         amp = magnitude(f)
@@ -248,7 +253,7 @@ class Constraints:
         """Project onto the support (and the real or positivity constraint):
         ``P_S(rho)``, the reconstruction an iterate stands for."""
         if kernels.fusable(rho):
-            return kernels.update(rho, rho, self.support, 0.0, 0.0, self.constraint)[1]
+            return kernels.estimate(rho, self.support, self.constraint)
         return torch.where(self.support, self._apply_value_constraint(rho),
                            torch.zeros((), dtype=rho.dtype, device=rho.device))
 
@@ -265,7 +270,7 @@ class Constraints:
         """
         f = self._transform(estimate, False, "far field")
         self._cached = (estimate, f) if reuse else None
-        if self.kernel_amplitude is not None and kernels.fusable(f):
+        if self._fused(f):
             return kernels.misfit(f, self.kernel_amplitude) / self.norm
         diff = (magnitude(f) - self.amplitude) * self.measured
         return (diff**2).sum(dim=self.dims) / self.norm

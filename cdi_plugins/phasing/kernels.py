@@ -128,11 +128,16 @@ def _pieces(n_rows: int, pixels: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 
 
+def _run(kernel, pixels: int, *args) -> None:
+    """``kernel(*args, r0, r1)`` over the rows of ``args[0]`` (a batch of ``pixels``
+    pixels in all), in pieces shared between the calling thread and the helpers."""
+    workers.map_pieces(lambda piece: kernel(*args, *piece), _pieces(len(args[0]), pixels))
+
+
 def modulus_(f: torch.Tensor, amp: np.ndarray) -> torch.Tensor:
     """Replace the modulus of ``f`` ``(n_runs, *shape)`` by ``amp`` where ``amp >= 0``
     (:func:`modulus_amplitude`), in place; returns ``f``."""
-    rows = _rows(f)
-    workers.map_pieces(lambda piece: _modulus(rows, amp, *piece), _pieces(len(rows), f.numel()))
+    _run(_modulus, f.numel(), _rows(f), amp)
     return f
 
 
@@ -142,8 +147,7 @@ def misfit(f: torch.Tensor, amp: np.ndarray) -> torch.Tensor:
     <cdi_plugins.phasing.constraints.Constraints.chi2>`)."""
     rows = _rows(f)
     out = np.empty(len(rows))
-    workers.map_pieces(lambda piece: _misfit(rows, amp, out, *piece),
-                       _pieces(len(rows), f.numel()))
+    _run(_misfit, f.numel(), rows, amp, out)
     return torch.from_numpy(out.reshape(len(f), ROWS_PER_RUN).sum(1).astype(np.float32))
 
 
@@ -152,10 +156,21 @@ def update(rho: torch.Tensor, y: torch.Tensor, support: torch.Tensor, a: float, 
     """The next iterate and the estimate of a relaxed projection (module docstring):
     where ``y`` obeys the support (and ``constraint``), the constrained ``y``; elsewhere
     ``a rho + b y`` for the iterate and 0 for the estimate."""
-    positive, real = _CODES[constraint]
     new, est = torch.empty_like(y), torch.empty_like(y)
-    views = (_rows(rho), _rows(y), _rows(support.contiguous()), _rows(new), _rows(est),
-             np.float32(a), np.float32(b), positive, real)
-    workers.map_pieces(lambda piece: _update(*views, *piece),
-                       _pieces(len(views[0]), y.numel()))
+    _update_into(rho, y, support, new, est, a, b, constraint)
     return new, est
+
+
+def estimate(y: torch.Tensor, support: torch.Tensor, constraint: str) -> torch.Tensor:
+    """``P_S(y)``: the constrained ``y`` where it obeys the support (and
+    ``constraint``), 0 elsewhere; :func:`update` with ``a = b = 0``, the iterate written
+    where the estimate is (they are equal), so one tensor and one pass."""
+    est = torch.empty_like(y)
+    _update_into(y, y, support, est, est, 0.0, 0.0, constraint)
+    return est
+
+
+def _update_into(rho, y, support, new, est, a: float, b: float, constraint: str) -> None:
+    positive, real = _CODES[constraint]
+    _run(_update, y.numel(), _rows(rho), _rows(y), _rows(support.contiguous()), _rows(new),
+         _rows(est), np.float32(a), np.float32(b), positive, real)
