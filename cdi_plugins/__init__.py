@@ -34,7 +34,7 @@ _EXPORTS = {
     "prtf": ".metrics", "resolution": ".metrics", "superellipsoid": ".simulate",
     **dict.fromkeys(
         ("ER", "HIO", "OSS", "RAAR", "Algorithm", "LowResolution", "PhasingResult",
-         "Schedule", "ShrinkWrap", "algorithms", "as_schedule", "auto_support",
+         "Schedule", "ShrinkWrap", "SupportGrowth", "algorithms", "as_schedule", "auto_support",
          "parse_schedule", "phase_retrieval", "random_start",
          "support_from_autocorrelation"), ".phasing"),
 }
@@ -45,7 +45,7 @@ __all__ = [
     "__version__", "algorithms", "io", "metrics", "simulate",
     "phase_retrieval", "PhasingResult", "random_start", "support_from_autocorrelation",
     "auto_support",
-    "prtf", "resolution", "ShrinkWrap", "LowResolution",
+    "prtf", "resolution", "ShrinkWrap", "LowResolution", "SupportGrowth",
     "cnn", "superellipsoid", "unwrap_phase",
     "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",
     "convre", "ConvReResult",

@@ -108,6 +108,10 @@ def _add_phase_args(p: argparse.ArgumentParser, seed: bool = True) -> None:
     p.add_argument("--no-low-resolution", action="store_true",
                    help="start the default schedule from the random starts themselves, "
                         "not from a first phasing of the low-passed pattern")
+    p.add_argument("--support-growth", choices=("auto", "on", "off"), default="auto",
+                   help="after the schedule, widen each run's support while its free "
+                        "log-likelihood improves; auto: for 3D patterns phased with the "
+                        "default schedule")
     p.add_argument("--sw-start", type=int, default=0, help="first shrink-wrap iteration")
     p.add_argument("--sw-every", type=word_or("auto", int, "an integer"), default="auto",
                    help="iterations between shrink-wrap updates; auto: after each ER block")
@@ -144,7 +148,9 @@ def _phase(args, intensity, mask):
         algorithm=args.algorithm, n_iter=args.iters,
         n_runs=args.runs, seed=args.seed, device=args.device, constraint=args.constraint,
         shrinkwrap=sw, show_progress=args.progress, cluster=getattr(args, "cluster", None),
-        low_resolution=lowres)
+        low_resolution=lowres,
+        support_growth={"auto": None, "on": True, "off": False}[
+            getattr(args, "support_growth", "auto")])
 
 
 @reads("input")

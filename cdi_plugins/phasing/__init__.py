@@ -7,6 +7,8 @@
 - :mod:`~cdi_plugins.phasing.shrinkwrap`: support updates;
 - :mod:`~cdi_plugins.phasing.starts`: starting supports and random starting objects;
 - :mod:`~cdi_plugins.phasing.lowres`: the low-resolution start of the default schedule;
+- :mod:`~cdi_plugins.phasing.growth`: the support growth judged by the free
+  log-likelihood, after the default schedule of a 3D pattern;
 - :mod:`~cdi_plugins.phasing.engine`: :func:`phase_retrieval`, the host loop, and its
   :class:`PhasingResult`;
 - :mod:`~cdi_plugins.phasing.distributed`: the runs in batches over Dask workers
@@ -28,6 +30,7 @@ from .algorithms import (
     scale_schedule,
 )
 from .engine import DEFAULT_SCHEDULE, FREE_FRACTION, PhasingResult, phase_retrieval
+from .growth import SupportGrowth
 from .lowres import LowResolution
 from .shrinkwrap import ShrinkWrap
 from .starts import (
@@ -42,7 +45,7 @@ from .verdict import Verdict, assess
 __all__ = [
     "phase_retrieval", "PhasingResult", "DEFAULT_SCHEDULE", "FREE_FRACTION",
     "random_start", "support_from_autocorrelation", "auto_support", "AUTO_SUPPORTS",
-    "centred_box", "ShrinkWrap", "LowResolution", "Verdict", "assess",
+    "centred_box", "ShrinkWrap", "LowResolution", "SupportGrowth", "Verdict", "assess",
     "Algorithm", "Schedule", "ER", "HIO", "RAAR", "OSS", "as_schedule", "parse_schedule",
     "scale_schedule",
 ]

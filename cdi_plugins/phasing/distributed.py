@@ -46,13 +46,13 @@ def _n_workers(client) -> int:
 
 def phase_on_cluster(phase_runs: Callable, cluster, pat, free, device, sup, max_sup, init,
                      seed, constraint, schedule, sw, batch_size: int,
-                     show_progress: bool | None = None, lowres=None):
+                     show_progress: bool | None = None, lowres=None, growth=None):
     """Run all of a :func:`~cdi_plugins.phase_retrieval` call's runs on ``cluster``.
 
     ``phase_runs`` is the engine's per-batch function (it draws the batch's starts,
     runs the schedule and scores the runs); the other arguments are the call's, checked
     already (``sup``, ``max_sup`` and ``init`` hold one entry per run). Returns
-    ``(objects, supports, chi2, llk)`` in run order, as one process would.
+    ``(objects, supports, chi2, llk, growth record)`` in run order, as one process would.
     """
     parse_cluster(cluster)
     n_runs = len(sup)
@@ -62,7 +62,7 @@ def phase_on_cluster(phase_runs: Callable, cluster, pat, free, device, sup, max_
         cuts = batches(n_runs, batch_size, _n_workers(client))
         tasks = [(pat, free, device, sup[a:b], max_sup[a:b],
                   None if init is None else init[a:b], seed, a, constraint, schedule, sw,
-                  batch_size, False, lowres) for a, b in cuts]
+                  batch_size, False, lowres, growth) for a, b in cuts]
         logger.info("phasing %d runs in %d batches on %s", n_runs, len(cuts), client)
         parts: list = [None] * len(cuts)
         for res in run_tasks(phase_runs, tasks, client, desc="phasing batches",
@@ -70,4 +70,14 @@ def phase_on_cluster(phase_runs: Callable, cluster, pat, free, device, sup, max_
             parts[res.index] = res.value
     objects, supports, chi2 = (np.concatenate([p[i] for p in parts]) for i in range(3))
     llk = {name: np.concatenate([p[3][name] for p in parts]) for name in parts[0][3]}
-    return objects, supports, chi2, llk
+    return objects, supports, chi2, llk, merge_growth([p[4] for p in parts])
+
+
+def merge_growth(records: list) -> dict | None:
+    """The support-growth records of the batches as one call's (runs in order)."""
+    if records[0] is None:
+        return None
+    out = dict(records[0], trials=max(r["trials"] for r in records))
+    for key in ("grown_by", "free_poisson_before", "free_poisson_after"):
+        out[key] = [v for r in records for v in r[key]]
+    return out

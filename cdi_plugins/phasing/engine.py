@@ -44,6 +44,7 @@ from ..metrics.likelihood import NOISE_MODELS, free_pixels, log_likelihood
 from ..physics import Pattern, as_pattern
 from .algorithms import as_schedule, scale_schedule
 from .constraints import Constraints, Measurement, choose_constraint
+from .growth import SupportGrowth, as_support_growth, grow_supports
 from .lowres import as_low_resolution
 from .shrinkwrap import ShrinkWrap
 from .starts import (
@@ -74,13 +75,16 @@ class PhasingResult:
         float32 ``(n_runs, n_iter)``, chi^2 (eq. 5 of Wu et al. 2021) of each run's
         estimate after every iteration, on the pixels the runs were fitted to: in HIO
         and RAAR blocks computed every :data:`CHI2_EVERY` iterations and at the block's
-        end (each costs an FFT), the last value repeated in between.
+        end (each costs an FFT), the last value repeated in between; then the support
+        growth's trials, a trial a run did not keep repeating its last value.
     schedule : str
         The schedule that ran, in operator form.
     seed : int or None
         The seed of the random starts.
     parameters : dict
-        Everything else needed to reproduce the run (for provenance).
+        Everything else needed to reproduce the run (for provenance); with the support
+        growth, ``"support_growth"``: its settings, trials and each run's growth and free
+        log-likelihood before and after.
     llk : dict of str to numpy.ndarray
         ``(n_runs,)`` log-likelihoods per pixel of each final object
         (:func:`cdi_plugins.metrics.log_likelihood`): ``"poisson"``, ``"gaussian"``,
@@ -121,10 +125,18 @@ class PhasingResult:
 
     @property
     def iterations(self) -> int:
-        """Iterations each run went through: the schedule's, plus the low-resolution
-        stage's when one ran first."""
+        """Iterations each run went through: the schedule's and the support growth's
+        trials (:attr:`chi2`'s length), plus the low-resolution stage's when one ran
+        first."""
         low = self.parameters.get("low_resolution")
         return self.chi2.shape[1] + (len(as_schedule(low["schedule"])) if low else 0)
+
+    @property
+    def grown_by(self) -> np.ndarray:
+        """Pixels (voxels) by which the support growth widened each run's support,
+        ``(n_runs,)`` int, zeros when none ran (:mod:`~cdi_plugins.phasing.growth`)."""
+        grown = self.parameters.get("support_growth")
+        return np.array(grown["grown_by"] if grown else [0] * len(self.objects), dtype=int)
 
     @property
     def best(self) -> int:
@@ -219,6 +231,7 @@ def phase_retrieval(
     support_start: str = "envelope",
     cluster=None,
     low_resolution=None,
+    support_growth=None,
 ) -> PhasingResult:
     """Retrieve the phase of a diffraction pattern with many independent runs at once.
 
@@ -273,6 +286,10 @@ def phase_retrieval(
     low_resolution : bool or LowResolution, optional
         Phase random starts on a low-passed pattern first (:mod:`.lowres`); default: with
         the default schedule.
+    support_growth : bool or SupportGrowth, optional
+        After the schedule, widen each run's support while its free log-likelihood
+        improves (:mod:`.growth`); default: for a 3D pattern phased with the default
+        schedule and shrink-wrap. Needs free pixels.
 
     Returns
     -------
@@ -309,12 +326,17 @@ def phase_retrieval(
     init = None if init is None else check_init(init, pat.shape, n_runs)
     batch_size = runs_per_batch(batch_size, n_runs, dev, pat.intensity.size)
     lowres = as_low_resolution(low_resolution, default, init is not None)
-    objects, supports, chi2, llk = _phase_all(cluster, pat, free, device, sup, max_sup, init,
-                                              seed, constraint, schedule, sw, batch_size,
-                                              show_progress, lowres)
+    growth = as_support_growth(support_growth, default, pat.ndim, free is not None,
+                               sw is not None, support is None and max_support is None)
+    objects, supports, chi2, llk, grown = _phase_all(
+        cluster, pat, free, device, sup, max_sup, init, seed, constraint, schedule, sw,
+        batch_size, show_progress, lowres, growth)
+    chi2 = chi2[:, :len(schedule) + (grown["trials"] * len(as_schedule(growth.schedule))
+                                     if grown else 0)]
     _log_done(t0, schedule, chi2)
     params = _parameters(pat, schedule, n_runs, seed, dev, batch_size, constraint, sw,
                          init is not None, free_fraction, free, lowres)
+    params["support_growth"] = grown
     return judge(PhasingResult(objects=objects, supports=supports, chi2=chi2,
                                schedule=str(schedule), seed=seed, parameters=params, llk=llk,
                                free_mask=free), pat, max_sup, default_box=support is None
@@ -363,23 +385,25 @@ def _parameters(pat: Pattern, schedule, n_runs, seed, dev, batch_size, constrain
 
 
 def _phase_all(cluster, pat: Pattern, free, device, sup, max_sup, init, seed, constraint,
-               schedule, sw, batch_size: int, show_progress, lowres):
+               schedule, sw, batch_size: int, show_progress, lowres, growth):
     """All runs: here in one call of :func:`_phase_runs`, or in batches on ``cluster``."""
     if cluster is None:
         return _phase_runs(pat, free, device, sup, max_sup, init, seed, 0, constraint,
-                           schedule, sw, batch_size, show_progress, lowres)
+                           schedule, sw, batch_size, show_progress, lowres, growth)
     from .distributed import phase_on_cluster
 
     return phase_on_cluster(_phase_runs, cluster, pat, free, device, sup, max_sup, init, seed,
-                            constraint, schedule, sw, batch_size, show_progress, lowres)
+                            constraint, schedule, sw, batch_size, show_progress, lowres,
+                            growth)
 
 
 def _phase_runs(pat: Pattern, free, device, sup, max_sup, init, seed, first_run: int,
-                constraint, schedule, sw, batch_size: int, show_progress=False, lowres=None):
+                constraint, schedule, sw, batch_size: int, show_progress=False, lowres=None,
+                growth: SupportGrowth | None = None):
     """Runs ``first_run, first_run + 1, ...`` of a call (as many as ``sup`` holds): their
     starts (``init``, else random from ``seed``, low-passed first with ``lowres``), the
-    schedule, the likelihoods. Here it is one call for all runs; on a cluster, one call
-    per batch on a worker."""
+    schedule, the support growth (``growth``: its record, else None), the likelihoods.
+    Here it is one call for all runs; on a cluster, one call per batch on a worker."""
     dev = resolve_device(device)
     batch_size = min(batch_size, len(sup))
     start = (random_start(pat, n_runs=len(sup), seed=seed, first_run=first_run)
@@ -388,10 +412,18 @@ def _phase_runs(pat: Pattern, free, device, sup, max_sup, init, seed, first_run:
         low = Measurement(lowres.pattern(pat.intensity), pat.mask, dev, free)
         start = _run(low, sup, max_sup, start, constraint, as_schedule(lowres.schedule), sw,
                      batch_size, show_progress)[0]
-    objects, supports, chi2 = _run(Measurement(pat.intensity, pat.mask, dev, free), sup,
-                                   max_sup, start, constraint, schedule, sw, batch_size,
-                                   show_progress)
-    return objects, supports, chi2, _likelihoods(objects, pat, free)
+    data = Measurement(pat.intensity, pat.mask, dev, free)
+    objects, supports, chi2 = _run(data, sup, max_sup, start, constraint, schedule, sw,
+                                   batch_size, show_progress)
+    grown = None
+    if growth is not None:
+        def fixed(start, support, sched):
+            return _run(data, support, support, start, constraint, sched, None,
+                        batch_size, show_progress)
+
+        objects, supports, chi2, grown = grow_supports(fixed, growth, pat, free, objects,
+                                                       supports, max_sup, chi2)
+    return objects, supports, chi2, _likelihoods(objects, pat, free), grown
 
 
 def _free_pixels(pat: Pattern, fraction: float, seed) -> np.ndarray | None:
