@@ -255,6 +255,7 @@ def save_report(result: PhasingResult, intensity, mask=None, outdir: str | os.Pa
         "final_chi2": {"min": float(result.final_chi2.min()),
                        "median": float(np.median(result.final_chi2))},
         "quality": verdict.to_dict(),
+        "support_growth": result.parameters.get("support_growth"),
         "resolution_wprtf_1_over_e": None if res is None else {
             "q_cycles_per_pixel": res.q, "pixels": res.pixels, "nm": res.length,
             "crossed": res.crossed},

@@ -5,6 +5,8 @@ record, the cluster path and the refusals."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -184,9 +186,11 @@ def test_the_command_line_switches_growth_on_and_off(tmp_path):
                          "--seed", "4"]) == 0
     grown = {}
     for flag in ("auto", "on", "off"):
-        out = tmp_path / f"{flag}.h5"
+        out, rep = tmp_path / f"{flag}.h5", tmp_path / flag
         assert cdi.cli.main(["phase", str(pattern), "--runs", "1", "--algorithm", "HIO**40",
-                             "--no-progress", "--support-growth", flag, "-o", str(out)]) == 0
+                             "--no-progress", "--support-growth", flag, "-o", str(out),
+                             "--report", str(rep)]) == 0
         grown[flag] = io.read_result(out).parameters["support_growth"]
+        assert json.loads((rep / "summary.json").read_text())["support_growth"] == grown[flag]
     assert grown["auto"] is None and grown["off"] is None      # a 2D pattern
     assert grown["on"]["settings"]["step"] == 1 and grown["on"]["trials"] >= 1
