@@ -15,7 +15,9 @@ Candidates (:data:`CANDIDATES`, keyword arguments of
 :func:`cdi_plugins.phase_retrieval`; a ``shrinkwrap`` dict is the fields of
 :class:`cdi_plugins.ShrinkWrap`): ``defaults`` (``phase_retrieval``'s defaults as they
 stand: the low-resolution start, then :data:`cdi_plugins.defaults.DEFAULT_SCHEDULE`
-with an RMS shrink-wrap after each ER block, blur 2 -> 0.5 voxels, threshold 0.25);
+with an RMS shrink-wrap after each ER block, blur 2 -> 0.5 voxels, threshold 0.25, then
+the support growth judged by the free log-likelihood, :mod:`cdi_plugins.phasing.growth`);
+``no-growth`` (the defaults without the support growth: the defaults before it);
 ``rule-2d`` (the same, given explicitly as ``ShrinkWrap()``); ``sigma1`` (a fixed blur of 1
 voxel); ``thr0.15``, ``thr0.1`` (RMS thresholds of 0.15, 0.1); ``sigma1-thr0.15``,
 ``sigma2-1-thr0.15`` (threshold 0.15 with a blur of 1 voxel, or narrowing from 2 to 1
@@ -82,6 +84,7 @@ COHERE_SCHEDULE = "(ER**20 * HIO(0.9)**180)**3 * ER**20"
 #: name -> keyword arguments of ``phase_retrieval`` (``shrinkwrap``: ShrinkWrap's fields)
 CANDIDATES = {
     "defaults": {},
+    "no-growth": {"support_growth": False},
     "rule-2d": {"shrinkwrap": {}},
     "sigma1": {"shrinkwrap": {"sigma_start": 1.0, "sigma_end": 1.0}},
     "thr0.15": {"shrinkwrap": {"threshold": 0.15}},
@@ -148,7 +151,7 @@ def run_candidate(name: str, kw: dict, intensity, mask, truth, truth_support, ru
     s.update(seconds=dt, pick=res.best, err_pick=s["err_to_truth"][res.best],
              iou_truth=iou["iou"][f"truth | {name}"], verdict_ok=bool(res.quality.ok),
              verdict=str(res.quality), schedule=res.schedule,
-             support_vox_truth=int(truth_support.sum()))
+             support_vox_truth=int(truth_support.sum()), grown_by=res.grown_by.tolist())
     return s
 
 

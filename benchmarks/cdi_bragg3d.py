@@ -235,9 +235,11 @@ def simulated(size: int, photons: float, seed: int = 0):
 
 
 # -- the codes --------------------------------------------------------------------------
-def run_ours(intensity, mask, runs: int, seed: int, threshold: float | None = None):
+def run_ours(intensity, mask, runs: int, seed: int, threshold: float | None = None,
+             growth: bool | None = None):
     """Our defaults; with ``threshold``, the default shrink-wrap at that RMS threshold
-    (the ``ours-rms<T>`` codes)."""
+    (the ``ours-rms<T>`` codes); ``growth=False``: without the support growth (the
+    ``ours-nogrowth`` code, the defaults before it)."""
     import cdi_plugins as cdi
 
     cdi.phase_retrieval(intensity, mask=mask, algorithm="ER", n_iter=2, device="cpu",
@@ -245,9 +247,10 @@ def run_ours(intensity, mask, runs: int, seed: int, threshold: float | None = No
     sw = True if threshold is None else cdi.ShrinkWrap(threshold=threshold)
     t0 = time.perf_counter()
     res = cdi.phase_retrieval(intensity, mask=mask, n_runs=runs, seed=seed, device="cpu",
-                              show_progress=False, shrinkwrap=sw)
+                              show_progress=False, shrinkwrap=sw, support_growth=growth)
     dt = time.perf_counter() - t0
-    keep = ("schedule", "shrinkwrap", "init", "free_fraction", "constraint", "low_resolution")
+    keep = ("schedule", "shrinkwrap", "init", "free_fraction", "constraint", "low_resolution",
+            "support_growth")
     return {"objects": res.objects, "supports": res.supports, "seconds": np.array([dt]),
             "n_iter": res.iterations, "verdict": str(res.quality),
             "settings": {k: res.parameters.get(k) for k in keep}}
@@ -257,6 +260,8 @@ def run_code(code: str, a, intensity, mask, runs: int) -> dict:
     arrays = {"iobs": intensity, "mask": mask}
     if code == "ours":
         return run_ours(intensity, mask, runs, a.seed)
+    if code == "ours-nogrowth":
+        return run_ours(intensity, mask, runs, a.seed, growth=False)
     if code.startswith("ours-rms"):
         return run_ours(intensity, mask, runs, a.seed, float(code[len("ours-rms"):]))
     if code == "pynx":
@@ -445,8 +450,9 @@ def main():
     ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--large-runs", type=int, help="runs at sizes above 64 (default --runs)")
     ap.add_argument("--codes", nargs="+", default=["ours", "pynx", "cohere"],
-                    help="ours, pynx, cohere, and ours-rmsT: ours with a shrink-wrap "
-                         "threshold of T (e.g. ours-rms0.15)")
+                    help="ours, pynx, cohere; ours-rmsT: ours with a shrink-wrap "
+                         "threshold of T (e.g. ours-rms0.15); ours-nogrowth: ours without "
+                         "the support growth")
     ap.add_argument("--photons", type=float, default=1e8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1,

@@ -243,18 +243,15 @@ def phase_retrieval(
     mask : array_like of bool, optional
         True where pixels are missing (beamstop, gaps): free in ``P_M``, not in chi^2.
     support : array_like of bool, optional
-        Starting support of the pattern's shape or ``(n_runs, *shape)``, centred. Default:
-        the autocorrelation's (:func:`auto_support`, ``support_start``) inside the centred
-        half-array box (:func:`centred_box`), which is then the default ``max_support``.
+        Starting support, the pattern's shape or ``(n_runs, *shape)``, centred. Default:
+        :func:`auto_support` inside :func:`centred_box`, then the ``max_support`` too.
     algorithm : str, Algorithm, Schedule or list of (name, n_iter)
-        ``"er"``, ``"hio"``, ``"raar"``, ``"oss"`` or any name registered under the plugin
-        kind ``phasing``; a schedule such as ``"(HIO(0.9)**80*ER**20)**6"``,
-        ``(HIO(0.9)**80 * ER()**20)**6`` or ``[("HIO", 80), ("ER", 20)] * 6``. Default
-        :data:`DEFAULT_SCHEDULE` (1200 iterations, ending with 100 ER).
+        ``"er"``, ``"hio"``, ``"raar"``, ``"oss"`` or a registered ``phasing`` plugin; a
+        schedule: ``"(HIO(0.9)**80*ER**20)**6"``, ``(HIO(0.9)**80 * ER()**20)**6``,
+        ``[("HIO", 80), ("ER", 20)] * 6``. Default :data:`DEFAULT_SCHEDULE` (1200 its).
     n_iter : int, optional
         Iterations of a single algorithm (default 500), or of the default schedule scaled
-        to them (:func:`.scale_schedule`: each block keeps its share, at least 1; logged,
-        no low-resolution start unless asked); with another schedule, None or its total.
+        to them (:func:`.scale_schedule`); with another schedule, None or its total.
     n_runs : int
         Independent runs (random starts); default the number of ``init`` objects.
     seed : int, optional
@@ -262,7 +259,7 @@ def phase_retrieval(
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
     init : array_like of complex, optional
-        Starting objects of the pattern's shape or ``(n_runs, *shape)``, centred.
+        Starting objects, the pattern's shape or ``(n_runs, *shape)``, centred.
     constraint : {"none", "real", "positive", "auto"}
         Extra real-space constraint inside the support; ``"auto"``: :func:`.choose_constraint`.
     shrinkwrap : ShrinkWrap or bool
@@ -272,36 +269,32 @@ def phase_retrieval(
     show_progress : bool, optional
         Progress bar (default: on a terminal).
     batch_size : int, optional
-        Runs phased together (no effect on the result): on CUDA as many as fill half its
-        free memory, on the CPU 2^20 pixels (:func:`runs_per_batch`).
+        Runs phased together (no effect on the result; default :func:`runs_per_batch`).
     support_threshold : float, optional
         Threshold of the default support; default that of ``support_start``.
     free_fraction : float
-        Share of pixels withheld from the fit (:func:`cdi_plugins.metrics.free_pixels`,
-        from ``seed``) for the free log-likelihood that ranks runs; 0: rank by chi^2.
+        Share of pixels withheld (:func:`~cdi_plugins.metrics.free_pixels`, from ``seed``)
+        for the free log-likelihood that ranks runs; 0: rank by chi^2.
     cluster : optional
         None: here; ``"local[:N]"``, ``"tcp://host:port"``, a ``Client``: on Dask workers.
     support_start : {"envelope", "core"}
         The default starting support (:func:`auto_support`).
     low_resolution : bool or LowResolution, optional
-        Phase random starts on a low-passed pattern first (:mod:`.lowres`); default: with
-        the default schedule.
+        The low-resolution start (:mod:`.lowres`); default: with the default schedule.
     support_growth : bool or SupportGrowth, optional
-        After the schedule, widen each run's support while its free log-likelihood
-        improves (:mod:`.growth`); default: for a 3D pattern phased with the default
-        schedule and shrink-wrap. Needs free pixels.
+        Widen each run's support while its free log-likelihood improves (:mod:`.growth`);
+        default: a 3D pattern with the default schedule and shrink-wrap.
 
     Returns
     -------
     PhasingResult
-        ``objects``, ``supports``, ``chi2`` ``(n_runs, n_iter)``, ``llk``, ``best``,
-        ``quality`` (:func:`.judge`: a failed phasing says so).
+        ``objects``, ``supports``, ``chi2``, ``llk``, ``best``, ``quality`` (:func:`.judge`).
 
     Raises
     ------
     ValueError
-        Negative, NaN or odd-sized intensity, a wrong-shaped mask or support, an empty
-        support, an unknown algorithm or constraint, a negative seed, a conflicting ``n_iter``.
+        Bad intensity (negative, NaN, odd-sized), mask, support, algorithm, constraint,
+        seed or ``n_iter`` (each named).
 
     Example
     -------
@@ -326,21 +319,18 @@ def phase_retrieval(
     init = None if init is None else check_init(init, pat.shape, n_runs)
     batch_size = runs_per_batch(batch_size, n_runs, dev, pat.intensity.size)
     lowres = as_low_resolution(low_resolution, default, init is not None)
+    box = support is None and max_support is None  # the default bound
     growth = as_support_growth(support_growth, default, pat.ndim, free is not None,
-                               sw is not None, support is None and max_support is None)
+                               sw is not None, box)
     objects, supports, chi2, llk, grown = _phase_all(
         cluster, pat, free, device, sup, max_sup, init, seed, constraint, schedule, sw,
         batch_size, show_progress, lowres, growth)
-    chi2 = chi2[:, :len(schedule) + (grown["trials"] * len(as_schedule(growth.schedule))
-                                     if grown else 0)]
     _log_done(t0, schedule, chi2)
     params = _parameters(pat, schedule, n_runs, seed, dev, batch_size, constraint, sw,
-                         init is not None, free_fraction, free, lowres)
-    params["support_growth"] = grown
+                         init is not None, free_fraction, free, lowres, grown)
     return judge(PhasingResult(objects=objects, supports=supports, chi2=chi2,
                                schedule=str(schedule), seed=seed, parameters=params, llk=llk,
-                               free_mask=free), pat, max_sup, default_box=support is None
-                 and max_support is None)
+                               free_mask=free), pat, max_sup, default_box=box)
 
 
 def _schedule(algorithm, n_iter: int | None):
@@ -374,27 +364,34 @@ def _log_done(t0: float, schedule, chi2: np.ndarray) -> None:
 
 
 def _parameters(pat: Pattern, schedule, n_runs, seed, dev, batch_size, constraint, sw,
-                given: bool, free_fraction, free, lowres) -> dict:
+                given: bool, free_fraction, free, lowres, grown) -> dict:
     """The record of a phasing's settings, kept with its result."""
     return {"schedule": str(schedule), "n_runs": n_runs, "seed": seed, "device": str(dev),
             "batch_size": batch_size, "constraint": constraint, "shape": list(pat.shape),
             "shrinkwrap": None if sw is None else vars(sw), "n_masked": int(pat.mask.sum()),
             "init": "given" if given else "random phases",
             "free_fraction": free_fraction, "n_free": 0 if free is None else int(free.sum()),
-            "low_resolution": None if lowres is None else vars(lowres)}
+            "low_resolution": None if lowres is None else vars(lowres),
+            "support_growth": grown}
 
 
 def _phase_all(cluster, pat: Pattern, free, device, sup, max_sup, init, seed, constraint,
                schedule, sw, batch_size: int, show_progress, lowres, growth):
-    """All runs: here in one call of :func:`_phase_runs`, or in batches on ``cluster``."""
+    """All runs: here in one call of :func:`_phase_runs`, or in batches on ``cluster``;
+    chi^2 cut to the growth trials that ran in any batch."""
     if cluster is None:
-        return _phase_runs(pat, free, device, sup, max_sup, init, seed, 0, constraint,
-                           schedule, sw, batch_size, show_progress, lowres, growth)
-    from .distributed import phase_on_cluster
+        out = _phase_runs(pat, free, device, sup, max_sup, init, seed, 0, constraint,
+                          schedule, sw, batch_size, show_progress, lowres, growth)
+    else:
+        from .distributed import phase_on_cluster
 
-    return phase_on_cluster(_phase_runs, cluster, pat, free, device, sup, max_sup, init, seed,
-                            constraint, schedule, sw, batch_size, show_progress, lowres,
-                            growth)
+        out = phase_on_cluster(_phase_runs, cluster, pat, free, device, sup, max_sup, init,
+                               seed, constraint, schedule, sw, batch_size, show_progress,
+                               lowres, growth)
+    objects, supports, chi2, llk, grown = out
+    if grown:
+        chi2 = chi2[:, :len(schedule) + grown["trials"] * len(as_schedule(growth.schedule))]
+    return objects, supports, chi2, llk, grown
 
 
 def _phase_runs(pat: Pattern, free, device, sup, max_sup, init, seed, first_run: int,

@@ -16,8 +16,8 @@ growing. Trials go on for the runs that grew, ``max_steps`` at most.
 A wider support always fits the fitted pixels at least as well; it predicts the free
 ones better only when the object really extends there. On the simulated hard-edged
 crystal the first trial raises the free log-likelihood from 1.3-1.5 to 3-5 (rejected);
-on a rounded one it lowers it from 7.5-8.7 to 0.7-1.0, and on the measured gold crystal
-of 34-ID-C from 14-17 to 8-12 (accepted).
+on a rounded one it lowers it from 7.8-9.1 to 0.8-1.0, and on the measured gold crystal
+of 34-ID-C from 14-17 to 10-12 (accepted; then 7-8 at 2 voxels, 6-8 at 3).
 """
 
 from __future__ import annotations
