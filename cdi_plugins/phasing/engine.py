@@ -22,8 +22,10 @@ blurred amplitude inside the support with a blur that narrows from 2 to 0.5 px
 (:class:`~cdi_plugins.phasing.shrinkwrap.ShrinkWrap`), 5 % of the pixels withheld for the
 free log-likelihood, runs ranked by that free log-likelihood, a starting support
 from the envelope of the blurred autocorrelation
-(:func:`~cdi_plugins.phasing.starts.auto_support`), and random starts phased first on
-the low-passed pattern (:mod:`~cdi_plugins.phasing.lowres`).
+(:func:`~cdi_plugins.phasing.starts.auto_support`), random starts phased first on
+the low-passed pattern (:mod:`~cdi_plugins.phasing.lowres`), and for a 3D pattern each
+run's support widened afterwards while the free log-likelihood says so
+(:mod:`~cdi_plugins.phasing.growth`).
 """
 
 from __future__ import annotations
