@@ -68,9 +68,18 @@ def phase_on_cluster(phase_runs: Callable, cluster, pat, free, device, sup, max_
         for res in run_tasks(phase_runs, tasks, client, desc="phasing batches",
                              show_progress=show_progress, key="phase-batch"):
             parts[res.index] = res.value
-    objects, supports, chi2 = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    objects, supports = (np.concatenate([p[i] for p in parts]) for i in range(2))
+    chi2 = merge_histories([p[2] for p in parts])
     llk = {name: np.concatenate([p[3][name] for p in parts]) for name in parts[0][3]}
     return objects, supports, chi2, llk, merge_growth([p[4] for p in parts])
+
+
+def merge_histories(parts: list[np.ndarray]) -> np.ndarray:
+    """The batches' chi^2 histories as one array: a batch whose support growth ran
+    fewer trials than another's repeats its last value to the longest's length."""
+    n = max(p.shape[1] for p in parts)
+    return np.concatenate([np.pad(p, ((0, 0), (0, n - p.shape[1])), mode="edge")
+                           for p in parts])
 
 
 def merge_growth(records: list) -> dict | None:

@@ -379,21 +379,15 @@ def _parameters(pat: Pattern, schedule, n_runs, seed, dev, batch_size, constrain
 
 def _phase_all(cluster, pat: Pattern, free, device, sup, max_sup, init, seed, constraint,
                schedule, sw, batch_size: int, show_progress, lowres, growth):
-    """All runs: here in one call of :func:`_phase_runs`, or in batches on ``cluster``;
-    chi^2 cut to the growth trials that ran in any batch."""
+    """All runs: here in one call of :func:`_phase_runs`, or in batches on ``cluster``."""
     if cluster is None:
-        out = _phase_runs(pat, free, device, sup, max_sup, init, seed, 0, constraint,
-                          schedule, sw, batch_size, show_progress, lowres, growth)
-    else:
-        from .distributed import phase_on_cluster
+        return _phase_runs(pat, free, device, sup, max_sup, init, seed, 0, constraint,
+                           schedule, sw, batch_size, show_progress, lowres, growth)
+    from .distributed import phase_on_cluster
 
-        out = phase_on_cluster(_phase_runs, cluster, pat, free, device, sup, max_sup, init,
-                               seed, constraint, schedule, sw, batch_size, show_progress,
-                               lowres, growth)
-    objects, supports, chi2, llk, grown = out
-    if grown:
-        chi2 = chi2[:, :len(schedule) + grown["trials"] * len(as_schedule(growth.schedule))]
-    return objects, supports, chi2, llk, grown
+    return phase_on_cluster(_phase_runs, cluster, pat, free, device, sup, max_sup, init, seed,
+                            constraint, schedule, sw, batch_size, show_progress, lowres,
+                            growth)
 
 
 def _phase_runs(pat: Pattern, free, device, sup, max_sup, init, seed, first_run: int,

@@ -139,10 +139,10 @@ def grow_supports(run: Callable, growth: SupportGrowth, pat: Pattern, free: np.n
     returns ``(objects, supports, chi2)``. Trial ``k`` phases each run's shrink-wrapped
     object on its support widened by ``k * step``; a run takes part in trial ``k + 1``
     only when trial ``k`` became its best. Returns the objects, supports and chi^2
-    histories the runs end with, ``max_steps`` trials long (a trial that did not become
-    the run's best, that it did not take part in, or that never ran, repeats its last
-    chi^2), and the record: the trials run, each run's pixels of growth and its free
-    log-likelihood before and after.
+    histories the runs end with, one block per trial that ran (a trial that did not
+    become a run's best, or that it did not take part in, repeats its last chi^2), and
+    the record: the trials run, each run's pixels of growth and its free log-likelihood
+    before and after.
     """
     base_obj, base_sup = objects, supports
     if growth.bounded is False:
@@ -179,8 +179,4 @@ def grow_supports(run: Callable, growth: SupportGrowth, pat: Pattern, free: np.n
         if not len(active):
             break
     record["free_poisson_after"] = best.tolist()
-    # trials not run repeat the last chi^2, so that every batch of a call (on a cluster,
-    # each its own call of this) returns as many columns; the engine cuts them off
-    missing = (growth.max_steps - len(parts) + 1) * len(schedule)
-    parts.append(np.repeat(parts[-1][:, -1:], missing, axis=1))
     return objects, supports, np.concatenate(parts, axis=1), record

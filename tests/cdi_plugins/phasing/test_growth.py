@@ -13,6 +13,7 @@ from scipy import ndimage
 
 import cdi_plugins as cdi
 from cdi_plugins import io, metrics
+from cdi_plugins.phasing.distributed import merge_histories
 from cdi_plugins.phasing.growth import as_support_growth, grow_supports
 from cdi_plugins.physics import as_pattern
 
@@ -127,7 +128,7 @@ def test_growth_beyond_the_default_box_and_the_record_from_a_given_run():
         growth = cdi.SupportGrowth(max_steps=3, schedule="ER**4", bounded=bounded)
         objs, sups, hist, rec = grow_supports(run, growth, pat, free, base, base_sup, bound,
                                               chi2)
-        assert hist.shape == (2, 5 + 3 * 4)                 # always max_steps trials long
+        assert hist.shape == (2, 5 + rec["trials"] * 4)     # the trials that ran
         if not wider:       # nothing to grow into: no trial ran, the runs are as they were
             assert not calls and rec["trials"] == 0 and rec["grown_by"] == [0, 0]
             np.testing.assert_array_equal(objs, base)
@@ -138,6 +139,13 @@ def test_growth_beyond_the_default_box_and_the_record_from_a_given_run():
         assert (sups & ~bound).any()
         np.testing.assert_array_equal(objs, np.broadcast_to(truth * 100, objs.shape))
         assert (hist[:, 5:9] == 0).all() and (hist[:, 9:] == 0).all()
+
+
+def test_batches_that_ran_fewer_trials_repeat_their_last_chi2_on_a_cluster():
+    short = np.array([[3.0, 2.0]], np.float32)
+    long = np.array([[5.0, 4.0, 1.0, 0.5]], np.float32)
+    np.testing.assert_array_equal(merge_histories([short, long]),
+                                  [[3, 2, 2, 2], [5, 4, 1, 0.5]])
 
 
 @pytest.mark.parametrize("kwargs, match", [
