@@ -40,6 +40,19 @@ def as_objects(objects, name: str = "objects", ndim: int | None = None) -> np.nd
     return a[None] if a.ndim == ndim else a
 
 
+def objects_and_pattern(objects, intensity, mask=None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated ``(objects, intensity, valid)`` for a misfit: the objects a stack of the
+    intensity's shape (:func:`as_objects`), the intensity float64 and non-negative, and
+    ``valid`` True on its measured pixels (``mask`` True where missing)."""
+    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
+                   dtype=np.float64)
+    objs = as_objects(objects, ndim=arr.ndim)
+    if objs.shape[1:] != arr.shape:
+        raise ValueError(f"objects have shape {objs.shape[1:]}, intensity {arr.shape}")
+    return objs, arr, ~as_mask(mask, arr.shape)
+
+
 def spatial_ndim(objects: np.ndarray) -> int:
     """The spatial dimensions of a stack from :func:`as_objects`: its rank less one."""
     return objects.ndim - 1
@@ -102,12 +115,7 @@ def chi2(objects, intensity, mask=None) -> np.ndarray:
     >>> float(chi2(o, I)[0]) < 1e-12, round(float(chi2(2 * o, I)[0]), 6)
     (True, 1.0)
     """
-    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
-                   dtype=np.float64)
-    objs = as_objects(objects, ndim=arr.ndim)
-    if objs.shape[1:] != arr.shape:
-        raise ValueError(f"objects have shape {objs.shape[1:]}, intensity {arr.shape}")
-    valid = ~as_mask(mask, arr.shape)
+    objs, arr, valid = objects_and_pattern(objects, intensity, mask)
     amp = np.abs(farfield(objs.astype(np.complex128), ndim=arr.ndim))
     num = ((amp - np.sqrt(arr)) ** 2 * valid).sum(axis=tuple(range(1, arr.ndim + 1)))
     return num / max(arr[valid].sum(), 1e-300)

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tomopy_dlalign.common.validation import as_array
-
 from ..physics import SPATIAL_NDIMS, farfield
-from .fourier import as_mask, as_objects
+from .fourier import as_mask, objects_and_pattern
 
 NOISE_MODELS = ("poisson", "gaussian", "euclidean")
 
@@ -147,12 +145,7 @@ def log_likelihood(objects, intensity, mask=None, pixels=None, noise: str = "poi
     """
     if noise not in NOISE_MODELS:
         raise ValueError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
-    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
-                   dtype=np.float64)
-    objs = as_objects(objects, ndim=arr.ndim)
-    if objs.shape[1:] != arr.shape:
-        raise ValueError(f"objects have shape {objs.shape[1:]}, intensity {arr.shape}")
-    valid = ~as_mask(mask, arr.shape)
+    objs, arr, valid = objects_and_pattern(objects, intensity, mask)
     if pixels is not None:
         valid &= as_mask(pixels, arr.shape)
     if not valid.any():
@@ -184,12 +177,7 @@ def r_factor(objects, intensity, mask=None, scale: str | None = None) -> np.ndar
     >>> round(float(r_factor(o, I)[0]), 6), round(float(r_factor(2 * o, I, scale="fit")[0]), 6)
     (0.0, 0.0)
     """
-    arr = as_array(intensity, "intensity", ndim=SPATIAL_NDIMS, nonnegative=True,
-                   dtype=np.float64)
-    objs = as_objects(objects, ndim=arr.ndim)
-    if objs.shape[1:] != arr.shape:
-        raise ValueError(f"objects have shape {objs.shape[1:]}, intensity {arr.shape}")
-    valid = ~as_mask(mask, arr.shape)
+    objs, arr, valid = objects_and_pattern(objects, intensity, mask)
     calc, obs = _model_intensity(objs, arr, valid, scale)
     sq = np.sqrt(obs)
     return np.abs(np.sqrt(calc) - sq).sum(axis=1) / max(sq.sum(), 1e-300)
