@@ -164,6 +164,9 @@ def main(argv=None) -> int:
     p.add_argument("--loose", type=float, default=0.1, help="also phase each test frame "
                    "with this shrink-wrap threshold (the default is 0.25 of the RMS): the "
                    "projection of a crystal tapers to its edges")
+    p.add_argument("--pools", nargs="+", choices=("scan", "others"), default=["scan", "others"],
+                   help="which adaptations to make: on every bright frame of the scan "
+                        "(scan), on those away from the test frames (others)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.add_argument("--figure")
@@ -179,7 +182,8 @@ def main(argv=None) -> int:
              "others": np.flatnonzero(far & (totals >= a.min_counts))}
     adaptation = {}
     for name in a.adapt:
-        for which, pool in pools.items():
+        for which in a.pools:
+            pool = pools[which]
             info = {"frames": pool.tolist()}
             models[f"{name}+adapted({which})"] = cnn.adapt(
                 frames[pool], masks[pool], model=models[name], epochs=a.epochs,
