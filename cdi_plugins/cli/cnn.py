@@ -201,7 +201,7 @@ def cmd_predict(args) -> int:
 
 
 @reads("input", "model")
-@writes("output")
+@writes("output", resumes=_checkpoint_exists)
 def cmd_adapt(args) -> int:
     """Fine-tune the CNN on the frames of ``args.input`` (never worse)."""
     from .. import cnn
@@ -215,7 +215,8 @@ def cmd_adapt(args) -> int:
     command = "cdi-plugins " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     cnn.adapt(intensity, mask, model=args.model, epochs=args.epochs, lr=args.lr,
               seed=args.seed, fit=args.fit, output=args.output,
-              time_limit=args.max_minutes, info=info, command=command)
+              time_limit=args.max_minutes, info=info, command=command,
+              checkpoint=_checkpoint(args))
     verdict = ("adapted weights kept" if info["kept"] == "adapted" else
                "the adapted weights were not better: the starting weights were written")
     print(f"held-out frames ({info['n_holdout']}): R {info['start_r']:.4g} -> "
@@ -375,5 +376,8 @@ def _add_adapt(csub) -> None:
                    help="how larger frames are brought to 64x64 (all alike)")
     add_seed(p, help="seed of the held-out split, shuffling and augmentation")
     add_max_minutes(p, "the fine-tuning stops (the check still runs)")
+    p.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint file, written every 50 epochs and on Ctrl-C and resumed "
+                        "from when it exists; without it, the output's name with .ckpt added")
     add_threads(p, reproducible=True)
     p.set_defaults(func=cmd_adapt)

@@ -22,11 +22,11 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import time
 
 import numpy as np
 import torch
 
+from tomopy_dlalign.common import trainer
 from tomopy_dlalign.common.validation import as_array
 
 from ..metrics import r_factor
@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: share of the frames held out to judge the adapted weights
 HOLDOUT = 0.25
+#: epochs between checkpoints (an epoch of a scan's 58 frames takes a fraction of a second)
+CHECKPOINT_EVERY = 50
 
 
 def masked_modulus_loss(amp: torch.Tensor, phase01: torch.Tensor, intensity: torch.Tensor,
@@ -66,7 +68,9 @@ def frame_r_factors(net: ComplexCNN, intensity: np.ndarray, mask: np.ndarray) ->
 def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
           batch_size: int = 16, seed: int = 0, fit: str = "auto",
           output: str | os.PathLike | None = None, time_limit: float | None = None,
-          info: dict | None = None, command: str = "") -> ComplexCNN:
+          info: dict | None = None, command: str = "",
+          checkpoint: str | os.PathLike | None = None,
+          show_progress: bool | None = False) -> ComplexCNN:
     """Fine-tune the CNN on the user's frames (module docstring); never worse.
 
     Parameters
@@ -85,12 +89,18 @@ def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
         (with ``adaptation``: the figures below) there.
     time_limit : float, optional
         Minutes after which the fine-tuning stops (the check still runs).
+    checkpoint : path, optional
+        Checkpoint file (:mod:`tomopy_dlalign.common.trainer`), written every
+        :data:`CHECKPOINT_EVERY` epochs and on Ctrl-C; a call with the same frames,
+        start and settings resumes from it where the last one stopped.
+    show_progress : bool, optional
+        A progress bar per epoch (default off: a log line every 10 epochs).
     command : str
         The command line, recorded with the figures in the model card's ``adaptation``.
     info : dict, optional
         Filled with ``n_train``, ``n_holdout``, ``start_r`` and ``adapted_r`` (mean
         held-out R-factors), ``train_r_start``/``train_r_adapted``, ``seconds`` and
-        ``kept`` (``"adapted"`` or ``"start"``).
+        ``epochs_run`` and ``kept`` (``"adapted"`` or ``"start"``).
 
     Returns
     -------
@@ -113,40 +123,22 @@ def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
     hold, train = np.sort(order[:n_hold]), np.sort(order[n_hold:])
     start_r = frame_r_factors(net0, frames[hold], masks[hold])
     net = copy.deepcopy(net0).train()
-    torch.manual_seed(seed)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    x = torch.from_numpy(frames[train])
-    v = torch.from_numpy(~masks[train])
-    steps = max(1, -(-len(train) // batch_size))
-    t0 = time.perf_counter()
-    tgen = torch.Generator().manual_seed(seed)
-    for epoch in range(int(epochs)):
-        perm = torch.randperm(len(train), generator=tgen)
-        total = 0.0
-        for k in range(steps):
-            idx = perm[k * batch_size:(k + 1) * batch_size]
-            sym = int(torch.randint(0, 8, (1,), generator=tgen))
-            xi, vi, _ = augment(x[idx], v[idx].float(), v[idx].float(), sym)
-            a, p = net(normalize_pattern(xi))
-            loss = masked_modulus_loss(a, p, xi, vi > 0.5)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        if epoch % 10 == 0 or epoch == epochs - 1:
-            logger.info("cnn adapt: epoch %d/%d, modulus loss %.4g", epoch + 1, epochs,
-                        total / len(train))
-        if time_limit is not None and time.perf_counter() - t0 > 60 * time_limit:
-            logger.info("cnn adapt: time limit reached after %d epochs", epoch + 1)
-            break
+    # a checkpoint continues only the same adaptation: same frames, start and settings
+    identity = {"epochs": int(epochs), "lr": lr, "batch_size": int(batch_size),
+                "seed": seed, "frames": [n, size], "frames_sum": float(frames.sum()),
+                "start": float(sum(float(t.double().sum()) for t in net0.state_dict().values()))}
+    state = _fine_tune(net, frames[train], masks[train], trainer.FitConfig(
+        epochs=int(epochs), seed=seed, identity=identity, desc="cnn adapt",
+        checkpoint=checkpoint, max_minutes=time_limit, show_progress=show_progress,
+        log_every=10, checkpoint_every=CHECKPOINT_EVERY), lr, batch_size)
     net.eval()
     adapted_r = frame_r_factors(net, frames[hold], masks[hold])
     report = {"n_train": int(len(train)), "n_holdout": int(n_hold),
               "start_r": float(start_r.mean()), "adapted_r": float(adapted_r.mean()),
               "train_r_start": float(frame_r_factors(net0, frames[train], masks[train]).mean()),
               "train_r_adapted": float(frame_r_factors(net, frames[train], masks[train]).mean()),
-              "epochs": int(epochs), "lr": lr, "seed": seed,
-              "seconds": round(time.perf_counter() - t0, 1),
+              "epochs": int(epochs), "epochs_run": state.epoch, "lr": lr, "seed": seed,
+              "seconds": round(state.seconds, 1),
               "command": command or f"cdi_plugins.cnn.adapt(epochs={epochs}, lr={lr}, "
                                     f"seed={seed})"}
     better = report["adapted_r"] < report["start_r"]
@@ -165,6 +157,31 @@ def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
         save_model(out, output, card)
     out.card = dict(getattr(net0, "card", None) or {}) | {"adaptation": report}
     return out
+
+
+def _fine_tune(net: ComplexCNN, frames: np.ndarray, masks: np.ndarray,
+               config: trainer.FitConfig, lr: float, batch_size: int) -> trainer.FitState:
+    """Fine-tune ``net`` in place on the frames' own modulus (AdamW at a constant rate,
+    a random symmetry of the square per batch) through the one training loop."""
+    torch.manual_seed(config.seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    x = torch.from_numpy(frames)
+    v = torch.from_numpy(~masks)
+    steps = max(1, -(-len(x) // batch_size))
+
+    def plan(epoch: int, gen: torch.Generator) -> list[tuple[torch.Tensor, int]]:
+        order = torch.randperm(len(x), generator=gen)
+        syms = torch.randint(0, 8, (steps,), generator=gen)
+        return [(order[k * batch_size:(k + 1) * batch_size], int(syms[k]))
+                for k in range(steps)]
+
+    def loss(batch: tuple[torch.Tensor, int], gen: torch.Generator) -> torch.Tensor:
+        idx, sym = batch
+        xi, vi, _ = augment(x[idx], v[idx].float(), v[idx].float(), sym)
+        a, p = net(normalize_pattern(xi))
+        return masked_modulus_loss(a, p, xi, vi > 0.5)
+
+    return trainer.fit(net, opt, None, plan, loss, config)
 
 
 def _fitted_frames(intensity, mask, size: int, fit: str) -> tuple[np.ndarray, np.ndarray]:

@@ -61,6 +61,9 @@ class FitConfig:
     show_progress : bool, optional
     desc : str
         Label of the progress bar and the log lines.
+    log_every, checkpoint_every : int
+        Log a line, write the checkpoint, every this many epochs (and after the last;
+        Ctrl-C writes it whatever the count): more than 1 for runs of many short epochs.
     """
 
     epochs: int
@@ -74,10 +77,15 @@ class FitConfig:
     save_every: int = 200
     show_progress: bool | None = None
     desc: str = "training"
+    log_every: int = 1
+    checkpoint_every: int = 1
 
     def __post_init__(self):
         if int(self.epochs) < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        for name in ("log_every", "checkpoint_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.scheduler_step not in SCHEDULER_STEPS:
             raise ValueError(f"scheduler_step must be one of {SCHEDULER_STEPS}, "
                              f"got {self.scheduler_step!r}")
@@ -237,7 +245,8 @@ def fit(net: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
             if out_of_time:
                 logger.warning("%s: time limit of %s min reached after epoch %d", config.desc,
                                config.max_minutes, state.epoch)
-            ckpt.save(state)
+            if _last_or_every(state, config, config.checkpoint_every):
+                ckpt.save(state)
     except KeyboardInterrupt:
         state.seconds = clock()
         ckpt.save(state)
@@ -246,6 +255,12 @@ def fit(net: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
         raise
     net.eval()
     return state
+
+
+def _last_or_every(state: FitState, cfg: FitConfig, every: int) -> bool:
+    """Whether the epoch just ended is a multiple of ``every``, the last, or a stop."""
+    return (state.epoch % int(every) == 0 or state.epoch >= cfg.epochs
+            or state.stopped_early)
 
 
 def _end_epoch(net, scheduler, validate, on_best, state, cfg, train_loss, seconds) -> None:
@@ -264,9 +279,10 @@ def _end_epoch(net, scheduler, validate, on_best, state, cfg, train_loss, second
     entry["seconds"] = round(seconds, 2)
     state.history.append(entry)
     state.epoch, state.step = state.epoch + 1, 0
-    logger.info("%s: epoch %d/%d, train loss %.4g%s (%.0f s)", cfg.desc, state.epoch, cfg.epochs,
-                train_loss, f", validation loss {entry['val_loss']:.4g}" if "val_loss" in entry
-                else "", seconds)
+    if _last_or_every(state, cfg, cfg.log_every):
+        logger.info("%s: epoch %d/%d, train loss %.4g%s (%.0f s)", cfg.desc, state.epoch,
+                    cfg.epochs, train_loss, f", validation loss {entry['val_loss']:.4g}"
+                    if "val_loss" in entry else "", seconds)
     if "val_loss" not in entry:
         return
     if entry["val_loss"] < state.best:

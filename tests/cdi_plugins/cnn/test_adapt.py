@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from cdi_plugins import cli, cnn, io
 from cdi_plugins.cnn.adapt import frame_r_factors
@@ -144,3 +145,35 @@ def test_the_shipped_bragg_network_predicts_faceted_frames_better():
     chi = {name: cnn.modulus_chi2(b.intensity, *cnn.predict(b.intensity, model=name)).mean()
            for name in (None, "bragg")}
     assert chi["bragg"] < 0.7 * chi[None]
+
+
+def test_an_interrupted_adaptation_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    import sys
+
+    frames = _series(12)
+    straight = cnn.adapt(frames, epochs=5, lr=3e-4, checkpoint=tmp_path / "a.ckpt")
+    module = sys.modules["cdi_plugins.cnn.adapt"]
+    # interrupted before a batch's forward pass (one mid-pass would leave the batch
+    # norms' running statistics counted twice on resuming)
+    real, calls = module.normalize_pattern, {"n": 0}
+
+    def interrupting(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third epoch's batch: 9 training frames, one batch each
+            raise KeyboardInterrupt
+        return real(*args)
+
+    ckpt = tmp_path / "b.ckpt"
+    monkeypatch.setattr(module, "normalize_pattern", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        cnn.adapt(frames, epochs=5, lr=3e-4, checkpoint=ckpt)
+    assert ckpt.exists()
+    monkeypatch.setattr(module, "normalize_pattern", real)
+    info = {}
+    resumed = cnn.adapt(frames, epochs=5, lr=3e-4, checkpoint=ckpt, info=info)
+    assert info["epochs_run"] == 5
+    for k, v in straight.state_dict().items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+    # a checkpoint of other settings is refused by name, not resumed
+    with pytest.raises(ValueError, match="lr=0.001 differs"):
+        cnn.adapt(frames, epochs=5, lr=1e-3, checkpoint=ckpt)

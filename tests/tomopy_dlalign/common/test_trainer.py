@@ -99,3 +99,29 @@ def test_a_file_that_is_not_a_checkpoint_of_the_loop_is_refused_by_name(tmp_path
     foreign.write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="cannot be read"):
         fit(net, opt, sched, plan, loss, FitConfig(epochs=1, checkpoint=foreign))
+
+
+def test_checkpoints_and_log_lines_come_every_n_epochs_and_after_the_last(tmp_path,
+                                                                           monkeypatch, caplog):
+    import logging
+
+    from tomopy_dlalign.common import trainer
+
+    saved = []
+    monkeypatch.setattr(trainer._Checkpoint, "save",
+                        lambda self, state: saved.append(state.epoch))
+    net, opt, sched, plan, loss, _ = _problem()
+    cfg = FitConfig(epochs=7, checkpoint=tmp_path / "run.ckpt", save_every=1000,
+                    checkpoint_every=3, log_every=2, desc="many")
+    with caplog.at_level(logging.INFO, logger="tomopy_dlalign.common.trainer"):
+        fit(net, opt, sched, plan, loss, cfg)
+    assert saved == [3, 6, 7]
+    logged = [int(r.getMessage().split("epoch ")[1].split("/")[0]) for r in caplog.records
+              if r.getMessage().startswith("many: epoch")]
+    assert logged == [2, 4, 6, 7]
+
+
+@pytest.mark.parametrize("name", ["log_every", "checkpoint_every"])
+def test_a_cadence_below_one_is_refused_by_name(name):
+    with pytest.raises(ValueError, match=f"{name} must be at least 1"):
+        FitConfig(epochs=2, **{name: 0})
