@@ -99,8 +99,9 @@ def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
         The command line, recorded with the figures in the model card's ``adaptation``.
     info : dict, optional
         Filled with ``n_train``, ``n_holdout``, ``start_r`` and ``adapted_r`` (mean
-        held-out R-factors), ``train_r_start``/``train_r_adapted``, ``seconds`` and
-        ``epochs_run`` and ``kept`` (``"adapted"`` or ``"start"``).
+        held-out R-factors), ``train_r_start``/``train_r_adapted``, ``seconds``,
+        ``epochs_run`` (fewer than ``epochs`` after the time limit) and ``kept``
+        (``"adapted"`` or ``"start"``).
 
     Returns
     -------
