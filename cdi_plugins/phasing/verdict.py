@@ -21,7 +21,14 @@ Three checks, none of which knows the true object:
    and their distance ``min_g |g o_r - o_best| / |o_best|`` measured. Runs that found the
    same object lie within 0.1-0.45 of each other (whole-pixel alignment leaves their
    sub-pixel shifts); unrelated images near 0.9-1.4. When no other run comes within
-   :data:`AGREE_DISTANCE`, nothing reproduces the best run's image.
+   :data:`AGREE_DISTANCE`, nothing reproduces the best run's image. This check is
+   coarse on purpose (it tells found from not found); a finer one follows when it
+   passes: the :data:`N_CLOSE` next-ranked runs are aligned to the best at full
+   resolution and to a quarter pixel (:func:`cdi_plugins.metrics.real_space_error`).
+   When none lies within :data:`SAME_IMAGE`, the verdict stays OK but says that the
+   best run's details are not reproduced (``reproduced`` False, a note, a warning in
+   the log): on a measured Bragg scan runs of equal fit can be different crystals
+   (benchmarks/RESULTS_cdi.md, section 7).
 3. **support**: the best run's support has not collapsed (fewer than
    :data:`MIN_SUPPORT_PX` pixels or :data:`MIN_SUPPORT_FRACTION` of the array), does not
    cover more than half the array (oversampling below 2) and, when shrink-wrap ran, has
@@ -52,7 +59,14 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import align_to, euclidean_floor, friedel_test, is_counts, log_likelihood
+from ..metrics import (
+    align_to,
+    euclidean_floor,
+    friedel_test,
+    is_counts,
+    log_likelihood,
+    real_space_error,
+)
 from ..physics import as_pattern, farfield
 
 #: a :class:`~cdi_plugins.phasing.engine.PhasingResult` (the engine imports this module)
@@ -66,6 +80,12 @@ FIT_FACTOR = 10.0
 AGREE_DISTANCE = 0.5
 #: best-ranked runs compared with the best one
 N_COMPARE = 16
+#: runs closer than this after sub-pixel alignment at full resolution hold the same image
+SAME_IMAGE = 0.15
+#: next-ranked runs compared so with the best one
+N_CLOSE = 3
+#: how the note of a best run whose details no other run holds begins
+NOT_REPRODUCED = "the best run's details are not reproduced"
 #: runs are compared on arrays binned to no less than this size (:func:`_coarse`) ...
 AGREE_SIZE = 256
 #: ... or this size for a 3D pattern (64^3 voxels cost as much as 512^2 pixels)
@@ -101,6 +121,11 @@ class Verdict:
         Runs compared with the best one, and how many of them found its object.
     distances : list of float
         Their distances to the best run after alignment, best-ranked first.
+    close_distances : list of float
+        The next-ranked runs' distances to the best after sub-pixel alignment at full
+        resolution (at most :data:`N_CLOSE`; empty when not measured).
+    reproduced : bool or None
+        Whether one of them lies within :data:`SAME_IMAGE` (None when not measured).
     support_fraction : float
         Share of the array in the best run's support.
     friedel_z : float or None
@@ -115,6 +140,8 @@ class Verdict:
     n_compared: int = 0
     n_agree: int = 0
     distances: list = field(default_factory=list)
+    close_distances: list = field(default_factory=list)
+    reproduced: bool | None = None
     support_fraction: float = 0.0
     friedel_z: float | None = None
 
@@ -193,6 +220,7 @@ def assess(result: PhasingResult, intensity, mask=None, max_support=None,
     else:
         _check_fit(v, result, pat, fit_factor)
         _check_agreement(v, result, agree_distance, n_compare)
+        _check_details(v, result)
     _check_support(v, result, max_support)
     v.ok = not v.reasons
     _friedel_hint(v, result, pat)
@@ -233,8 +261,7 @@ def _check_agreement(v: Verdict, result: PhasingResult, agree_distance: float,
         v.notes.append("agreement not judged: one run (phase several to check that the "
                        "image is reproduced)")
         return
-    scores = np.where(np.isfinite(result.scores), result.scores, np.inf)
-    others = [int(r) for r in np.argsort(scores, kind="stable") if r != best]
+    others = _ranked_others(result)
     ref = _coarse(result.objects[best]).astype(np.complex128)
     norm = max(float(np.linalg.norm(ref)), 1e-300)
     for r in others[:max(int(n_compare), 1)]:
@@ -251,6 +278,31 @@ def _check_agreement(v: Verdict, result: PhasingResult, agree_distance: float,
         v.reasons.append(f"no other run found the best run's image: the {v.n_compared} "
                          f"best-ranked runs lie {min(v.distances):.2f} or more from it after "
                          f"alignment (same object: below {agree_distance:g})")
+
+
+def _ranked_others(result: PhasingResult) -> list[int]:
+    """The runs other than the best, best-ranked first."""
+    scores = np.where(np.isfinite(result.scores), result.scores, np.inf)
+    return [int(r) for r in np.argsort(scores, kind="stable") if r != result.best]
+
+
+def _check_details(v: Verdict, result: PhasingResult) -> None:
+    """Whether a next-ranked run holds the best run's image in detail (a note when none
+    does); measured only when the coarse agreement check passed."""
+    if v.n_agree == 0:
+        return
+    best = result.objects[result.best]
+    close = [r for r in _ranked_others(result) if np.all(np.isfinite(result.objects[r]))]
+    v.close_distances = [real_space_error(result.objects[r], best, subpixel=4)
+                         for r in close[:N_CLOSE]]
+    v.reproduced = min(v.close_distances) < SAME_IMAGE
+    if not v.reproduced:
+        v.notes.append(f"{NOT_REPRODUCED}: after sub-pixel "
+                       f"alignment the closest of the {len(v.close_distances)} next-ranked "
+                       f"runs lies {min(v.close_distances):.2f} from it (the same image: "
+                       f"below {SAME_IMAGE:g}): they hold other images, so the data may not "
+                       f"single out one object (or the runs have not settled): phase again "
+                       f"with other seeds and compare before trusting its details")
 
 
 def _coarse(obj: np.ndarray, size: int | None = None) -> np.ndarray:
@@ -323,7 +375,10 @@ def judge(result: PhasingResult, pattern, max_support=None, default_box: bool = 
 
 def log_verdict(verdict: Verdict) -> None:
     """A warning for a failed phasing (with its notes), one info line otherwise."""
-    if verdict.ok:
+    if verdict.ok and verdict.reproduced is False:
+        detail = next(n for n in verdict.notes if n.startswith(NOT_REPRODUCED))
+        logger.warning("phasing quality: %s; %s", verdict, detail)
+    elif verdict.ok:
         logger.info("phasing quality: %s", verdict)
     else:
         extra = "".join(f"; {n}" for n in verdict.notes)

@@ -188,3 +188,36 @@ def test_the_prtf_figure_has_a_title_and_the_convre_unit(monkeypatch, tmp_path):
     (title, xlabel), (_, convre_xlabel) = seen
     assert "PRTF" in title
     assert xlabel == convre_xlabel == "spatial frequency (1/um)"
+
+
+
+def test_runs_alike_but_not_the_same_image_pass_with_a_note_and_a_warning(caplog):
+    import logging
+
+    from cdi_plugins.phasing.verdict import N_CLOSE, SAME_IMAGE, judge
+
+    sim = simulate.simulate_pattern(simulate.crystal_object(64, seed=0), photons=None)
+    obj = sim.object
+    rng = np.random.default_rng(0)
+    # the same crystal shifted by half a pixel: one image (a Fourier phase ramp)
+    q = np.fft.fftfreq(64)
+    ramp = np.exp(-2j * np.pi * 0.5 * (q[:, None] + q[None, :]))
+    shifted = np.fft.ifft2(np.fft.fft2(obj) * ramp)
+    same = _result([obj, shifted, shifted, shifted])
+    v = assess(same, sim.intensity)
+    assert v.ok and v.reproduced is True and len(v.close_distances) == N_CLOSE
+    assert min(v.close_distances) < 0.01
+    assert not any("not reproduced" in n for n in v.notes)
+    # other amplitudes inside the crystal, up to a half off: the coarse check says "found"
+    # (below AGREE_DISTANCE), the sub-pixel one that no run holds the best's details
+    inside = np.abs(obj) > 0
+    bumpy = [obj * (1 + inside * (rng.random(obj.shape) - 0.5)) for _ in range(3)]
+    alike = _result([obj, *bumpy])
+    with caplog.at_level(logging.WARNING, logger="cdi_plugins.phasing.verdict"):
+        v = judge(alike, sim.intensity, default_box=False).quality
+    assert v.ok and v.n_agree == 3 and max(v.distances) < AGREE_DISTANCE
+    assert v.reproduced is False and min(v.close_distances) > SAME_IMAGE
+    assert any(n.startswith("the best run's details are not reproduced") for n in v.notes)
+    assert "phase again with other seeds" in caplog.text
+    # recorded with the verdict
+    assert Verdict.from_dict(json.loads(json.dumps(v.to_dict()))).reproduced is False
