@@ -5,8 +5,9 @@ support's box, normal to z, y and x); its PRTF is taken over spherical shells.
 
 A phasing that failed its checks (:mod:`cdi_plugins.phasing.verdict`) is drawn with a
 red "FAILED: reasons" banner across the top of every figure, and no resolution is
-quoted for it (neither on the PRTF figure nor in ``summary.json``). Spatial frequencies
-are in 1/um when the geometry is known, as in ConvRe's report.
+quoted for it (neither on the PRTF figure nor in ``summary.json``). One that passed but
+whose best run's details no other run reproduces gets an amber banner that says so.
+Spatial frequencies are in 1/um when the geometry is known, as in ConvRe's report.
 
 Example
 -------
@@ -87,20 +88,30 @@ def save_figure(fig, path: str | os.PathLike) -> None:
 
 #: the banner of a failed phasing: white on this red
 FAILED_RED = "#c00000"
+#: the banner of a passed phasing whose details no other run reproduces: black on amber
+UNREPRODUCED_AMBER = "#ffb000"
 
 
 def header(fig, title: str = "", verdict: Verdict | None = None) -> None:
     """The figure's title; for a failed phasing, a red banner "FAILED: reasons" above it
-    (the figure's suptitle, so that constrained layout keeps room for it)."""
-    if verdict is None or verdict.ok:
+    (the figure's suptitle, so that constrained layout keeps room for it); for a passed
+    one whose best run's details no other run reproduces (``verdict.reproduced`` False),
+    an amber banner that says so."""
+    if verdict is None or (verdict.ok and verdict.reproduced is not False):
         if title:
             fig.suptitle(title)
         return
     width = int(fig.get_figwidth() * 13)
-    text = "\n".join(textwrap.wrap(f"{verdict} - no resolution is quoted", width))
-    fig.suptitle(text + (f"\n{title}" if title else ""), color="white", fontsize=9,
-                 fontweight="bold",
-                 bbox={"facecolor": FAILED_RED, "edgecolor": FAILED_RED, "pad": 5})
+    if verdict.ok:
+        line = (f"{verdict}, but no other run reproduces the best run's details (the "
+                f"closest lies {min(verdict.close_distances):.2f} from it): phase with "
+                "other seeds and compare")
+        colour, ink = UNREPRODUCED_AMBER, "black"
+    else:
+        line, colour, ink = f"{verdict} - no resolution is quoted", FAILED_RED, "white"
+    text = "\n".join(textwrap.wrap(line, width))
+    fig.suptitle(text + (f"\n{title}" if title else ""), color=ink, fontsize=9,
+                 fontweight="bold", bbox={"facecolor": colour, "edgecolor": colour, "pad": 5})
     # the layout sees the text, not its red box: keep the box off the axes below
     fig.get_layout_engine().set(h_pad=0.1)
 

@@ -221,3 +221,35 @@ def test_runs_alike_but_not_the_same_image_pass_with_a_note_and_a_warning(caplog
     assert "phase again with other seeds" in caplog.text
     # recorded with the verdict
     assert Verdict.from_dict(json.loads(json.dumps(v.to_dict()))).reproduced is False
+
+
+def test_the_report_draws_an_amber_banner_when_details_are_not_reproduced(tmp_path):
+    from cdi_plugins.phasing.report import UNREPRODUCED_AMBER
+    from cdi_plugins.phasing.verdict import judge
+
+    sim = simulate.simulate_pattern(simulate.crystal_object(64, seed=0), photons=None)
+    obj = sim.object
+    rng = np.random.default_rng(0)
+    inside = np.abs(obj) > 0
+    alike = _result([obj, *(obj * (1 + inside * (rng.random(obj.shape) - 0.5))
+                            for _ in range(3))])
+    same = _result([obj] * 4)
+    amber = np.array([int(UNREPRODUCED_AMBER[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+
+    def amber_pixels(png) -> int:
+        top = mpimg.imread(png)[..., :3]
+        top = top[: top.shape[0] // 5]
+        return int(np.sum(np.all(np.abs(top - amber) < 0.02, axis=-1)))
+
+    for res in (alike, same):
+        judge(res, sim.intensity, default_box=False)
+    files = {name: report.save_report(res, sim.intensity, sim.mask, tmp_path / name)
+             for res, name in ((alike, "alike"), (same, "same"))}
+    assert alike.quality.ok and alike.quality.reproduced is False
+    assert same.quality.ok and same.quality.reproduced is True
+    for key in ("best", "chi2", "prtf"):
+        assert amber_pixels(files["alike"][key]) > 2000, key
+        assert amber_pixels(files["same"][key]) == 0, key
+        assert _red_pixels(files["alike"][key]) == 0, key
+    summary = json.loads(files["alike"]["summary"].read_text())
+    assert summary["quality"]["reproduced"] is False
