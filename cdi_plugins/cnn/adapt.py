@@ -163,8 +163,8 @@ def adapt(intensity, mask=None, model=None, epochs: int = 200, lr: float = 1e-3,
 def _fine_tune(net: ComplexCNN, frames: np.ndarray, masks: np.ndarray,
                config: trainer.FitConfig, lr: float, batch_size: int) -> trainer.FitState:
     """Fine-tune ``net`` in place on the frames' own modulus (AdamW at a constant rate,
-    a random symmetry of the square per batch) through the one training loop."""
-    torch.manual_seed(config.seed)
+    a random symmetry of the square per batch) through the one training loop; its
+    batches and symmetries come from the loop's per-epoch generators alone."""
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     x = torch.from_numpy(frames)
     v = torch.from_numpy(~masks)
